@@ -1,0 +1,3 @@
+from speechprint.cli import main
+
+main()
