@@ -1,0 +1,1 @@
+"""Archive reading, region table, targets, splits and audio decoding."""

@@ -1,0 +1,208 @@
+"""Read an archive folder in the Kaggle layout and clean its metadata as it really comes.
+
+Layout: ``speakers_all.csv`` beside ``recordings/`` (or ``recordings/recordings/``), one audio file
+per speaker named ``<filename>.<ext>`` with ext in mp3, wav, flac, ogg. The real CSV has an empty
+``Unnamed: 9`` column, stray whitespace, mixed case, missing values and rows whose audio was never
+downloaded: those rows are kept (and counted) but have no ``path``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from speechprint.data.regions import UNCLASSIFIED, region_of
+
+METADATA_FILE = "speakers_all.csv"
+AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg")
+REQUIRED_COLUMNS = ("speakerid", "filename", "native_language", "country", "sex", "age")
+TEXT_COLUMNS = ("filename", "native_language", "country", "sex", "birthplace")
+AGE_BINS = [0, 18, 25, 35, 45, 55, 65, 120]
+
+
+class ArchiveError(ValueError):
+    """An archive that cannot be read; the message names the path, file or column."""
+
+
+@dataclass(frozen=True)
+class Archive:
+    root: Path
+    recordings_dir: Path
+    speakers: pd.DataFrame  # every cleaned row; ``path`` is None where there is no audio
+    unmapped_countries: list[str]
+
+    @property
+    def with_audio(self) -> pd.DataFrame:
+        return self.speakers[self.speakers["path"].notna()].reset_index(drop=True)
+
+    @property
+    def rows_without_audio(self) -> int:
+        return int(self.speakers["path"].isna().sum())
+
+
+def _recordings_dir(root: Path) -> Path:
+    for candidate in (root / "recordings" / "recordings", root / "recordings"):
+        if candidate.is_dir() and any(
+            p.suffix.lower() in AUDIO_EXTENSIONS for p in candidate.iterdir()
+        ):
+            return candidate
+    if (root / "recordings").is_dir():
+        return root / "recordings"
+    raise ArchiveError(f"no recordings/ folder in {root}")
+
+
+def load_archive(path: str | Path) -> Archive:
+    """Read and clean ``speakers_all.csv`` and match each row to its audio file."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise ArchiveError(f"archive not found: {root} does not exist")
+    if not root.is_dir():
+        raise ArchiveError(f"archive must be a folder, got the file {root}")
+    csv_path = root / METADATA_FILE
+    if not csv_path.exists():
+        raise ArchiveError(f"{csv_path} not found (expected {METADATA_FILE} beside recordings/)")
+    try:
+        raw = pd.read_csv(csv_path, dtype=str, keep_default_na=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ArchiveError(f"{csv_path}: cannot parse CSV ({error})") from error
+    speakers = clean_metadata(raw, source=str(csv_path))
+    recordings = _recordings_dir(root)
+
+    # One directory listing instead of a stat per row per extension.
+    available = {p.stem.lower(): p for p in sorted(recordings.iterdir())
+                 if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()}  # fmt: skip
+    speakers["path"] = [
+        str(available[name]) if isinstance(name, str) and name in available else None
+        for name in speakers["filename"]
+    ]
+    speakers["region"] = [region_of(c) for c in speakers["country"]]
+    unmapped = sorted(
+        {c for c, r in zip(speakers["country"], speakers["region"])
+         if r == UNCLASSIFIED and isinstance(c, str) and c}
+    )
+    if unmapped:
+        warnings.warn(
+            f"{len(unmapped)} countries have no region and become '{UNCLASSIFIED}': "
+            + ", ".join(unmapped),
+            stacklevel=2,
+        )
+    return Archive(root, recordings, speakers, unmapped)
+
+
+def clean_metadata(raw: pd.DataFrame, *, source: str = METADATA_FILE) -> pd.DataFrame:
+    """Drop empty ``Unnamed:`` columns, trim and lower-case text, make ages numeric."""
+    frame = raw.copy()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    empty_unnamed = [c for c in frame.columns if c.startswith("Unnamed:") and frame[c].isna().all()]
+    frame = frame.drop(columns=empty_unnamed)
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ArchiveError(
+            f"{source}: missing required column(s) {', '.join(missing)} "
+            f"(found: {', '.join(frame.columns)})"
+        )
+    for column in frame.columns:
+        if frame[column].dtype == object or str(frame[column].dtype).startswith("str"):
+            frame[column] = frame[column].str.strip()
+    for column in TEXT_COLUMNS:
+        if column in frame.columns:
+            frame[column] = frame[column].str.lower().replace("", np.nan)
+    for column in ("age", "age_onset"):
+        if column in frame.columns:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    frame["speakerid"] = frame["speakerid"].astype(str)
+    return frame.reset_index(drop=True)
+
+
+def check_readable(path: str | Path) -> str | None:
+    """A cheap readability check (header only): the reason a file is unusable, or None."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            return "empty file (0 bytes)"
+        info = sf.info(str(path))
+    except Exception as error:  # noqa: BLE001 - any failure means unreadable
+        return f"cannot decode audio ({str(error).replace(str(path), '').strip(' :') or 'unknown'})"
+    if info.frames == 0 or info.duration <= 0:
+        return "no audio frames"
+    return None
+
+
+def _counts(series: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in series.fillna("unknown").value_counts().items()}
+
+
+def describe_archive(archive: Archive, *, check_audio: bool = True) -> dict[str, Any]:
+    """Counts over rows with audio, rows without audio, unreadable files (JSON-ready)."""
+    with_audio = archive.with_audio
+    unreadable = []
+    if check_audio:
+        for path in with_audio["path"]:
+            reason = check_readable(path)
+            if reason:
+                unreadable.append({"file": Path(path).name, "reason": reason})
+    ages = pd.cut(with_audio["age"], bins=AGE_BINS, right=False)
+    by_age = {
+        f"{int(b.left)}-{int(b.right) - 1}": int(n)
+        for b, n in ages.value_counts(sort=False).items()
+    }
+    return {
+        "archive": str(archive.root),
+        "rows": len(archive.speakers),
+        "with_audio": len(with_audio),
+        "without_audio": archive.rows_without_audio,
+        "unreadable": unreadable,
+        "regions": int(with_audio["region"].nunique()),
+        "by_region": _counts(with_audio["region"]),
+        "by_native_language": _counts(with_audio["native_language"]),
+        "by_country": _counts(with_audio["country"]),
+        "by_sex": _counts(with_audio["sex"]),
+        "by_age": by_age,
+        "unmapped_countries": archive.unmapped_countries,
+    }
+
+
+def plot_overview(archive: Archive, out_dir: str | Path, *, top: int = 30) -> list[Path]:
+    """The notebook's overview plots as PNG: speakers per country, language, sex, age."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = archive.with_audio
+    written = []
+    for column, title in (("country", "country"), ("native_language", "native language")):
+        counts = data[column].value_counts().head(top)[::-1]
+        figure, axes = plt.subplots(figsize=(8, 0.28 * len(counts) + 1.5))
+        axes.barh(counts.index, counts.values, color="tab:blue")
+        axes.set_title(f"Speakers per {title} (top {len(counts)}, with audio)")
+        axes.set_xlabel("speakers")
+        written.append(_save(figure, out / f"speakers_per_{column}.png"))
+    figure, axes = plt.subplots(figsize=(4, 3.5))
+    counts = data["sex"].value_counts()
+    axes.bar(counts.index, counts.values, color=["tab:orange", "tab:green"][: len(counts)])
+    axes.set_title("Speakers per sex")
+    written.append(_save(figure, out / "speakers_per_sex.png"))
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    axes.hist(data["age"].dropna(), bins=30, color="tab:purple")
+    axes.set_title("Age of speakers")
+    axes.set_xlabel("age (years)")
+    written.append(_save(figure, out / "age_histogram.png"))
+    return written
+
+
+def _save(figure: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -1,0 +1,121 @@
+"""Targets and speaker-disjoint, stratified train/val/test splits with a content fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from speechprint.data.archive import Archive
+from speechprint.data.regions import UNCLASSIFIED
+
+TARGETS = ("region", "native_language", "country", "sex")
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One row per recording with its label and split; the fingerprint identifies all of it."""
+
+    target: str
+    labels: tuple[str, ...]
+    manifest: pd.DataFrame  # speakerid, path, label, y, split
+    fingerprint: str
+    dropped_classes: dict[str, int] = field(default_factory=dict)
+    dropped_rows: int = 0
+
+    def split(self, name: str) -> pd.DataFrame:
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; valid: {', '.join(SPLITS)}")
+        return self.manifest[self.manifest["split"] == name].reset_index(drop=True)
+
+    def class_counts(self, split: str | None = None) -> dict[str, int]:
+        frame = self.manifest if split is None else self.split(split)
+        counts = frame["label"].value_counts()
+        return {label: int(counts.get(label, 0)) for label in self.labels}
+
+    def without(self, paths: list[str] | set[str]) -> Dataset:
+        """The same dataset without some files (e.g. unreadable ones); labels stay as they are."""
+        drop = {str(p) for p in paths}
+        manifest = self.manifest[~self.manifest["path"].isin(drop)].reset_index(drop=True)
+        return replace(self, manifest=manifest, fingerprint=fingerprint(manifest, self.target))
+
+
+def fingerprint(manifest: pd.DataFrame, target: str) -> str:
+    """sha256 over (speaker, file name, file size, label, split) rows and the target."""
+    digest = hashlib.sha256(target.encode())
+    for row in manifest.sort_values(["speakerid", "path"]).itertuples(index=False):
+        path = Path(row.path)
+        size = path.stat().st_size if path.exists() else -1
+        digest.update(f"{row.speakerid}|{path.name}|{size}|{row.label}|{row.split}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def make_dataset(
+    archive: Archive,
+    target: str = "region",
+    *,
+    min_count: int = 5,
+    seed: int = 0,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+) -> Dataset:
+    """Label the recordings and split speakers (never recordings) into train/val/test.
+
+    Each class is split on its own (exact stratification) so that even a class of ``min_count``
+    speakers has at least one speaker in every split; classes smaller than ``min_count`` are
+    dropped and reported in ``dropped_classes``.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; valid: {', '.join(TARGETS)}")
+    if min_count < 3:
+        raise ValueError(f"min_count must be at least 3 (one speaker per split), got {min_count}")
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(f"invalid split fractions val={val_fraction}, test={test_fraction}")
+    rows = archive.with_audio
+    labelled = rows[rows[target].notna() & (rows[target] != UNCLASSIFIED)]
+    dropped_rows = len(rows) - len(labelled)
+    speaker_labels = labelled.groupby("speakerid", sort=True)[target].first()
+    counts = speaker_labels.value_counts()
+    kept = sorted(str(c) for c in counts[counts >= min_count].index)
+    dropped = {str(c): int(n) for c, n in counts[counts < min_count].items()}
+    if len(kept) < 2:
+        raise ValueError(
+            f"target {target!r} has {len(kept)} class(es) with at least {min_count} speakers; "
+            "need 2 or more (lower min_count or use more data)"
+        )
+
+    rng = np.random.default_rng(seed)
+    split_of: dict[str, str] = {}
+    for label in kept:
+        speakers = np.array(sorted(speaker_labels[speaker_labels == label].index))
+        rng.shuffle(speakers)
+        n = len(speakers)
+        n_test = max(1, int(round(n * test_fraction)))
+        n_val = max(1, int(round(n * val_fraction)))
+        for i, speaker in enumerate(speakers):
+            split_of[speaker] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
+
+    manifest = labelled[labelled[target].isin(kept)].copy()
+    manifest = pd.DataFrame(
+        {
+            "speakerid": manifest["speakerid"].astype(str).to_numpy(),
+            "path": manifest["path"].astype(str).to_numpy(),
+            "label": manifest[target].astype(str).to_numpy(),
+        }
+    )
+    index = {label: i for i, label in enumerate(kept)}
+    manifest["y"] = manifest["label"].map(index).astype(int)
+    manifest["split"] = manifest["speakerid"].map(split_of)
+    manifest = manifest.sort_values(["split", "label", "speakerid"]).reset_index(drop=True)
+    return Dataset(
+        target=target,
+        labels=tuple(kept),
+        manifest=manifest,
+        fingerprint=fingerprint(manifest, target),
+        dropped_classes=dropped,
+        dropped_rows=dropped_rows,
+    )
