@@ -9,15 +9,25 @@ app = typer.Typer(
     help="Accent identification research harness: data, features, studies, MLflow, promotion.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
+_registered = False
 
 
 def _register_subcommands() -> None:
-    # Imported here so `speechprint --help` stays fast and each sub-app stays in its own file.
-    from speechprint.cli import data, features
+    # Imported here so each sub-app stays in its own file and importing the package stays light.
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    from speechprint.cli import data, features, model, study
 
     app.add_typer(data.app, name="data")
     app.add_typer(features.app, name="features")
+    app.add_typer(study.app, name="study")
+    app.add_typer(study.runs_app, name="runs")
+    app.command("run")(study.experiment_run)
+    model.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,33 @@
+"""Developer sessions: `nox -s tests` (default) and `nox -s lint`."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+# The CPU wheel of torch: a bare `torch` requirement would pull a multi-GB CUDA build.
+TORCH = "torch==2.13.0"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests (real MLflow, Optuna and audio, in temporary folders)."""
+    session.install(TORCH)
+    session.install("-e", ".[pretrained,dev]")
+    # Resemblyzer's declared deps (webrtcvad from source, a `typing` backport) break installs.
+    session.install("--no-deps", "resemblyzer==0.1.4")
+    session.run(
+        "pytest",
+        *(session.posargs or ["-q", "-ra", "--durations=15"]),
+        env={"OMP_WAIT_POLICY": "PASSIVE"},
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check + format check."""
+    session.install("ruff")
+    session.run("ruff", "check", "speechprint", "tests", "noxfile.py", "benchmarks")
+    session.run("ruff", "format", "--check", "speechprint", "tests", "noxfile.py", "benchmarks")

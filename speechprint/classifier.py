@@ -1,0 +1,188 @@
+"""A trained classifier that stands on its own: extractor config + normalisation + labels + model.
+
+It predicts from features, from waveforms or from audio files, and saves to one file that loads
+anywhere (a plain dict of parameters and weights; the model class is rebuilt from the registry).
+Sequence models see fixed-length segments: a long recording is cut into segments of
+``segment_frames`` and their probabilities are averaged (speaker-level aggregation).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from speechprint.features.base import make_extractor, pool_statistics
+from speechprint.models import build_model, family
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class AccentClassifier:
+    extractor_name: str
+    extractor_params: dict[str, Any]
+    labels: tuple[str, ...]
+    model_name: str
+    model_params: dict[str, Any]
+    input_dim: int
+    pooled: bool  # features reach the model as one vector per recording
+    mean: np.ndarray
+    std: np.ndarray
+    segment_frames: int = 400
+    model: Any = None  # torch module (eval mode) or fitted sklearn estimator
+    _extractor: Any = field(default=None, repr=False, compare=False)
+
+    # -- features -> probabilities ---------------------------------------------------------------
+    def normalise(self, array: np.ndarray) -> np.ndarray:
+        return ((array - self.mean) / self.std).astype(np.float32)
+
+    def vectors(self, features: list[np.ndarray]) -> np.ndarray:
+        """Pooled, normalised ``(N, D)`` inputs for vector models."""
+        return self.normalise(np.stack([pool_statistics(f) for f in features]))
+
+    def predict_proba_features(self, features: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
+        """``(N, C)`` probabilities for extracted features of any length."""
+        if not features:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        if self.pooled:
+            x = self.vectors(features)
+            if family(self.model_name) == "sklearn":
+                return self.model.predict_proba(x).astype(np.float32)
+            with torch.inference_mode():
+                return torch.softmax(self.model(torch.from_numpy(x)), -1).numpy()
+        segments, owners = segment_sequences(
+            [self.normalise(f) for f in features], self.segment_frames
+        )
+        probs = predict_segments(self.model, segments, batch_size)
+        totals = np.zeros((len(features), len(self.labels)), dtype=np.float64)
+        np.add.at(totals, owners, probs)
+        counts = np.bincount(owners, minlength=len(features))[:, None]
+        return (totals / counts).astype(np.float32)
+
+    # -- audio -> probabilities ------------------------------------------------------------------
+    @property
+    def extractor(self) -> Any:
+        if self._extractor is None:
+            self._extractor = make_extractor(self.extractor_name, self.extractor_params)
+        return self._extractor
+
+    def predict_proba_waveform(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
+        from speechprint.data.audio import prepare_waveform
+
+        wave = prepare_waveform(wave, sample_rate, self.extractor.sample_rate)
+        return self.predict_proba_features([self.extractor.transform(wave)])[0]
+
+    def predict_proba_files(
+        self, paths: list[str | os.PathLike[str]]
+    ) -> tuple[np.ndarray, dict[str, str]]:
+        """Probabilities for the readable files (in order) and ``{file: reason}`` for the rest."""
+        from speechprint.data.audio import AudioError, load_audio
+
+        features, errors = [], {}
+        for path in paths:
+            try:
+                wave = load_audio(path, self.extractor.sample_rate)
+                features.append(self.extractor.transform(wave))
+            except AudioError as error:
+                errors[str(path)] = error.reason
+        return self.predict_proba_features(features), errors
+
+    # -- persistence -----------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> None:
+        if family(self.model_name) == "sklearn":
+            weights: Any = pickle.dumps(self.model)
+        else:
+            weights = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        torch.save(
+            {
+                "format": FORMAT_VERSION,
+                "extractor_name": self.extractor_name,
+                "extractor_params": dict(self.extractor_params),
+                "labels": list(self.labels),
+                "model_name": self.model_name,
+                "model_params": dict(self.model_params),
+                "input_dim": self.input_dim,
+                "pooled": self.pooled,
+                "mean": self.mean,
+                "std": self.std,
+                "segment_frames": self.segment_frames,
+                "weights": weights,
+            },
+            path,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | io.BytesIO) -> AccentClassifier:
+        # Our own artifact (numpy arrays, sklearn pickle): not a weights-only checkpoint.
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state.get("format") != FORMAT_VERSION:
+            raise ValueError(f"{path}: unsupported classifier format {state.get('format')}")
+        weights = state.pop("weights")
+        state.pop("format")
+        classifier = cls(**{**state, "labels": tuple(state["labels"])})
+        if family(classifier.model_name) == "sklearn":
+            classifier.model = pickle.loads(weights)
+        else:
+            model = build_model(classifier.model_name, classifier.input_dim,
+                                len(classifier.labels), classifier.model_params)  # fmt: skip
+            model.load_state_dict(weights)
+            classifier.model = model.eval()
+        return classifier
+
+
+def segment_sequences(
+    sequences: list[np.ndarray], segment_frames: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Cut each sequence into consecutive segments of at most ``segment_frames``.
+
+    A short tail (under half a segment) is merged by taking the last full-length window instead,
+    so every segment has real context. Returns the segments and the index of their sequence.
+    """
+    segments: list[np.ndarray] = []
+    owners: list[int] = []
+    for index, sequence in enumerate(sequences):
+        n = len(sequence)
+        if n <= segment_frames:
+            segments.append(sequence)
+            owners.append(index)
+            continue
+        starts = list(range(0, n - segment_frames + 1, segment_frames))
+        if n - (starts[-1] + segment_frames) >= segment_frames // 2:
+            starts.append(n - segment_frames)
+        for start in starts:
+            segments.append(sequence[start : start + segment_frames])
+            owners.append(index)
+    return segments, np.asarray(owners, dtype=int)
+
+
+def pad_batch(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-pad ``(T_i, D)`` arrays into ``(B, T_max, D)`` plus lengths."""
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    batch = np.zeros((len(sequences), int(lengths.max()), sequences[0].shape[1]), np.float32)
+    for i, sequence in enumerate(sequences):
+        batch[i, : len(sequence)] = sequence
+    return torch.from_numpy(batch), lengths
+
+
+def predict_segments(model: Any, segments: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
+    """Softmax probabilities per segment; segments batched by similar length."""
+    order = np.argsort([len(s) for s in segments])
+    probs = np.zeros((len(segments), 0), dtype=np.float32)
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            x, lengths = pad_batch([segments[i] for i in chunk])
+            out.append((chunk, torch.softmax(model(x, lengths), -1).numpy()))
+    n_classes = out[0][1].shape[1]
+    probs = np.zeros((len(segments), n_classes), dtype=np.float32)
+    for chunk, values in out:
+        probs[chunk] = values
+    return probs

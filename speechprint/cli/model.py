@@ -1,0 +1,128 @@
+"""`speechprint promote | predict | report | ui | quickstart`."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from speechprint.cli.common import err_console, fail
+
+console = Console()
+
+
+def promote_command(
+    study: str = typer.Option(..., "--study", help="Study whose best trial to promote."),
+    storage: str | None = typer.Option(None, help="Optuna storage (default: under studies/)."),
+    model_name: str = typer.Option("speechprint-accent", help="Registered model name."),
+    alias: str = typer.Option("champion", help="Alias to move if the model wins on test."),
+    archive: str | None = typer.Option(None, help="Archive folder (if it moved since the study)."),
+) -> None:
+    """Register the best trial's model; move the alias only if it wins on the test split."""
+    from speechprint.promote import promote
+
+    with fail.on_user_errors():
+        decision = promote(study, storage=storage, model_name=model_name, alias=alias,
+                           archive=archive)  # fmt: skip
+    colour = "green" if decision.promoted else "yellow"
+    console.print(f"[{colour}]{decision.summary()}[/]")
+    if not decision.new_version:
+        console.print(f"(v{decision.version} was already registered for this trial: nothing new)")
+    console.print(f"load it with: mlflow.pyfunc.load_model('models:/{model_name}@{decision.alias}')")
+
+
+def predict_command(
+    files: list[Path] = typer.Argument(..., help="Audio files (mp3, wav, flac, ogg; any rate)."),
+    model: str = typer.Option("models:/speechprint-accent@champion", help="MLflow model URI."),
+    top_k: int = typer.Option(3, help="How many labels to show per file."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per file."),
+) -> None:
+    """Where is each speaker likely from? Unreadable files are reported; exit code 1 then."""
+    from speechprint.predict import predict_files
+
+    with fail.on_user_errors():
+        results = predict_files(files, model_uri=model, top_k=top_k)
+    failed = 0
+    for result in results:
+        if result.get("error"):
+            failed += 1
+            err_console.print(f"[red]error:[/] {result['file']}: {result['error']}")
+        if as_json:
+            typer.echo(json.dumps(result))
+        elif not result.get("error"):
+            ranked = ", ".join(f"{t['label']} {t['probability']:.2f}" for t in result["top"])
+            console.print(f"{result['file']}: {ranked}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def report_command(
+    study: str = typer.Option(..., "--study", help="Study name."),
+    out: Path = typer.Option(Path("reports"), help="Output folder (PNG + summary.md)."),
+    storage: str | None = typer.Option(None, help="Optuna storage (default: under studies/)."),
+    model_name: str = typer.Option("speechprint-accent", help="Registered model name."),
+) -> None:
+    """Optimisation history, importances, confusion matrix, per-class recall, pair comparison."""
+    from speechprint.report import write_report
+
+    with fail.on_user_errors():
+        summary = write_report(study, out, storage=storage, model_name=model_name)
+    console.print(f"report written: {summary} (figures beside it; also on the study's MLflow run)")
+
+
+def ui_command(
+    study: str | None = typer.Option(None, "--study", help="Study whose storage to open."),
+    storage: str | None = typer.Option(None, help="Optuna storage for optuna-dashboard."),
+    port: int = typer.Option(5000, help="MLflow UI port."),
+    dashboard_port: int = typer.Option(8080, help="optuna-dashboard port."),
+    start: bool = typer.Option(False, "--start", help="Start the MLflow UI instead of printing."),
+) -> None:
+    """Print (or start) the MLflow UI and optuna-dashboard commands, both on 127.0.0.1."""
+    from speechprint import tracking
+    from speechprint.search import default_storage
+
+    uri = tracking.tracking_uri()
+    mlflow_cmd = ["mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+                  "--port", str(port)]  # fmt: skip
+    artifact_root = tracking.artifact_root()
+    if artifact_root:
+        mlflow_cmd += ["--default-artifact-root", artifact_root]
+    optuna_storage = storage or (default_storage(study) if study else "sqlite:///studies/NAME.db")
+    dashboard_cmd = ["optuna-dashboard", optuna_storage, "--host", "127.0.0.1",
+                     "--port", str(dashboard_port)]  # fmt: skip
+    console.print("MLflow UI:        " + shlex.join(mlflow_cmd))
+    console.print("optuna-dashboard: " + shlex.join(dashboard_cmd) + "  (pip install optuna-dashboard)")
+    if start:
+        console.print(f"starting the MLflow UI on http://127.0.0.1:{port} (Ctrl-C stops it)")
+        subprocess.run(mlflow_cmd, check=False)
+
+
+def quickstart_command(
+    workdir: Path = typer.Option(Path("."), help="Where the demo corpus, stores and report go."),
+    n_trials: int | None = typer.Option(None, help="Override the quick-start study's budget."),
+    speakers_per_class: int = typer.Option(10, help="Demo speakers per accent class."),
+) -> None:
+    """The whole loop on the embedded demo corpus: synth -> study -> promote -> predict -> report."""
+    from speechprint.quickstart import run_quickstart
+
+    with fail.on_user_errors():
+        summary = run_quickstart(
+            workdir, n_trials=n_trials, speakers_per_class=speakers_per_class, console=console
+        )
+    table = Table("what", "where")
+    for key, value in summary.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("promote")(promote_command)
+    app.command("predict")(predict_command)
+    app.command("report")(report_command)
+    app.command("ui")(ui_command)
+    app.command("quickstart")(quickstart_command)

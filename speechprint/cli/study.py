@@ -1,0 +1,183 @@
+"""`speechprint study run|show`, `speechprint runs compare` and `speechprint run EXPERIMENT`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from speechprint.cli.common import fail
+
+app = typer.Typer(help="Launch, resume and inspect Optuna studies (logged to MLflow).")
+runs_app = typer.Typer(help="Compare MLflow runs of a study.")
+console = Console()
+
+
+@app.command("run")
+def study_run(
+    study_file: Path = typer.Argument(..., help="A study definition, e.g. studies/quickstart.yaml"),
+    archive: str | None = typer.Option(None, help="Archive folder (overrides the study's)."),
+    n_trials: int | None = typer.Option(
+        None, help="Total budget of finished trials; a repeat runs only the missing ones."
+    ),
+    timeout: float | None = typer.Option(None, help="Stop starting trials after S seconds."),
+    storage: str | None = typer.Option(
+        None, help="Optuna storage: an RDB URL or a journal file path (default: under studies/)."
+    ),
+    workers: int = typer.Option(1, help="Worker processes sharing the study on this machine."),
+    jobs: int | None = typer.Option(None, help="Processes for feature extraction."),
+    cache_dir: str | None = typer.Option(None, help="Feature cache folder."),
+) -> None:
+    """Create or resume a study and run the trials its budget still misses."""
+    from speechprint.search import StudySpec, run_study
+
+    with fail.on_user_errors():
+        spec = StudySpec.from_yaml(study_file)
+        if workers > 1:
+            from speechprint.workers import run_study_parallel
+
+            outcome = run_study_parallel(
+                spec, workers=workers, archive=archive, n_trials=n_trials, timeout=timeout,
+                storage=storage, jobs=jobs, cache_dir=cache_dir,
+            )  # fmt: skip
+        else:
+            outcome = run_study(
+                spec, archive=archive, n_trials=n_trials, timeout=timeout, storage=storage,
+                jobs=jobs, cache_dir=cache_dir, on_trial=_print_trial,
+            )  # fmt: skip
+    study = outcome.study
+    console.print(f"[bold]{spec.name}[/]: ran {outcome.ran} trial(s); {_state_counts(study)}")
+    _print_best(study)
+    if outcome.interrupted:
+        console.print(
+            f"[yellow]Interrupted.[/] Resume with: speechprint study run {study_file}"
+            + (f" --storage {storage}" if storage else "")
+        )
+        raise typer.Exit(130)
+
+
+@app.command("show")
+def study_show(
+    name: str = typer.Argument(..., help="Study name."),
+    storage: str | None = typer.Option(None, help="Optuna storage (default: under studies/)."),
+    top: int = typer.Option(10, help="How many of the best trials to list."),
+) -> None:
+    """List a study's best trials."""
+    from speechprint.search import load_study
+
+    with fail.on_user_errors():
+        study = load_study(name, storage)
+    console.print(f"[bold]{name}[/]: {_state_counts(study)}")
+    complete = sorted(
+        (t for t in study.trials if t.value is not None), key=lambda t: t.value, reverse=True
+    )[:top]
+    table = Table("trial", "val bal. acc.", "macro-F1", "extractor", "model", "params")
+    for trial in complete:
+        params = {k: v for k, v in trial.params.items() if k != "pair"}
+        table.add_row(
+            str(trial.number),
+            f"{trial.value:.3f}",
+            f"{trial.user_attrs.get('val_macro_f1', float('nan')):.3f}",
+            trial.user_attrs.get("extractor", "?"),
+            trial.user_attrs.get("model", "?"),
+            ", ".join(f"{k}={_short(v)}" for k, v in params.items()),
+        )
+    console.print(table)
+    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    for trial in failed[-5:]:
+        reason = trial.user_attrs.get("fail_reason", "no reason recorded")
+        console.print(f"[red]trial {trial.number} failed[/]: {reason}")
+
+
+@runs_app.command("compare")
+def runs_compare(
+    study: str = typer.Option(..., "--study", help="Study (MLflow experiment) name."),
+    csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
+) -> None:
+    """Best validation balanced accuracy per extractor x model pair."""
+    from speechprint.compare import compare_pairs
+
+    with fail.on_user_errors():
+        frame = compare_pairs(study)
+    if csv:
+        typer.echo(frame.to_csv(index=False).rstrip())
+        return
+    table = Table(*frame.columns, title=f"{study}: extractor x model")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(_short(v) for v in row))
+    console.print(table)
+
+
+def experiment_run(
+    experiment_file: Path = typer.Argument(..., help="A run config, e.g. experiments/seed-mlp.yaml"),
+    archive: str | None = typer.Option(None, help="Archive folder (overrides the config's)."),
+    jobs: int | None = typer.Option(None, help="Processes for feature extraction."),
+    cache_dir: str | None = typer.Option(None, help="Feature cache folder."),
+) -> None:
+    """Run one fixed experiment, logged to MLflow like a trial."""
+    from speechprint.experiment import run_experiment
+
+    with fail.on_user_errors():
+        result, run_id = run_experiment(
+            experiment_file, archive=archive, jobs=jobs, cache_dir=cache_dir
+        )
+    val = result.val
+    console.print(
+        f"[bold]{experiment_file.stem}[/] ({result.config.extractor} + {result.config.model}): "
+        f"val balanced accuracy {val['balanced_accuracy']:.3f} "
+        f"(chance {val['chance']:.3f}), macro-F1 {val['macro_f1']:.3f}"
+    )
+    if result.test is not None:
+        test = result.test
+        low, high = test.get("balanced_accuracy_ci", (float("nan"), float("nan")))
+        console.print(
+            f"test balanced accuracy {test['balanced_accuracy']:.3f} [95% CI {low:.3f}-{high:.3f}], "
+            f"accuracy {test['accuracy']:.3f}, majority-class accuracy "
+            f"{test['majority_baseline']['accuracy']:.3f}"
+        )
+    console.print(f"MLflow run: {run_id}")
+
+
+def _print_trial(study, trial) -> None:  # noqa: ANN001 - Optuna callback signature
+    extractor = trial.user_attrs.get("extractor", "?")
+    model = trial.user_attrs.get("model", "?")
+    if trial.state.name == "COMPLETE":
+        best = study.best_value
+        console.print(
+            f"trial {trial.number:4d} [green]COMPLETE[/] {extractor}+{model}: "
+            f"val bal. acc. {trial.value:.3f} (best {best:.3f})"
+        )
+    else:
+        reason = trial.user_attrs.get("fail_reason") or trial.user_attrs.get("prune_reason", "")
+        colour = "yellow" if trial.state.name == "PRUNED" else "red"
+        console.print(
+            f"trial {trial.number:4d} [{colour}]{trial.state.name}[/] {extractor}+{model}: {reason}"
+        )
+
+
+def _print_best(study) -> None:  # noqa: ANN001
+    try:
+        best = study.best_trial
+    except ValueError:
+        console.print("no completed trial yet")
+        return
+    params = ", ".join(f"{k}={_short(v)}" for k, v in best.params.items())
+    console.print(
+        f"best trial {best.number}: val balanced accuracy {best.value:.3f} "
+        f"({best.user_attrs.get('extractor')}+{best.user_attrs.get('model')}); {params}"
+    )
+
+
+def _state_counts(study) -> str:  # noqa: ANN001
+    counts: dict[str, int] = {}
+    for trial in study.trials:
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items())) or "no trials"
+
+
+def _short(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,67 @@
+"""Compare a study's trials per extractor x model pair, read back from MLflow."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from speechprint import tracking
+
+
+def compare_pairs(study: str) -> pd.DataFrame:
+    """Best validation balanced accuracy (with its macro-F1) and trial counts per pair.
+
+    Reads the child runs of the study's experiment, so it shows what MLflow holds, across every
+    invocation and worker.
+    """
+    client = tracking.client()
+    experiment = client.get_experiment_by_name(study)
+    if experiment is None:
+        raise ValueError(f"no MLflow experiment named {study!r} at {tracking.tracking_uri()}")
+    runs = client.search_runs(
+        [experiment.experiment_id], filter_string="tags.trial_number != ''", max_results=50000
+    )
+    rows = []
+    for run in runs:
+        metrics, tags = run.data.metrics, run.data.tags
+        rows.append(
+            {
+                "extractor": tags.get("extractor", "?"),
+                "model": tags.get("model", "?"),
+                "state": tags.get("state", run.info.status),
+                "val_balanced_accuracy": metrics.get("best/val_balanced_accuracy"),
+                "val_macro_f1": metrics.get("best/val_macro_f1"),
+                "ci_low": metrics.get("cv/balanced_accuracy_ci_low"),
+                "ci_high": metrics.get("cv/balanced_accuracy_ci_high"),
+            }
+        )
+    columns = ["extractor", "model", "best_val_balanced_accuracy", "val_macro_f1",
+               "ci95", "trials", "complete", "pruned", "failed"]  # fmt: skip
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame(rows)
+    out = []
+    for (extractor, model), group in frame.groupby(["extractor", "model"], sort=True):
+        complete = group[group["state"] == "COMPLETE"].dropna(subset=["val_balanced_accuracy"])
+        best = complete.loc[complete["val_balanced_accuracy"].idxmax()] if len(complete) else None
+        ci = ""
+        if best is not None and pd.notna(best["ci_low"]):
+            ci = f"{best['ci_low']:.3f}-{best['ci_high']:.3f}"
+        out.append(
+            {
+                "extractor": extractor,
+                "model": model,
+                "best_val_balanced_accuracy": round(float(best["val_balanced_accuracy"]), 4)
+                if best is not None
+                else None,
+                "val_macro_f1": round(float(best["val_macro_f1"]), 4)
+                if best is not None and pd.notna(best["val_macro_f1"])
+                else None,
+                "ci95": ci,
+                "trials": len(group),
+                "complete": int((group["state"] == "COMPLETE").sum()),
+                "pruned": int((group["state"] == "PRUNED").sum()),
+                "failed": int((group["state"] == "FAIL").sum()),
+            }
+        )
+    result = pd.DataFrame(out, columns=columns)
+    return result.sort_values("best_val_balanced_accuracy", ascending=False, na_position="last")

@@ -1,0 +1,145 @@
+"""Class-balanced evaluation: balanced accuracy first, always beside chance and majority baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    recall_score,
+)
+
+
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    """Mean recall over the classes present in ``y_true`` (sklearn's definition)."""
+    return float(balanced_accuracy_score(y_true, y_pred)) if len(y_true) else float("nan")
+
+
+def evaluate(
+    y_true: Sequence[int] | np.ndarray,
+    proba: np.ndarray,
+    labels: Sequence[str],
+    *,
+    train_counts: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """Every metric SpeechPrint reports for one split (JSON-ready).
+
+    ``majority_baseline`` is what always predicting the training majority class scores here:
+    its accuracy is the class share, its balanced accuracy 1/C (of the classes present).
+    """
+    y_true = np.asarray(y_true, dtype=int)
+    proba = np.asarray(proba, dtype=float)
+    n_classes = len(labels)
+    index = list(range(n_classes))
+    y_pred = proba.argmax(axis=1)
+    confusion = confusion_matrix(y_true, y_pred, labels=index)
+    row_sums = confusion.sum(axis=1, keepdims=True)
+    normalized = np.divide(confusion, row_sums, out=np.zeros_like(confusion, dtype=float),
+                           where=row_sums > 0)  # fmt: skip
+    recall = recall_score(y_true, y_pred, labels=index, average=None, zero_division=0)
+    top3 = np.argsort(-proba, axis=1)[:, : min(3, n_classes)]
+    if train_counts:
+        majority = int(np.argmax([train_counts.get(label, 0) for label in labels]))
+    else:
+        majority = int(np.bincount(y_true, minlength=n_classes).argmax())
+    constant = np.full_like(y_true, majority)
+    present = np.unique(y_true)
+    return {
+        "n": int(len(y_true)),
+        "labels": list(labels),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": balanced_accuracy(y_true, y_pred, n_classes),
+        "macro_f1": float(
+            f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
+        ),
+        "top3_accuracy": float(np.mean([t in row for t, row in zip(y_true, top3)])),
+        "per_class_recall": {labels[i]: float(recall[i]) for i in index},
+        "support": {labels[i]: int(row_sums[i, 0]) for i in index},
+        "confusion": confusion.tolist(),
+        "confusion_normalized": normalized.round(4).tolist(),
+        "chance": 1.0 / max(len(present), 1),
+        "majority_baseline": {
+            "label": labels[majority],
+            "accuracy": float(accuracy_score(y_true, constant)),
+            "balanced_accuracy": balanced_accuracy(y_true, constant, n_classes),
+        },
+    }
+
+
+def bootstrap_interval(
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int] | np.ndarray,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of balanced accuracy, resampling recordings (= speakers).
+
+    Vectorised: per resample, per-class hits and counts come from one ``bincount`` each.
+    """
+    y_true = np.asarray(y_true, dtype=int)
+    y_pred = np.asarray(y_pred, dtype=int)
+    n = len(y_true)
+    if n == 0:
+        return float("nan"), float("nan")
+    n_classes = int(max(y_true.max(), y_pred.max())) + 1
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, n, size=(n_resamples, n))
+    offsets = (np.arange(n_resamples) * n_classes)[:, None]
+    truth = y_true[samples]
+    counts = np.bincount((truth + offsets).ravel(), minlength=n_resamples * n_classes)
+    hits = np.bincount(
+        (truth + offsets).ravel(),
+        weights=(truth == y_pred[samples]).ravel().astype(float),
+        minlength=n_resamples * n_classes,
+    )
+    counts = counts.reshape(n_resamples, n_classes)
+    hits = hits.reshape(n_resamples, n_classes)
+    present = counts > 0
+    recall = np.divide(hits, counts, out=np.zeros_like(hits), where=present)
+    scores = recall.sum(1) / present.sum(1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(scores, alpha)), float(np.quantile(scores, 1 - alpha))
+
+
+def plot_confusion(
+    confusion: Sequence[Sequence[float]] | np.ndarray,
+    labels: Sequence[str],
+    *,
+    normalized: bool = True,
+    title: str = "",
+) -> Any:
+    """A confusion matrix figure (rows: true class), row-normalised by default, annotated."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(confusion, dtype=float)
+    if normalized:
+        sums = matrix.sum(axis=1, keepdims=True)
+        matrix = np.divide(matrix, sums, out=np.zeros_like(matrix), where=sums > 0)
+    size = max(4.0, 0.55 * len(labels) + 2.5)
+    figure, axes = plt.subplots(figsize=(size + 1, size))
+    image = axes.imshow(matrix, cmap="Blues", vmin=0, vmax=1 if normalized else None)
+    axes.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
+    axes.set_yticks(range(len(labels)), labels, fontsize=8)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(f"{title} ({'row-normalised' if normalized else 'counts'})".strip())
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            if matrix[i, j]:
+                text = f"{matrix[i, j]:.2f}" if normalized else f"{int(matrix[i, j])}"
+                axes.text(j, i, text, ha="center", va="center", fontsize=6,
+                          color="white" if matrix[i, j] > threshold else "black")  # fmt: skip
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,13 @@
+"""Models by name: importing this package registers every model in ``MODELS``."""
+
+from speechprint.models import linear, mlp, recurrent, tdnn  # noqa: F401  (they register)
+from speechprint.models.base import (
+    MODELS,
+    build_model,
+    compatible,
+    family,
+    incompatibility,
+    pools_sequences,
+)
+
+__all__ = ["MODELS", "build_model", "compatible", "family", "incompatibility", "pools_sequences"]

@@ -1,0 +1,103 @@
+"""LSTM, BiLSTM and CNN-LSTM over frame sequences, with last-state, mean or attentive pooling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from speechprint.models.base import MODELS
+from speechprint.models.pooling import AttentiveStatsPooling, masked_mean
+
+POOLINGS = ("last", "mean", "attentive")
+
+
+class RecurrentClassifier(nn.Module):
+    """Optional 1-D convolution front end (CNN-LSTM) -> (Bi)LSTM -> pooling -> linear head."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        n_classes: int,
+        hidden: int = 128,
+        layers: int = 2,
+        bidirectional: bool = False,
+        dropout: float = 0.2,
+        pooling: str = "last",
+        conv_channels: int = 0,
+    ) -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
+        self.pooling = pooling
+        self.conv: nn.Module | None = None
+        width = input_dim
+        if conv_channels:
+            # Two strided convolutions: local spectral patterns, and 4x fewer steps for the LSTM.
+            self.conv = nn.Sequential(
+                nn.Conv1d(input_dim, conv_channels, 5, stride=2, padding=2),
+                nn.BatchNorm1d(conv_channels), nn.ReLU(),
+                nn.Conv1d(conv_channels, conv_channels, 5, stride=2, padding=2),
+                nn.BatchNorm1d(conv_channels), nn.ReLU(),
+            )  # fmt: skip
+            width = conv_channels
+        self.lstm = nn.LSTM(width, hidden, num_layers=layers, batch_first=True,
+                            bidirectional=bidirectional, dropout=dropout if layers > 1 else 0.0)  # fmt: skip
+        out = hidden * (2 if bidirectional else 1)
+        self.attention = AttentiveStatsPooling(out) if pooling == "attentive" else None
+        pooled = 2 * out if pooling == "attentive" else out
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(pooled, n_classes))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if lengths is None:
+            lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.long)
+        if self.conv is not None:
+            x = self.conv(x.transpose(1, 2)).transpose(1, 2)
+            lengths = ((lengths + 3) // 4).clamp(1, x.shape[1])
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        output, (h_n, _) = self.lstm(packed)
+        if self.pooling == "last":
+            # The final layer's last state in each direction (real frames only, via packing).
+            pooled = torch.cat([h_n[-1], h_n[-2]], -1) if self.lstm.bidirectional else h_n[-1]
+        else:
+            frames, _ = pad_packed_sequence(output, batch_first=True, total_length=x.shape[1])
+            pooled = (
+                masked_mean(frames, lengths)
+                if self.attention is None
+                else self.attention(frames, lengths)
+            )
+        return self.head(pooled)
+
+
+def _space(prefix: str, conv: bool = False) -> Any:
+    def space(trial: Any) -> dict[str, Any]:
+        params = {
+            "hidden": trial.suggest_categorical(f"{prefix}.hidden", [64, 128, 192]),
+            "layers": trial.suggest_int(f"{prefix}.layers", 1, 2),
+            "dropout": trial.suggest_float(f"{prefix}.dropout", 0.0, 0.4),
+            "pooling": trial.suggest_categorical(f"{prefix}.pooling", list(POOLINGS)),
+        }
+        if conv:
+            params["conv_channels"] = trial.suggest_categorical(f"{prefix}.conv_channels", [64, 128])
+        return params
+
+    return space
+
+
+@MODELS.register("lstm", space=_space("lstm"), accepts={"sequence"}, family="torch")
+def build_lstm(input_dim: int, n_classes: int, **params: Any) -> RecurrentClassifier:
+    return RecurrentClassifier(input_dim, n_classes, bidirectional=False, **params)
+
+
+@MODELS.register("bilstm", space=_space("bilstm"), accepts={"sequence"}, family="torch")
+def build_bilstm(input_dim: int, n_classes: int, **params: Any) -> RecurrentClassifier:
+    return RecurrentClassifier(input_dim, n_classes, bidirectional=True, **params)
+
+
+@MODELS.register("cnn_lstm", space=_space("cnn_lstm", conv=True), accepts={"sequence"},
+                 family="torch")  # fmt: skip
+def build_cnn_lstm(input_dim: int, n_classes: int, **params: Any) -> RecurrentClassifier:
+    params.setdefault("conv_channels", 64)
+    return RecurrentClassifier(input_dim, n_classes, bidirectional=True, **params)

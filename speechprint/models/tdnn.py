@@ -1,0 +1,87 @@
+"""Frame-level models for pretrained encoder frames: x-vector-style TDNN and attentive pooling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from speechprint.models.base import MODELS
+from speechprint.models.pooling import AttentiveStatsPooling
+
+
+class TDNN(nn.Module):
+    """A small x-vector network (Snyder et al. 2018): dilated 1-D convolutions over frames,
+    attentive statistics pooling, an embedding layer and a linear head."""
+
+    def __init__(self, input_dim: int, n_classes: int, channels: int = 256,
+                 embedding: int = 128, dropout: float = 0.2) -> None:  # fmt: skip
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = input_dim
+        for kernel, dilation in ((5, 1), (3, 2), (3, 3), (1, 1)):
+            layers += [nn.Conv1d(width, channels, kernel, dilation=dilation,
+                                 padding=dilation * (kernel - 1) // 2),
+                       nn.BatchNorm1d(channels), nn.ReLU()]  # fmt: skip
+            width = channels
+        self.frames = nn.Sequential(*layers)
+        self.pool = AttentiveStatsPooling(channels)
+        self.embedding = nn.Sequential(
+            nn.Linear(2 * channels, embedding), nn.BatchNorm1d(embedding), nn.ReLU(),
+            nn.Dropout(dropout),
+        )  # fmt: skip
+        self.head = nn.Linear(embedding, n_classes)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if lengths is None:
+            lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.long)
+        frames = self.frames(x.transpose(1, 2)).transpose(1, 2)  # same length: 'same' padding
+        return self.head(self.embedding(self.pool(frames, lengths)))
+
+
+class AttentivePoolingClassifier(nn.Module):
+    """Project frames, attentive statistics pooling, small MLP head: a strong, cheap probe for
+    pretrained encoder frames that learns which frames carry accent."""
+
+    def __init__(self, input_dim: int, n_classes: int, projection: int = 256,
+                 hidden: int = 256, dropout: float = 0.3) -> None:  # fmt: skip
+        super().__init__()
+        self.project = nn.Sequential(nn.Linear(input_dim, projection), nn.ReLU(),
+                                     nn.Dropout(dropout))  # fmt: skip
+        self.pool = AttentiveStatsPooling(projection)
+        self.head = nn.Sequential(
+            nn.Linear(2 * projection, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+            nn.Dropout(dropout), nn.Linear(hidden, n_classes),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if lengths is None:
+            lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.long)
+        return self.head(self.pool(self.project(x), lengths))
+
+
+def tdnn_space(trial: Any) -> dict[str, Any]:
+    return {
+        "channels": trial.suggest_categorical("tdnn.channels", [128, 256]),
+        "embedding": trial.suggest_categorical("tdnn.embedding", [64, 128]),
+        "dropout": trial.suggest_float("tdnn.dropout", 0.0, 0.4),
+    }
+
+
+def attn_pool_space(trial: Any) -> dict[str, Any]:
+    return {
+        "projection": trial.suggest_categorical("attn_pool.projection", [128, 256]),
+        "hidden": trial.suggest_categorical("attn_pool.hidden", [128, 256]),
+        "dropout": trial.suggest_float("attn_pool.dropout", 0.1, 0.5),
+    }
+
+
+@MODELS.register("tdnn", space=tdnn_space, accepts={"sequence"}, family="torch")
+def build_tdnn(input_dim: int, n_classes: int, **params: Any) -> TDNN:
+    return TDNN(input_dim, n_classes, **params)
+
+
+@MODELS.register("attn_pool", space=attn_pool_space, accepts={"sequence"}, family="torch")
+def build_attn_pool(input_dim: int, n_classes: int, **params: Any) -> AttentivePoolingClassifier:
+    return AttentivePoolingClassifier(input_dim, n_classes, **params)

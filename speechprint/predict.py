@@ -1,0 +1,54 @@
+"""Predict from raw audio with a logged or registered model (any MLflow model URI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL_URI = "models:/speechprint-accent@champion"
+
+
+def load_model(uri: str = DEFAULT_MODEL_URI) -> Any:
+    """Load the pyfunc; a missing alias or model is a clear error naming the URI."""
+    import mlflow.pyfunc
+
+    from speechprint import tracking
+
+    tracking.client()  # point MLflow at the project's store
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except Exception as error:  # noqa: BLE001 - MLflow raises several types here
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise RuntimeError(
+            f"cannot load model {uri} from {tracking.tracking_uri()}: {first}. "
+            "Run `speechprint promote --study NAME` first, or pass --model."
+        ) from error
+
+
+def predict_files(
+    paths: list[str | Path], *, model_uri: str = DEFAULT_MODEL_URI, top_k: int = 3
+) -> list[dict[str, Any]]:
+    """One dict per file: ``{"file", "top": [{"label", "probability"}...], "error"}``.
+
+    Unreadable files get an ``error`` and no ``top``; the other files are still predicted.
+    """
+    import pandas as pd
+
+    model = load_model(model_uri)
+    frame = model.predict(pd.DataFrame({"path": [str(p) for p in paths]}))
+    results = []
+    for row in frame.to_dict(orient="records"):
+        if row.get("error"):
+            results.append({"file": row["file"], "top": [], "error": row["error"]})
+            continue
+        ranked = sorted(row["probabilities"].items(), key=lambda item: item[1], reverse=True)
+        results.append(
+            {
+                "file": row["file"],
+                "top": [
+                    {"label": label, "probability": round(float(p), 4)}
+                    for label, p in ranked[:top_k]
+                ],
+            }
+        )
+    return results

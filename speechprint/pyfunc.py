@@ -1,0 +1,140 @@
+"""The self-contained MLflow model: raw audio in, accent probabilities out.
+
+The model directory carries the trained ``AccentClassifier`` (extractor configuration,
+normalisation statistics, label set, weights) and SpeechPrint's own code (``code_paths``), so
+``mlflow.pyfunc.load_model("models:/speechprint-accent@champion")`` works in a fresh process.
+
+Input: a DataFrame with a ``path`` column (audio files: mp3, wav, flac, ogg; any rate, mono or
+stereo), or ``waveform`` + ``sample_rate`` columns, or a list of paths. Output: one row per input
+with ``label`` (top-1), ``top_labels`` and ``top_probabilities`` (``top_k`` from the model config,
+default 3), ``probabilities`` (label -> probability) and ``error`` (empty when predicted).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+CLASSIFIER_ARTIFACT = "classifier"
+
+
+class AccentModel(mlflow.pyfunc.PythonModel):
+    def load_context(self, context: Any) -> None:
+        from speechprint.classifier import AccentClassifier
+
+        self.classifier = AccentClassifier.load(context.artifacts[CLASSIFIER_ARTIFACT])
+        self.top_k = int((context.model_config or {}).get("top_k", 3))
+
+    # No type hints here on purpose: MLflow would try (and fail) to infer a schema from them.
+    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+        return predict_frame(self.classifier, model_input, top_k=self.top_k)
+
+
+def predict_frame(classifier: Any, model_input: Any, *, top_k: int = 3) -> pd.DataFrame:
+    """Score files or waveforms; a bad input gets an ``error`` row, never sinks the batch."""
+    frame = _as_frame(model_input)
+    labels = list(classifier.labels)
+    rows: list[dict[str, Any]] = []
+    if "path" in frame.columns:
+        paths = [str(p) for p in frame["path"]]
+        probabilities, errors = classifier.predict_proba_files(paths)
+        errors = {str(k): v for k, v in dict(errors).items()}
+        sources = paths
+        probs_by_source = dict(zip([p for p in paths if p not in errors], probabilities))
+    else:
+        sources, probs_by_source, errors = [], {}, {}
+        for index, row in frame.iterrows():
+            source = str(row.get("name", f"waveform-{index}"))
+            sources.append(source)
+            try:
+                wave = np.asarray(row["waveform"], dtype=np.float32)
+                probs_by_source[source] = classifier.predict_proba_waveform(
+                    wave, int(row["sample_rate"])
+                )
+            except Exception as error:  # noqa: BLE001 - reported per row
+                errors[source] = str(error)
+    for source in sources:
+        if source in errors:
+            rows.append(
+                {
+                    "file": source,
+                    "label": None,
+                    "top_labels": [],
+                    "top_probabilities": [],
+                    "probabilities": {},
+                    "error": str(errors[source]),
+                }
+            )
+            continue
+        probs = np.asarray(probs_by_source[source], dtype=float)
+        order = np.argsort(-probs)[:top_k]
+        rows.append(
+            {
+                "file": source,
+                "label": labels[order[0]],
+                "top_labels": [labels[i] for i in order],
+                "top_probabilities": [float(probs[i]) for i in order],
+                "probabilities": {label: float(p) for label, p in zip(labels, probs)},
+                "error": "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _as_frame(model_input: Any) -> pd.DataFrame:
+    if isinstance(model_input, pd.DataFrame):
+        frame = model_input
+    elif isinstance(model_input, str | Path):
+        frame = pd.DataFrame({"path": [str(model_input)]})
+    elif isinstance(model_input, dict):
+        frame = pd.DataFrame(model_input)
+    else:
+        frame = pd.DataFrame({"path": [str(p) for p in model_input]})
+    if "path" not in frame.columns and not {"waveform", "sample_rate"} <= set(frame.columns):
+        raise ValueError(
+            "model input needs a 'path' column (audio files) or 'waveform' and 'sample_rate' "
+            f"columns; got {list(frame.columns)}"
+        )
+    return frame
+
+
+def save_pyfunc(classifier: Any, path: str | Path) -> Path:
+    """Write the classifier as an MLflow pyfunc model directory at ``path``."""
+    import speechprint
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    weights = path.parent / f"{path.name}-classifier.pt"
+    classifier.save(weights)
+    package_dir = str(Path(speechprint.__file__).resolve().parent)
+    mlflow.pyfunc.save_model(
+        path=str(path),
+        python_model=AccentModel(),
+        artifacts={CLASSIFIER_ARTIFACT: str(weights)},
+        code_paths=[package_dir],
+        model_config={"top_k": 3},
+        pip_requirements=_requirements(),
+        metadata={
+            "labels": list(classifier.labels),
+            "extractor": classifier.extractor_name,
+            "extractor_params": dict(classifier.extractor_params),
+        },
+    )
+    weights.unlink(missing_ok=True)
+    return path
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    requirements = []
+    for name in ("torch", "numpy", "pandas", "scikit-learn", "librosa", "soundfile", "mlflow"):
+        try:
+            requirements.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return requirements

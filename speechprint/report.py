@@ -1,0 +1,187 @@
+"""Study reports: figures people would rather look at than read, plus a short Markdown summary."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from speechprint import tracking  # noqa: E402
+from speechprint.compare import compare_pairs  # noqa: E402
+from speechprint.promote import DEFAULT_MODEL_NAME  # noqa: E402
+from speechprint.search import load_study  # noqa: E402
+
+
+def _save(figure: plt.Figure, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_pairs(frame: pd.DataFrame, chance: float | None, title: str) -> plt.Figure:
+    """Best validation balanced accuracy per extractor x model pair (horizontal bars)."""
+    frame = frame.dropna(subset=["best_val_balanced_accuracy"]).sort_values(
+        "best_val_balanced_accuracy"
+    )
+    labels = [f"{e} + {m}" for e, m in zip(frame["extractor"], frame["model"])]
+    figure, axes = plt.subplots(figsize=(8, 0.45 * max(len(labels), 2) + 1.5))
+    axes.barh(labels, frame["best_val_balanced_accuracy"], color="tab:blue")
+    if chance is not None:
+        axes.axvline(chance, color="tab:red", linestyle="--", label=f"chance {chance:.3f}")
+        axes.legend(loc="lower right")
+    axes.set_xlabel("best validation balanced accuracy")
+    axes.set_title(title)
+    axes.set_xlim(0, 1)
+    return figure
+
+
+def plot_recall(per_class_recall: dict[str, float], chance: float, title: str) -> plt.Figure:
+    items = sorted(per_class_recall.items(), key=lambda item: item[1])
+    figure, axes = plt.subplots(figsize=(8, 0.35 * max(len(items), 2) + 1.5))
+    axes.barh([k for k, _ in items], [v for _, v in items], color="tab:green")
+    axes.axvline(chance, color="tab:red", linestyle="--", label=f"chance {chance:.3f}")
+    axes.set_xlim(0, 1)
+    axes.set_xlabel("recall on the test split")
+    axes.set_title(title)
+    axes.legend(loc="lower right")
+    return figure
+
+
+def _promoted_version(client: Any, study: str, model_name: str) -> Any | None:
+    try:
+        versions = client.search_model_versions(f"name='{model_name}'")
+    except Exception:  # noqa: BLE001 - no registered model yet
+        return None
+    ours = [v for v in versions if v.tags.get("study") == study]
+    if not ours:
+        return None
+    holders = [v for v in ours if v.aliases]
+    return max(holders or ours, key=lambda v: int(v.version))
+
+
+def write_report(
+    study_name: str,
+    out_dir: str | Path,
+    *,
+    storage: str | None = None,
+    model_name: str = DEFAULT_MODEL_NAME,
+) -> Path:
+    """Write PNG figures and ``summary.md`` to ``out_dir``; log them on the study's parent run."""
+    import optuna.visualization.matplotlib as optuna_plots
+
+    from speechprint.metrics import plot_confusion
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    study = load_study(study_name, storage)
+    client = tracking.client()
+    figures: list[Path] = []
+    lines = [f"# Study `{study_name}`", ""]
+
+    states: dict[str, int] = {}
+    for trial in study.trials:
+        states[trial.state.name] = states.get(trial.state.name, 0) + 1
+    lines.append("Trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())))
+    lines.append("")
+
+    complete = [t for t in study.trials if t.value is not None]
+    if complete:
+        axes = optuna_plots.plot_optimization_history(study, target_name="val balanced accuracy")
+        figures.append(_save(axes.figure, out / "optimization_history.png"))
+        try:
+            axes = optuna_plots.plot_param_importances(study, target_name="val balanced accuracy")
+            figures.append(_save(axes.figure, out / "param_importances.png"))
+        except Exception as error:  # noqa: BLE001 - needs enough varied trials
+            lines.append(f"(parameter importances not available: {error})")
+
+    chance = None
+    version = _promoted_version(client, study_name, model_name)
+    test: dict[str, Any] | None = None
+    if version is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = client.download_artifacts(version.run_id, "test_metrics.json", tmp)
+                test = json.loads(Path(path).read_text())
+            except Exception:  # noqa: BLE001 - older version without the artifact
+                test = None
+    if test is not None:
+        chance = float(test["chance"])
+        figures.append(
+            _save(
+                plot_confusion(test["confusion"], test["labels"], normalized=True,
+                               title=f"{model_name} v{version.version}: test (row-normalised)"),
+                out / "confusion_test.png",
+            )  # fmt: skip
+        )
+        figures.append(
+            _save(
+                plot_recall(test["per_class_recall"], chance, f"{model_name} v{version.version}"),
+                out / "per_class_recall_test.png",
+            )
+        )
+        low, high = test["balanced_accuracy_ci"]
+        majority = test["majority_baseline"]
+        lines += [
+            f"## Promoted model: `{model_name}` v{version.version} "
+            f"({', '.join(version.aliases) or 'no alias'})",
+            "",
+            f"Trial {version.tags.get('trial')}: {version.tags.get('extractor')} + "
+            f"{version.tags.get('model')}, chosen by validation balanced accuracy "
+            f"{version.tags.get('val_balanced_accuracy')}; scored once on the held-out test split.",
+            "",
+            "| metric (test) | value |",
+            "| --- | --- |",
+            f"| balanced accuracy | {test['balanced_accuracy']:.3f} (95% CI {low:.3f}-{high:.3f}) |",
+            f"| macro-F1 | {test['macro_f1']:.3f} |",
+            f"| accuracy | {test['accuracy']:.3f} |",
+            f"| top-3 accuracy | {test['top3_accuracy']:.3f} |",
+            f"| chance (balanced accuracy) | {chance:.3f} |",
+            f"| majority class: accuracy / balanced accuracy | {majority['accuracy']:.3f} / "
+            f"{majority['balanced_accuracy']:.3f} |",
+            "",
+        ]
+
+    pairs = compare_pairs(study_name)
+    if len(pairs):
+        figures.append(
+            _save(plot_pairs(pairs, chance, f"{study_name}: extractor x model"), out / "pairs.png")
+        )
+        lines += ["## Extractor x model (validation)", "", _markdown_table(pairs), ""]
+    lines += ["## Figures", ""] + [f"![{p.stem}]({p.name})" for p in figures]
+    summary = out / "summary.md"
+    summary.write_text("\n".join(lines) + "\n")
+
+    parent = _latest_parent_run(client, study_name)
+    if parent is not None:
+        for path in [*figures, summary]:
+            client.log_artifact(parent, str(path), "report")
+    return summary
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
+            for row in frame.itertuples(index=False)]  # fmt: skip
+    return "\n".join([header, rule, *body])
+
+
+def _latest_parent_run(client: Any, study: str) -> str | None:
+    experiment = client.get_experiment_by_name(study)
+    if experiment is None:
+        return None
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string="tags.kind = 'study'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None

@@ -1,0 +1,138 @@
+"""Promotion by evidence, a self-contained pyfunc, and prediction from raw audio (real MLflow store)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import librosa
+import mlflow
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from speechprint.cli import _register_subcommands, app
+from speechprint.promote import promote
+from speechprint.search import StudySpec, run_study
+
+_register_subcommands()
+
+
+@pytest.fixture(scope="module")
+def small_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Enough synthetic speakers per accent (8) for a model to beat chance on 2 test speakers."""
+    from speechprint.data.synth import synthesize_corpus
+
+    out = tmp_path_factory.mktemp("small-archive")
+    return synthesize_corpus(out, speakers_per_class=8, seconds=4.0, seed=1, progress=False)
+
+
+def _spec(archive: Path, name: str, model: str = "mlp", **train: object) -> StudySpec:
+    return StudySpec.from_dict(
+        {
+            "name": name,
+            "data": {"archive": str(archive), "target": "region", "min_count": 3, "seed": 0},
+            "extractors": ["mfcc_deltas"],
+            "models": [model],
+            "budget": {"n_trials": 1, "epochs": train.pop("epochs", 15)},
+            "train": {"max_frames": 100, **train},
+            "search_training": False,
+            "pruner": {"name": "none"},
+        }
+    )
+
+
+@pytest.fixture()
+def promoted(small_archive: Path, tracking: str, cache_dir: Path) -> dict:
+    """A good study (a class-balanced linear probe) promoted to champion, in a temporary store."""
+    run_study(_spec(small_archive, "good", model="logreg"), cache_dir=str(cache_dir))
+    decision = promote("good")
+    return {"decision": decision, "archive": small_archive, "tracking": tracking}
+
+
+def test_first_promotion_sets_the_alias_with_test_evidence(promoted: dict) -> None:
+    decision = promoted["decision"]
+    assert decision.promoted and decision.alias == "champion" and decision.new_version
+    client = mlflow.MlflowClient(promoted["tracking"])
+    version = client.get_model_version_by_alias("speechprint-accent", "champion")
+    assert str(version.version) == decision.version
+    for tag in ("study", "trial", "extractor", "model", "val_balanced_accuracy",
+                "test_balanced_accuracy", "test_balanced_accuracy_ci95", "data_fingerprint",
+                "labels"):  # fmt: skip
+        assert version.tags[tag], tag
+    low, high = decision.test_interval
+    assert low <= decision.test_balanced_accuracy <= high
+    assert decision.test_balanced_accuracy > decision.test_metrics["chance"]  # it learned accents
+
+
+def test_promoting_twice_registers_nothing_new(promoted: dict) -> None:
+    again = promote("good")
+    assert not again.new_version and again.version == promoted["decision"].version
+    client = mlflow.MlflowClient(promoted["tracking"])
+    assert len(client.search_model_versions("name='speechprint-accent'")) == 1
+
+
+def test_a_worse_study_leaves_the_alias_where_it_was(promoted: dict, cache_dir: Path) -> None:
+    # One epoch at a negligible learning rate: a model near chance on the same split.
+    run_study(_spec(promoted["archive"], "worse", lr=1e-7, epochs=1), cache_dir=str(cache_dir))
+    decision = promote("worse")
+    assert not decision.promoted and decision.alias == "challenger"
+    assert decision.incumbent_version == promoted["decision"].version
+    assert decision.incumbent_test_balanced_accuracy >= decision.test_balanced_accuracy
+    client = mlflow.MlflowClient(promoted["tracking"])
+    champion = client.get_model_version_by_alias("speechprint-accent", "champion")
+    assert str(champion.version) == promoted["decision"].version
+
+
+def test_a_fresh_process_loads_the_champion_by_alias(promoted: dict) -> None:
+    recording = sorted((promoted["archive"] / "recordings").iterdir())[0]
+    code = (
+        "import mlflow.pyfunc, sys; "
+        "m = mlflow.pyfunc.load_model('models:/speechprint-accent@champion'); "
+        f"print(m.predict([{str(recording)!r}]).iloc[0]['label'])"
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": promoted["tracking"]}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd="/", timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    labels = json.loads(
+        mlflow.MlflowClient(promoted["tracking"])
+        .get_model_version_by_alias("speechprint-accent", "champion")
+        .tags["labels"]
+    )
+    assert out.stdout.strip().splitlines()[-1] in labels
+
+
+def test_predict_cli_mp3_stereo_wav_and_a_corrupt_file(promoted: dict, tmp_path: Path) -> None:
+    mp3 = sorted((promoted["archive"] / "recordings").glob("*.mp3"))[:2]
+    wave, rate = librosa.load(mp3[0], sr=44100, mono=True)
+    stereo = tmp_path / "stereo-44k.wav"
+    sf.write(stereo, np.stack([wave, 0.8 * wave], axis=1), 44100)
+    corrupt = tmp_path / "corrupt.mp3"
+    corrupt.write_bytes(mp3[1].read_bytes()[:300])
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["predict", *map(str, mp3), str(stereo), str(corrupt), "--json", "--top-k", "3"]
+    )
+    assert result.exit_code == 1, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    by_file = {Path(line["file"]).name: line for line in lines}
+    for good in [*mp3, stereo]:
+        top = by_file[good.name]["top"]
+        assert len(top) == 3 and top[0]["probability"] >= top[1]["probability"]
+    assert by_file["corrupt.mp3"]["top"] == [] and "corrupt.mp3" in result.stderr
+
+
+def test_report_writes_figures_and_summary(promoted: dict, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, ["report", "--study", "good", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    assert {"summary.md", "optimization_history.png", "confusion_test.png",
+            "per_class_recall_test.png", "pairs.png"} <= names  # fmt: skip
+    summary = (out / "summary.md").read_text()
+    assert "balanced accuracy" in summary and "chance" in summary
