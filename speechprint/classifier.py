@@ -46,7 +46,9 @@ class AccentClassifier:
         """Pooled, normalised ``(N, D)`` inputs for vector models."""
         return self.normalise(np.stack([pool_statistics(f) for f in features]))
 
-    def predict_proba_features(self, features: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
+    def predict_proba_features(
+        self, features: list[np.ndarray], batch_size: int = 64
+    ) -> np.ndarray:
         """``(N, C)`` probabilities for extracted features of any length."""
         if not features:
             return np.zeros((0, len(self.labels)), dtype=np.float32)

@@ -74,8 +74,12 @@ def run_experiment(
         client,
         experiment,
         run_name=Path(path).stem,
-        tags={"kind": "experiment", "experiment_file": str(path), "extractor": config.extractor,
-              "model": config.model},  # fmt: skip
+        tags={
+            "kind": "experiment",
+            "experiment_file": str(path),
+            "extractor": config.extractor,
+            "model": config.model,
+        },  # fmt: skip
     )
     tracker.log_params(config.to_dict())
     try:

@@ -48,7 +48,11 @@ class Promotion:
                 f"v{self.incumbent_version}: {self.incumbent_test_balanced_accuracy:.3f} "
                 "on the same test split"
             )
-        verdict = f"'{self.alias}' -> v{self.version}" if self.promoted else f"'{self.alias}' set on v{self.version}"
+        verdict = (
+            f"'{self.alias}' -> v{self.version}"
+            if self.promoted
+            else f"'{self.alias}' set on v{self.version}"
+        )
         return f"{verdict}. {ours}; {theirs}. {self.reason}"
 
 
@@ -202,7 +206,8 @@ def _ensure_registered_model(client: MlflowClient, name: str) -> None:
         client.get_registered_model(name)
     except Exception:  # noqa: BLE001 - MLflow raises RestException for "not found"
         client.create_registered_model(
-            name, description="SpeechPrint accent classifier: audio files in, region probabilities out."
+            name,
+            description="SpeechPrint accent classifier: audio files in, region probabilities out.",
         )
 
 

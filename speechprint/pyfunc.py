@@ -12,6 +12,10 @@ default 3), ``probabilities`` (label -> probability) and ``error`` (empty when p
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +115,28 @@ def save_pyfunc(classifier: Any, path: str | Path) -> Path:
     weights = path.parent / f"{path.name}-classifier.pt"
     classifier.save(weights)
     package_dir = str(Path(speechprint.__file__).resolve().parent)
+    with _quiet_mlflow():
+        _save_model(path, weights, package_dir, classifier)
+    weights.unlink(missing_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """MLflow warns about cloudpickle and type hints on every save: known and accepted here
+    (the model is our own class, loaded from our own code path)."""
+    logger = logging.getLogger("mlflow.pyfunc")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _save_model(path: Path, weights: Path, package_dir: str, classifier: Any) -> None:
     mlflow.pyfunc.save_model(
         path=str(path),
         python_model=AccentModel(),
@@ -124,8 +150,6 @@ def save_pyfunc(classifier: Any, path: str | Path) -> Path:
             "extractor_params": dict(classifier.extractor_params),
         },
     )
-    weights.unlink(missing_ok=True)
-    return path
 
 
 def _requirements() -> list[str]:

@@ -116,8 +116,12 @@ def write_report(
         chance = float(test["chance"])
         figures.append(
             _save(
-                plot_confusion(test["confusion"], test["labels"], normalized=True,
-                               title=f"{model_name} v{version.version}: test (row-normalised)"),
+                plot_confusion(
+                    test["confusion"],
+                    test["labels"],
+                    normalized=True,
+                    title=f"{model_name} v{version.version}: test (row-normalised)",
+                ),
                 out / "confusion_test.png",
             )  # fmt: skip
         )

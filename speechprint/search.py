@@ -86,7 +86,9 @@ class StudySpec:
             if not raw.get(required):
                 raise StudySpecError(f"{source}: missing required field {required!r}")
         extractors = [
-            ExtractorChoice(e) if isinstance(e, str) else ExtractorChoice(e["name"], e.get("params", {}))
+            ExtractorChoice(e)
+            if isinstance(e, str)
+            else ExtractorChoice(e["name"], e.get("params", {}))
             for e in raw["extractors"]
         ]
         budget = raw.get("budget") or {}
@@ -388,7 +390,9 @@ def run_study(
     finally:
         _log_best(parent, study)
         parent.end("FAIL" if interrupted else "COMPLETE")
-    return StudyOutcome(study, parent.run_id, ran=len(study.trials) - before, interrupted=interrupted)
+    return StudyOutcome(
+        study, parent.run_id, ran=len(study.trials) - before, interrupted=interrupted
+    )
 
 
 def _log_best(parent: tracking.MLflowTracker, study: optuna.Study) -> None:
@@ -397,7 +401,9 @@ def _log_best(parent: tracking.MLflowTracker, study: optuna.Study) -> None:
     except ValueError:
         return
     parent.log_metrics({"best/val_balanced_accuracy": float(best.value)})
-    parent.set_tags({"best_trial": best.number, "best_run_id": best.user_attrs.get("mlflow_run_id", "")})
+    parent.set_tags(
+        {"best_trial": best.number, "best_run_id": best.user_attrs.get("mlflow_run_id", "")}
+    )
 
 
 def make_objective(

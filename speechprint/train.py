@@ -164,7 +164,9 @@ def run(
     tracker.log_metrics({"data/skipped_files": len(skipped)})
 
     splits = {name: dataset.split(name) for name in ("train", "val", "test")}
-    arrays = {name: [feature_set.features[p] for p in frame["path"]] for name, frame in splits.items()}
+    arrays = {
+        name: [feature_set.features[p] for p in frame["path"]] for name, frame in splits.items()
+    }
     targets = {name: frame["y"].to_numpy() for name, frame in splits.items()}
     labels = dataset.labels
     pooled = feature_set.extractor.kind == "pooled" or pools_sequences(config.model)
@@ -297,7 +299,9 @@ def _spec_augment(x: torch.Tensor, lengths: torch.Tensor, train: TrainConfig,
     dim_index = torch.arange(dims)[None, :]
     for _ in range(train.time_masks):
         width = torch.randint(0, train.time_mask_width + 1, (batch, 1), generator=generator)
-        start = (torch.rand((batch, 1), generator=generator) * (lengths[:, None] - width).clamp_min(1)).long()
+        start = (
+            torch.rand((batch, 1), generator=generator) * (lengths[:, None] - width).clamp_min(1)
+        ).long()
         keep &= ~((time_index >= start) & (time_index < start + width))[:, :, None]
     for _ in range(train.freq_masks):
         width = torch.randint(0, train.freq_mask_width + 1, (batch, 1), generator=generator)
@@ -366,7 +370,9 @@ def _train_torch(
             x_all, len_all = _random_crops(normalised_train, train.max_frames, rng,
                                            train.speed_perturb)  # fmt: skip
         if sample_weights is not None:
-            order = torch.multinomial(sample_weights, n_train, replacement=True, generator=generator)
+            order = torch.multinomial(
+                sample_weights, n_train, replacement=True, generator=generator
+            )
         else:
             order = torch.randperm(n_train, generator=generator)
         total_loss, seen = 0.0, 0
@@ -385,7 +391,9 @@ def _train_torch(
             logits = model(x, lengths)
             loss = loss_fn(logits, y_train[index])
             if not torch.isfinite(loss):
-                raise NonFiniteLossError(f"non-finite training loss ({loss.item()}) at epoch {epoch}")
+                raise NonFiniteLossError(
+                    f"non-finite training loss ({loss.item()}) at epoch {epoch}"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if train.grad_clip > 0:

@@ -95,8 +95,12 @@ def test_prepare_waveform_accepts_channels_first() -> None:
 def test_archive_cleaning_and_rows_without_audio(tmp_path: Path) -> None:
     root = write_archive(
         tmp_path / "a",
-        [("english1", "English", " USA "), ("german1", "german", "Germany"),
-         ("#spanish1", "spanish", "spain"), ("xhosa1", "xhosa", "atlantis")],  # fmt: skip
+        [
+            ("english1", "English", " USA "),
+            ("german1", "german", "Germany"),
+            ("#spanish1", "spanish", "spain"),
+            ("xhosa1", "xhosa", "atlantis"),
+        ],  # fmt: skip
     )
     with pytest.warns(UserWarning, match="atlantis"):
         archive = load_archive(root)
@@ -114,7 +118,9 @@ def test_recordings_recordings_layout(tmp_path: Path) -> None:
     nested = root / "recordings" / "recordings"
     nested.mkdir()
     (root / "recordings" / "english1.wav").rename(nested / "english1.wav")
-    assert load_archive(root).with_audio["path"].iloc[0].endswith("recordings/recordings/english1.wav")
+    assert (
+        load_archive(root).with_audio["path"].iloc[0].endswith("recordings/recordings/english1.wav")
+    )
 
 
 def test_missing_column_is_named(tmp_path: Path) -> None:
@@ -190,7 +196,9 @@ def test_describe_json_keys_on_tiny_corpus(tiny_archive: Path) -> None:
 
 
 def test_describe_reports_unreadable_and_writes_plots(tmp_path: Path) -> None:
-    root = write_archive(tmp_path / "a", [("english1", "english", "usa"), ("german1", "german", "germany")])
+    root = write_archive(
+        tmp_path / "a", [("english1", "english", "usa"), ("german1", "german", "germany")]
+    )
     (root / "recordings" / "german1.wav").write_bytes(b"")
     summary = describe_archive(load_archive(root))
     assert summary["unreadable"] == [{"file": "german1.wav", "reason": "empty file (0 bytes)"}]

@@ -170,7 +170,9 @@ def test_a_crashing_trial_fails_and_the_study_goes_on(
         assert run.data.tags["state"] == trial.state.name
 
 
-@pytest.mark.parametrize("path", sorted((REPO_ROOT / "studies").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((REPO_ROOT / "studies").glob("*.yaml")), ids=lambda p: p.name
+)
 def test_every_shipped_study_loads_and_samples(path: Path) -> None:
     spec = StudySpec.from_yaml(path)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))

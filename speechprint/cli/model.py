@@ -33,7 +33,9 @@ def promote_command(
     console.print(f"[{colour}]{decision.summary()}[/]")
     if not decision.new_version:
         console.print(f"(v{decision.version} was already registered for this trial: nothing new)")
-    console.print(f"load it with: mlflow.pyfunc.load_model('models:/{model_name}@{decision.alias}')")
+    console.print(
+        f"load it with: mlflow.pyfunc.load_model('models:/{model_name}@{decision.alias}')"
+    )
 
 
 def predict_command(
@@ -96,7 +98,9 @@ def ui_command(
     dashboard_cmd = ["optuna-dashboard", optuna_storage, "--host", "127.0.0.1",
                      "--port", str(dashboard_port)]  # fmt: skip
     console.print("MLflow UI:        " + shlex.join(mlflow_cmd))
-    console.print("optuna-dashboard: " + shlex.join(dashboard_cmd) + "  (pip install optuna-dashboard)")
+    console.print(
+        "optuna-dashboard: " + shlex.join(dashboard_cmd) + "  (pip install optuna-dashboard)"
+    )
     if start:
         console.print(f"starting the MLflow UI on http://127.0.0.1:{port} (Ctrl-C stops it)")
         subprocess.run(mlflow_cmd, check=False)

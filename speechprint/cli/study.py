@@ -111,7 +111,9 @@ def runs_compare(
 
 
 def experiment_run(
-    experiment_file: Path = typer.Argument(..., help="A run config, e.g. experiments/seed-mlp.yaml"),
+    experiment_file: Path = typer.Argument(
+        ..., help="A run config, e.g. experiments/seed-mlp.yaml"
+    ),
     archive: str | None = typer.Option(None, help="Archive folder (overrides the config's)."),
     jobs: int | None = typer.Option(None, help="Processes for feature extraction."),
     cache_dir: str | None = typer.Option(None, help="Feature cache folder."),

@@ -83,8 +83,11 @@ def load_archive(path: str | Path) -> Archive:
     ]
     speakers["region"] = [region_of(c) for c in speakers["country"]]
     unmapped = sorted(
-        {c for c, r in zip(speakers["country"], speakers["region"])
-         if r == UNCLASSIFIED and isinstance(c, str) and c}
+        {
+            c
+            for c, r in zip(speakers["country"], speakers["region"])
+            if r == UNCLASSIFIED and isinstance(c, str) and c
+        }
     )
     if unmapped:
         warnings.warn(

@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from speechprint.models.base import MODELS
-from speechprint.models.pooling import AttentiveStatsPooling, masked_mean
+from speechprint.models.pooling import AttentiveStatsPooling, frame_mask, masked_mean
 
 POOLINGS = ("last", "mean", "attentive")
 
@@ -36,12 +36,11 @@ class RecurrentClassifier(nn.Module):
         width = input_dim
         if conv_channels:
             # Two strided convolutions: local spectral patterns, and 4x fewer steps for the LSTM.
-            self.conv = nn.Sequential(
-                nn.Conv1d(input_dim, conv_channels, 5, stride=2, padding=2),
-                nn.BatchNorm1d(conv_channels), nn.ReLU(),
-                nn.Conv1d(conv_channels, conv_channels, 5, stride=2, padding=2),
-                nn.BatchNorm1d(conv_channels), nn.ReLU(),
-            )  # fmt: skip
+            self.conv = nn.ModuleList([
+                nn.Sequential(nn.Conv1d(width, conv_channels, 5, stride=2, padding=2),
+                              nn.BatchNorm1d(conv_channels), nn.ReLU())
+                for width in (input_dim, conv_channels)
+            ])  # fmt: skip
             width = conv_channels
         self.lstm = nn.LSTM(width, hidden, num_layers=layers, batch_first=True,
                             bidirectional=bidirectional, dropout=dropout if layers > 1 else 0.0)  # fmt: skip
@@ -54,8 +53,13 @@ class RecurrentClassifier(nn.Module):
         if lengths is None:
             lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.long)
         if self.conv is not None:
-            x = self.conv(x.transpose(1, 2)).transpose(1, 2)
-            lengths = ((lengths + 3) // 4).clamp(1, x.shape[1])
+            # Zero padded frames before each strided convolution so padding never leaks in.
+            x = x.transpose(1, 2)
+            for block in self.conv:
+                x = block(x * frame_mask(lengths, x.shape[2])[:, None, :].to(x.dtype))
+                lengths = (lengths + 1) // 2
+            x = x.transpose(1, 2)
+            lengths = lengths.clamp(1, x.shape[1])
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         output, (h_n, _) = self.lstm(packed)
         if self.pooling == "last":
@@ -80,7 +84,9 @@ def _space(prefix: str, conv: bool = False) -> Any:
             "pooling": trial.suggest_categorical(f"{prefix}.pooling", list(POOLINGS)),
         }
         if conv:
-            params["conv_channels"] = trial.suggest_categorical(f"{prefix}.conv_channels", [64, 128])
+            params["conv_channels"] = trial.suggest_categorical(
+                f"{prefix}.conv_channels", [64, 128]
+            )
         return params
 
     return space

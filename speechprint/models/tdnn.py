@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from speechprint.models.base import MODELS
-from speechprint.models.pooling import AttentiveStatsPooling
+from speechprint.models.pooling import AttentiveStatsPooling, frame_mask
 
 
 class TDNN(nn.Module):
@@ -18,14 +18,16 @@ class TDNN(nn.Module):
     def __init__(self, input_dim: int, n_classes: int, channels: int = 256,
                  embedding: int = 128, dropout: float = 0.2) -> None:  # fmt: skip
         super().__init__()
-        layers: list[nn.Module] = []
+        blocks: list[nn.Module] = []
         width = input_dim
         for kernel, dilation in ((5, 1), (3, 2), (3, 3), (1, 1)):
-            layers += [nn.Conv1d(width, channels, kernel, dilation=dilation,
-                                 padding=dilation * (kernel - 1) // 2),
-                       nn.BatchNorm1d(channels), nn.ReLU()]  # fmt: skip
+            blocks.append(nn.Sequential(
+                nn.Conv1d(width, channels, kernel, dilation=dilation,
+                          padding=dilation * (kernel - 1) // 2),
+                nn.BatchNorm1d(channels), nn.ReLU(),
+            ))  # fmt: skip
             width = channels
-        self.frames = nn.Sequential(*layers)
+        self.frames = nn.ModuleList(blocks)
         self.pool = AttentiveStatsPooling(channels)
         self.embedding = nn.Sequential(
             nn.Linear(2 * channels, embedding), nn.BatchNorm1d(embedding), nn.ReLU(),
@@ -36,7 +38,12 @@ class TDNN(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if lengths is None:
             lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.long)
-        frames = self.frames(x.transpose(1, 2)).transpose(1, 2)  # same length: 'same' padding
+        # Zero padded frames before every layer, so padding never leaks into real frames' context.
+        mask = frame_mask(lengths, x.shape[1])[:, None, :].to(x.dtype)
+        frames = x.transpose(1, 2) * mask
+        for block in self.frames:
+            frames = block(frames) * mask
+        frames = frames.transpose(1, 2)
         return self.head(self.embedding(self.pool(frames, lengths)))
 
 

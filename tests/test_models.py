@@ -1,0 +1,119 @@
+"""Every registered model, and every extractor x model pair for one epoch on the tiny corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+
+from speechprint.classifier import AccentClassifier, segment_sequences
+from speechprint.features import FEATURES
+from speechprint.models import MODELS, build_model, compatible, family, incompatibility
+from speechprint.models.pooling import AttentiveStatsPooling, masked_mean
+from speechprint.train import RunConfig, TrainConfig, prepare_data, run
+
+SEQUENCE_MODELS = [
+    n for n in MODELS.names() if not compatible(n, "pooled") and not n.startswith("test_")
+]
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if not n.startswith("test_")])
+def test_every_model_builds_with_its_sampled_space(name: str) -> None:
+    entry = MODELS.get(name)
+    study = optuna.create_study()
+    trial = study.ask()
+    params = entry.space(trial) if entry.space else {}
+    assert all(key.startswith(f"{name}.") for key in trial.params)  # prefixed: no collisions
+    model = build_model(name, 12, 4, params)
+    if family(name) == "sklearn":
+        x = np.random.default_rng(0).normal(size=(40, 12))
+        y = np.arange(40) % 4
+        proba = model.fit(x, y).predict_proba(x)
+        assert proba.shape == (40, 4) and np.allclose(proba.sum(1), 1)
+        return
+    model.eval()
+    if name in SEQUENCE_MODELS:
+        out = model(torch.randn(3, 37, 12), torch.tensor([37, 20, 5]))
+    else:
+        out = model(torch.randn(3, 12))
+    assert out.shape == (3, 4) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", SEQUENCE_MODELS)
+def test_sequence_models_ignore_padding(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(name, 8, 3, {}).eval()
+    x = torch.randn(1, 30, 8)
+    padded = torch.cat([x, torch.randn(1, 20, 8) * 100], dim=1)
+    lengths = torch.tensor([30])
+    with torch.inference_mode():
+        assert torch.allclose(model(x, lengths), model(padded, lengths), atol=1e-4)
+
+
+def test_pooling_masks_padding() -> None:
+    x = torch.randn(2, 10, 4)
+    lengths = torch.tensor([10, 6])
+    assert torch.allclose(masked_mean(x, lengths)[1], x[1, :6].mean(0), atol=1e-6)
+    pool = AttentiveStatsPooling(4).eval()
+    noisy = x.clone()
+    noisy[1, 6:] = 1e3
+    assert torch.allclose(pool(x, lengths)[1], pool(noisy, lengths)[1], atol=1e-5)
+
+
+def test_compatibility_rules() -> None:
+    assert compatible("mlp", "pooled") and compatible("mlp", "sequence")  # pooled by statistics
+    assert compatible("bilstm", "sequence") and not compatible("bilstm", "pooled")
+    assert "needs sequence" in incompatibility("lstm", "mfcc_mean", "pooled")
+
+
+def test_segments_cover_long_sequences() -> None:
+    segments, owners = segment_sequences([np.zeros((1000, 2)), np.zeros((50, 2))], 400)
+    assert [len(s) for s in segments] == [400, 400, 400, 50] and list(owners) == [0, 0, 0, 1]
+
+
+PAIRS = [(e, m) for e in FEATURES.names() for m in MODELS.names()
+         if not m.startswith("test_") and compatible(m, FEATURES.get(e).obj.kind)]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def prepared(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Features of the tiny corpus for every extractor, extracted once for the module."""
+    cache = tmp_path_factory.mktemp("pair-cache")
+    out = {}
+    for extractor in FEATURES.names():
+        config = RunConfig(archive=str(tiny_archive), extractor=extractor, model="mlp",
+                           min_count=3, cache_dir=str(cache), jobs=1)  # fmt: skip
+        try:
+            out[extractor] = prepare_data(config, progress=False)
+        except ImportError as error:  # the [pretrained] extra is optional on users' machines
+            out[extractor] = error
+    return out
+
+
+@pytest.mark.parametrize(("extractor", "model"), PAIRS, ids=[f"{e}+{m}" for e, m in PAIRS])
+def test_every_pair_trains_one_epoch_and_round_trips(
+    extractor: str, model: str, prepared: dict, tiny_archive: Path, tmp_path: Path
+) -> None:
+    import os
+
+    data = prepared[extractor]
+    if isinstance(data, ImportError):
+        if os.environ.get("SPEECHPRINT_REQUIRE_PRETRAINED") == "1":
+            pytest.fail(f"{extractor}: {data}")
+        pytest.skip(f"{extractor}: {data}")
+    config = RunConfig(archive=str(tiny_archive), extractor=extractor, model=model, min_count=3,
+                       train=TrainConfig(epochs=1, max_frames=60, batch_size=8))  # fmt: skip
+    result = run(config, features=data)
+    assert 0.0 <= result.val["balanced_accuracy"] <= 1.0
+    assert result.test is None  # the test split is untouched unless asked for
+    path = tmp_path / "classifier.pt"
+    result.classifier.save(path)
+    loaded = AccentClassifier.load(path)
+    features = list(data[1].features.values())[:3]
+    longer = [np.concatenate([f, f, f]) if f.ndim == 2 else f for f in features]
+    assert np.allclose(loaded.predict_proba_features(features),
+                       result.classifier.predict_proba_features(features), atol=1e-5)  # fmt: skip
+    assert loaded.predict_proba_features(longer).shape == (3, len(result.classifier.labels))

@@ -1,0 +1,95 @@
+"""The run function: options, early stopping, the test split, configs and shipped experiments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from speechprint.experiment import load_experiment, run_experiment
+from speechprint.train import IncompatibleError, RunConfig, TrainConfig, prepare_data, run
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def deltas(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    cache = tmp_path_factory.mktemp("train-cache")
+    config = RunConfig(archive=str(tiny_archive), extractor="mfcc_deltas", model="bilstm",
+                       min_count=3, cache_dir=str(cache), jobs=1)  # fmt: skip
+    return config, prepare_data(config, progress=False)
+
+
+@pytest.mark.parametrize("imbalance", ["none", "weighted", "sampler"])
+@pytest.mark.parametrize("scheduler", ["plateau", "cosine", "onecycle"])
+def test_training_options_run(deltas: tuple, imbalance: str, scheduler: str) -> None:
+    config, data = deltas
+    config = RunConfig.from_dict({**config.to_dict(), "train": {
+        "epochs": 2, "imbalance": imbalance, "scheduler": scheduler, "max_frames": 80,
+        "noise_std": 0.1, "speed_perturb": 0.1}})  # fmt: skip
+    result = run(config, features=data)
+    assert len(result.history) == 2
+    assert {"train/loss", "val/loss", "val/balanced_accuracy", "val/macro_f1"} <= set(
+        result.history[0]
+    )
+
+
+def test_early_stopping_restores_the_best_epoch(deltas: tuple) -> None:
+    config, data = deltas
+    config.train = TrainConfig(epochs=30, patience=2, lr=1e-6, max_frames=80)  # nothing improves
+    result = run(config, features=data)
+    assert len(result.history) < 30
+    best = max(h["val/balanced_accuracy"] for h in result.history)
+    assert result.history[result.best_epoch - 1]["val/balanced_accuracy"] == best
+    assert result.val["balanced_accuracy"] == pytest.approx(best)
+
+
+def test_same_seed_same_result(deltas: tuple) -> None:
+    config, data = deltas
+    config.train = TrainConfig(epochs=2, max_frames=80)
+    first, second = run(config, features=data), run(config, features=data)
+    assert first.history == second.history
+
+
+def test_test_split_only_when_asked(deltas: tuple) -> None:
+    config, data = deltas
+    config.train = TrainConfig(epochs=1, max_frames=80)
+    assert run(config, features=data).test is None
+    config.evaluate_test = True
+    test = run(config, features=data).test
+    low, high = test["balanced_accuracy_ci"]
+    assert low <= test["balanced_accuracy"] <= high
+    assert set(test["files"]) == set(data[0].split("test")["path"])
+
+
+def test_incompatible_pair_is_refused(tiny_archive: Path, cache_dir: Path) -> None:
+    config = RunConfig(archive=str(tiny_archive), extractor="mfcc_mean", model="lstm",
+                       min_count=3, jobs=1)  # fmt: skip
+    with pytest.raises(IncompatibleError, match="needs sequence"):
+        run(config)
+
+
+def test_config_errors_name_the_field() -> None:
+    with pytest.raises(ValueError, match="learning_rate"):
+        RunConfig.from_dict({"archive": "x", "extractor": "mfcc_mean", "model": "mlp",
+                             "train": {"learning_rate": 1}})  # fmt: skip
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="sgd")
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO_ROOT / "experiments").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_shipped_experiments_smoke_run(path: Path, tiny_archive: Path, tracking: str,
+                                       cache_dir: Path) -> None:  # fmt: skip
+    _, config = load_experiment(path, archive=str(tiny_archive))
+    assert config.evaluate_test
+    import yaml
+
+    raw = yaml.safe_load(path.read_text())
+    raw["data"]["min_count"] = 3  # the tiny corpus has 4 speakers per accent
+    raw["train"]["epochs"] = 1
+    small = cache_dir.parent / path.name
+    small.write_text(yaml.safe_dump(raw))
+    result, run_id = run_experiment(small, archive=str(tiny_archive), jobs=1)
+    assert run_id and result.test is not None
