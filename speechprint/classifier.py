@@ -35,6 +35,7 @@ class AccentClassifier:
     mean: np.ndarray
     std: np.ndarray
     segment_frames: int = 400
+    max_segments: int = 8  # evenly spaced segments per recording: long files cost no more
     model: Any = None  # torch module (eval mode) or fitted sklearn estimator
     _extractor: Any = field(default=None, repr=False, compare=False)
 
@@ -59,7 +60,7 @@ class AccentClassifier:
             with torch.inference_mode():
                 return torch.softmax(self.model(torch.from_numpy(x)), -1).numpy()
         segments, owners = segment_sequences(
-            [self.normalise(f) for f in features], self.segment_frames
+            [self.normalise(f) for f in features], self.segment_frames, self.max_segments
         )
         probs = predict_segments(self.model, segments, batch_size)
         totals = np.zeros((len(features), len(self.labels)), dtype=np.float64)
@@ -114,6 +115,7 @@ class AccentClassifier:
                 "mean": self.mean,
                 "std": self.std,
                 "segment_frames": self.segment_frames,
+                "max_segments": self.max_segments,
                 "weights": weights,
             },
             path,
@@ -139,12 +141,13 @@ class AccentClassifier:
 
 
 def segment_sequences(
-    sequences: list[np.ndarray], segment_frames: int
+    sequences: list[np.ndarray], segment_frames: int, max_segments: int | None = None
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Cut each sequence into consecutive segments of at most ``segment_frames``.
 
     A short tail (under half a segment) is merged by taking the last full-length window instead,
-    so every segment has real context. Returns the segments and the index of their sequence.
+    so every segment has real context. With ``max_segments``, that many evenly spaced segments
+    are kept. Returns the segments and the index of their sequence.
     """
     segments: list[np.ndarray] = []
     owners: list[int] = []
@@ -157,6 +160,9 @@ def segment_sequences(
         starts = list(range(0, n - segment_frames + 1, segment_frames))
         if n - (starts[-1] + segment_frames) >= segment_frames // 2:
             starts.append(n - segment_frames)
+        if max_segments and len(starts) > max_segments:
+            keep = np.linspace(0, len(starts) - 1, max_segments).round().astype(int)
+            starts = [starts[i] for i in keep]
         for start in starts:
             segments.append(sequence[start : start + segment_frames])
             owners.append(index)

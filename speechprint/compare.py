@@ -65,3 +65,14 @@ def compare_pairs(study: str) -> pd.DataFrame:
         )
     result = pd.DataFrame(out, columns=columns)
     return result.sort_values("best_val_balanced_accuracy", ascending=False, na_position="last")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A Markdown table of a comparison frame (for reports and the README)."""
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = [
+        "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
+    return "\n".join([header, rule, *body])

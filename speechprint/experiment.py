@@ -8,7 +8,8 @@ from typing import Any
 import yaml
 
 from speechprint import tracking
-from speechprint.train import Result, RunConfig, run
+from speechprint.cv import cross_validate
+from speechprint.train import Result, RunConfig, prepare_data, run
 
 DEFAULT_EXPERIMENT = "experiments"
 
@@ -62,8 +63,13 @@ def run_experiment(
     archive: str | None = None,
     jobs: int | None = None,
     cache_dir: str | None = None,
+    cv: tuple[int, int] | None = None,
 ) -> tuple[Result, str]:
-    """Run one experiment file and log it as one MLflow run; returns the result and run id."""
+    """Run one experiment file and log it as one MLflow run; returns the result and run id.
+
+    With ``cv=(folds, repeats)`` the configuration is also scored by repeated stratified k-fold
+    on the train+val speakers (``result.cv``), logged as ``cv/*`` metrics.
+    """
     experiment, config = load_experiment(path, archive=archive)
     if not Path(config.archive).exists():
         raise FileNotFoundError(f"archive not found: {config.archive}")
@@ -83,7 +89,13 @@ def run_experiment(
     )
     tracker.log_params(config.to_dict())
     try:
-        result = run(config, tracker)
+        data = prepare_data(config)
+        cv_result = None
+        if cv is not None:
+            cv_result = cross_validate(config, data, folds=cv[0], repeats=cv[1])
+            tracker.log_metrics(cv_result.metrics())
+        result = run(config, tracker, features=data)
+        result.cv = cv_result
     except BaseException as error:
         tracker.set_tags({"fail_reason": f"{type(error).__name__}: {error}"[:5000]})
         tracker.end("FAIL")

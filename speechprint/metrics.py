@@ -125,21 +125,23 @@ def plot_confusion(
     if normalized:
         sums = matrix.sum(axis=1, keepdims=True)
         matrix = np.divide(matrix, sums, out=np.zeros_like(matrix), where=sums > 0)
-    size = max(4.0, 0.55 * len(labels) + 2.5)
-    figure, axes = plt.subplots(figsize=(size + 1, size))
-    image = axes.imshow(matrix, cmap="Blues", vmin=0, vmax=1 if normalized else None)
-    axes.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
-    axes.set_yticks(range(len(labels)), labels, fontsize=8)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    axes.set_title(f"{title} ({'row-normalised' if normalized else 'counts'})".strip())
-    threshold = matrix.max() / 2 if matrix.size else 0
-    for i in range(matrix.shape[0]):
-        for j in range(matrix.shape[1]):
-            if matrix[i, j]:
-                text = f"{matrix[i, j]:.2f}" if normalized else f"{int(matrix[i, j])}"
-                axes.text(j, i, text, ha="center", va="center", fontsize=6,
-                          color="white" if matrix[i, j] > threshold else "black")  # fmt: skip
-    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
-    figure.tight_layout()
+    # Optuna's plots switch matplotlib to the ggplot style globally; a heat map needs no grid.
+    with plt.style.context("default"):
+        size = max(4.0, 0.55 * len(labels) + 2.5)
+        figure, axes = plt.subplots(figsize=(size + 1, size))
+        image = axes.imshow(matrix, cmap="Blues", vmin=0, vmax=1 if normalized else None)
+        axes.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
+        axes.set_yticks(range(len(labels)), labels, fontsize=8)
+        axes.set_xlabel("predicted")
+        axes.set_ylabel("true")
+        axes.set_title(f"{title} ({'row-normalised' if normalized else 'counts'})".strip())
+        threshold = matrix.max() / 2 if matrix.size else 0
+        for i in range(matrix.shape[0]):
+            for j in range(matrix.shape[1]):
+                if matrix[i, j]:
+                    text = f"{matrix[i, j]:.2f}" if normalized else f"{int(matrix[i, j])}"
+                    axes.text(j, i, text, ha="center", va="center", fontsize=6,
+                              color="white" if matrix[i, j] > threshold else "black")  # fmt: skip
+        figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+        figure.tight_layout()
     return figure

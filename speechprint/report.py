@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from speechprint import tracking  # noqa: E402
-from speechprint.compare import compare_pairs  # noqa: E402
+from speechprint.compare import compare_pairs, markdown_table  # noqa: E402
 from speechprint.promote import DEFAULT_MODEL_NAME  # noqa: E402
 from speechprint.search import load_study  # noqa: E402
 
@@ -63,8 +63,10 @@ def _promoted_version(client: Any, study: str, model_name: str) -> Any | None:
     ours = [v for v in versions if v.tags.get("study") == study]
     if not ours:
         return None
-    holders = [v for v in ours if v.aliases]
-    return max(holders or ours, key=lambda v: int(v.version))
+    # Search results do not carry aliases: read each version back to see them.
+    full = [client.get_model_version(model_name, v.version) for v in ours]
+    holders = [v for v in full if v.aliases]
+    return max(holders or full, key=lambda v: int(v.version))
 
 
 def write_report(
@@ -120,7 +122,7 @@ def write_report(
                     test["confusion"],
                     test["labels"],
                     normalized=True,
-                    title=f"{model_name} v{version.version}: test (row-normalised)",
+                    title=f"{model_name} v{version.version}: test",
                 ),
                 out / "confusion_test.png",
             )  # fmt: skip
@@ -158,7 +160,7 @@ def write_report(
         figures.append(
             _save(plot_pairs(pairs, chance, f"{study_name}: extractor x model"), out / "pairs.png")
         )
-        lines += ["## Extractor x model (validation)", "", _markdown_table(pairs), ""]
+        lines += ["## Extractor x model (validation)", "", markdown_table(pairs), ""]
     lines += ["## Figures", ""] + [f"![{p.stem}]({p.name})" for p in figures]
     summary = out / "summary.md"
     summary.write_text("\n".join(lines) + "\n")
@@ -168,14 +170,6 @@ def write_report(
         for path in [*figures, summary]:
             client.log_artifact(parent, str(path), "report")
     return summary
-
-
-def _markdown_table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    body = ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
-            for row in frame.itertuples(index=False)]  # fmt: skip
-    return "\n".join([header, rule, *body])
 
 
 def _latest_parent_run(client: Any, study: str) -> str | None:

@@ -22,6 +22,7 @@ import yaml
 from optuna.trial import TrialState
 
 from speechprint import tracking
+from speechprint.cv import cross_validate
 from speechprint.features import FEATURES
 from speechprint.models import MODELS, compatible
 from speechprint.train import (
@@ -62,6 +63,7 @@ class StudySpec:
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe", "seed": 0})
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median"})
     storage: str | None = None
+    cv: dict[str, int] | None = None  # {"folds": 5, "repeats": 2}: score trials by k-fold
     source: str = "<dict>"
 
     @classmethod
@@ -78,7 +80,7 @@ class StudySpec:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], *, source: str = "<dict>") -> StudySpec:
         known = {"name", "data", "extractors", "models", "budget", "train", "search_training",
-                 "sampler", "pruner", "storage", "description"}  # fmt: skip
+                 "sampler", "pruner", "storage", "description", "cv"}  # fmt: skip
         unknown = sorted(set(raw) - known)
         if unknown:
             raise StudySpecError(f"{source}: unknown field(s) {unknown}; valid: {sorted(known)}")
@@ -105,6 +107,7 @@ class StudySpec:
             sampler=dict(raw.get("sampler") or {"name": "tpe", "seed": 0}),
             pruner=dict(raw.get("pruner") or {"name": "median"}),
             storage=raw.get("storage"),
+            cv=dict(raw["cv"]) if raw.get("cv") else None,
             source=source,
         )
         spec.validate()
@@ -447,7 +450,17 @@ def make_objective(
                 )
 
         try:
-            result = run(config, tracker, report=report, features=(dataset, features))
+            cv = None
+            if spec.cv:
+                # The objective is the k-fold mean (pruned fold by fold); the model logged for
+                # promotion is still trained on the study's own train/val split.
+                cv = cross_validate(config, (dataset, features), folds=int(spec.cv.get("folds", 5)),
+                                    repeats=int(spec.cv.get("repeats", 2)), report=report)  # fmt: skip
+                tracker.log_metrics(cv.metrics())
+                for key, value in cv.metrics().items():
+                    trial.set_user_attr(key.replace("/", "_"), value)
+            result = run(config, tracker, report=None if cv else report,
+                         features=(dataset, features))  # fmt: skip
         except optuna.TrialPruned as pruned:
             _close(trial, tracker, "PRUNED", str(pruned))
             raise
@@ -461,7 +474,7 @@ def make_objective(
         for key in ("balanced_accuracy", "macro_f1", "accuracy"):
             trial.set_user_attr(f"val_{key}", float(result.val[key]))
         tracker.end("COMPLETE")
-        return float(result.val["balanced_accuracy"])
+        return cv.mean if cv is not None else float(result.val["balanced_accuracy"])
 
     return objective
 

@@ -118,6 +118,7 @@ class Result:
     dataset_fingerprint: str
     n_skipped: int
     seconds: float
+    cv: Any = None  # a CVResult when the configuration was also scored by k-fold
 
 
 def prepare_data(config: RunConfig, *, progress: bool = True) -> tuple[Dataset, FeatureSet]:
@@ -216,6 +217,7 @@ def evaluate_arrays(
     metrics = evaluate(y_true, proba, labels, train_counts=train_counts)
     metrics["balanced_accuracy_ci"] = list(bootstrap_interval(y_true, proba.argmax(1)))
     metrics["y_true"] = [int(y) for y in y_true]
+    metrics["y_pred"] = [int(y) for y in proba.argmax(1)]
     if files is not None:
         metrics["files"] = files
     return metrics
@@ -357,8 +359,9 @@ def _train_torch(
     else:
         normalised_train = [classifier.normalise(a) for a in arrays["train"]]
         val_segments, val_owners = segment_sequences(
-            [classifier.normalise(a) for a in arrays["val"]], train.max_frames
-        )
+            [classifier.normalise(a) for a in arrays["val"]], train.max_frames,
+            classifier.max_segments,
+        )  # fmt: skip
     sample_weights = weights[y_train] if train.imbalance == "sampler" else None
 
     best_score, best_epoch, best_state, stale = -1.0, 0, None, 0

@@ -31,5 +31,12 @@ def _register_subcommands() -> None:
 
 
 def main() -> None:
+    import warnings
+
+    import optuna
+
+    # Our own per-trial lines replace Optuna's log; experimental-feature notices are known.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     _register_subcommands()
     app()

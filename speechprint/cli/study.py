@@ -95,14 +95,18 @@ def study_show(
 def runs_compare(
     study: str = typer.Option(..., "--study", help="Study (MLflow experiment) name."),
     csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table (README)."),
 ) -> None:
-    """Best validation balanced accuracy per extractor x model pair."""
-    from speechprint.compare import compare_pairs
+    """Best validation balanced accuracy per extractor x model pair (with k-fold intervals)."""
+    from speechprint.compare import compare_pairs, markdown_table
 
     with fail.on_user_errors():
         frame = compare_pairs(study)
     if csv:
         typer.echo(frame.to_csv(index=False).rstrip())
+        return
+    if markdown:
+        typer.echo(markdown_table(frame))
         return
     table = Table(*frame.columns, title=f"{study}: extractor x model")
     for row in frame.itertuples(index=False):
@@ -117,13 +121,17 @@ def experiment_run(
     archive: str | None = typer.Option(None, help="Archive folder (overrides the config's)."),
     jobs: int | None = typer.Option(None, help="Processes for feature extraction."),
     cache_dir: str | None = typer.Option(None, help="Feature cache folder."),
+    cv: str | None = typer.Option(
+        None, help="Also score by repeated stratified k-fold on train+val, e.g. 5x2."
+    ),
 ) -> None:
     """Run one fixed experiment, logged to MLflow like a trial."""
     from speechprint.experiment import run_experiment
 
     with fail.on_user_errors():
+        folds_repeats = _parse_cv(cv) if cv else None
         result, run_id = run_experiment(
-            experiment_file, archive=archive, jobs=jobs, cache_dir=cache_dir
+            experiment_file, archive=archive, jobs=jobs, cache_dir=cache_dir, cv=folds_repeats
         )
     val = result.val
     console.print(
@@ -139,7 +147,21 @@ def experiment_run(
             f"accuracy {test['accuracy']:.3f}, majority-class accuracy "
             f"{test['majority_baseline']['accuracy']:.3f}"
         )
+    if result.cv is not None:
+        low, high = result.cv.interval
+        console.print(
+            f"{result.cv.folds}-fold x {result.cv.repeats} balanced accuracy "
+            f"{result.cv.mean:.3f} +- {result.cv.std:.3f} [95% CI {low:.3f}-{high:.3f}]"
+        )
     console.print(f"MLflow run: {run_id}")
+
+
+def _parse_cv(text: str) -> tuple[int, int]:
+    try:
+        folds, _, repeats = text.lower().partition("x")
+        return int(folds), int(repeats or 1)
+    except ValueError:
+        raise ValueError(f"--cv expects FOLDSxREPEATS such as 5x2, got {text!r}") from None
 
 
 def _print_trial(study, trial) -> None:  # noqa: ANN001 - Optuna callback signature

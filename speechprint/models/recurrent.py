@@ -27,8 +27,10 @@ class RecurrentClassifier(nn.Module):
         dropout: float = 0.2,
         pooling: str = "last",
         conv_channels: int = 0,
+        subsample: int = 1,
     ) -> None:
         super().__init__()
+        self.subsample = subsample  # average k frames: k times fewer LSTM steps
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
         self.pooling = pooling
@@ -52,6 +54,11 @@ class RecurrentClassifier(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if lengths is None:
             lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.long)
+        if self.subsample > 1 and self.conv is None:
+            x = x * frame_mask(lengths, x.shape[1])[:, :, None].to(x.dtype)
+            x = nn.functional.avg_pool1d(x.transpose(1, 2), self.subsample, ceil_mode=True)
+            x = x.transpose(1, 2)
+            lengths = (lengths + self.subsample - 1) // self.subsample
         if self.conv is not None:
             # Zero padded frames before each strided convolution so padding never leaks in.
             x = x.transpose(1, 2)
@@ -78,7 +85,7 @@ class RecurrentClassifier(nn.Module):
 def _space(prefix: str, conv: bool = False) -> Any:
     def space(trial: Any) -> dict[str, Any]:
         params = {
-            "hidden": trial.suggest_categorical(f"{prefix}.hidden", [64, 128, 192]),
+            "hidden": trial.suggest_categorical(f"{prefix}.hidden", [64, 128]),
             "layers": trial.suggest_int(f"{prefix}.layers", 1, 2),
             "dropout": trial.suggest_float(f"{prefix}.dropout", 0.0, 0.4),
             "pooling": trial.suggest_categorical(f"{prefix}.pooling", list(POOLINGS)),
