@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 
 import typer
 from rich.console import Console
 
 err_console = Console(stderr=True, soft_wrap=True)  # error lines stay greppable
+# Piped output (logs, CI, notebooks) gets wide tables instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 class _Fail:

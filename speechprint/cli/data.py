@@ -7,13 +7,11 @@ import warnings
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from speechprint.cli.common import fail
+from speechprint.cli.common import console, fail
 
 app = typer.Typer(help="Archive data: describe an archive, synthesise the demo corpus.")
-console = Console()
 
 
 @app.command("describe")

@@ -7,13 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from speechprint.cli.common import fail
+from speechprint.cli.common import console, fail
 
 app = typer.Typer(help="Feature extractors: list them, extract (cached, parallel), benchmark.")
-console = Console()
 
 
 @app.command("list")

@@ -8,12 +8,9 @@ import subprocess
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from speechprint.cli.common import err_console, fail
-
-console = Console()
+from speechprint.cli.common import console, err_console, fail
 
 
 def promote_command(

@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from speechprint.cli.common import fail
+from speechprint.cli.common import console, fail
 
 app = typer.Typer(help="Launch, resume and inspect Optuna studies (logged to MLflow).")
 runs_app = typer.Typer(help="Compare MLflow runs of a study.")
-console = Console()
 
 
 @app.command("run")
@@ -108,9 +106,13 @@ def runs_compare(
     if markdown:
         typer.echo(markdown_table(frame))
         return
-    table = Table(*frame.columns, title=f"{study}: extractor x model")
+    table = Table(title=f"{study}: best trial per extractor x model (validation)")
+    headers = ["extractor", "model", "bal. acc.", "macro-F1", "k-fold 95% CI", "trials", "done",
+               "pruned", "failed"]  # fmt: skip
+    for header in headers:
+        table.add_column(header, no_wrap=True)
     for row in frame.itertuples(index=False):
-        table.add_row(*(_short(v) for v in row))
+        table.add_row(*("-" if v is None or v != v or v == "" else _short(v) for v in row))
     console.print(table)
 
 

@@ -1,0 +1,78 @@
+"""Study throughput: trials per minute, share of pruned trials, and LSTM seconds per epoch.
+
+    python benchmarks/bench_study.py --archive ../shared/data/saa8k            # fresh 30-trial run
+    python benchmarks/bench_study.py --summarise studies/saa-region17.db       # an existing study
+
+A fresh run uses temporary MLflow/Optuna stores and the normal feature cache (extract first with
+`speechprint features extract` so the figure measures training, not decoding).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def summarise(study: optuna.Study) -> str:
+    trials = [t for t in study.trials if t.datetime_complete is not None]
+    if not trials:
+        return "no finished trials"
+    start = min(t.datetime_start for t in trials)
+    end = max(t.datetime_complete for t in trials)
+    minutes = (end - start).total_seconds() / 60
+    states = {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL")}
+    return (
+        f"{len(trials)} trials in {minutes:.1f} min = {len(trials) / minutes:.2f} trials/min; "
+        f"pruned {states['PRUNED'] / len(trials):.0%}, failed {states['FAIL']}, "
+        f"best val balanced accuracy {study.best_value:.3f}"
+    )
+
+
+def lstm_seconds_per_epoch(archive: str, epochs: int = 3) -> float:
+    """The notebook's LSTM (hidden 128, 2 layers, 200 frames) on the real split."""
+    from speechprint.train import RunConfig, TrainConfig, prepare_data, run
+
+    config = RunConfig(archive=archive, extractor="mfcc_seq", model="lstm", min_count=5,
+                       model_params={"hidden": 128, "layers": 2},
+                       train=TrainConfig(epochs=epochs, max_frames=200, patience=epochs))  # fmt: skip
+    data = prepare_data(config, progress=False)
+    started = time.perf_counter()
+    run(config, features=data)
+    return (time.perf_counter() - started) / epochs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archive", default=str(REPO.parent / "shared/data/saa8k"))
+    parser.add_argument("--study", default=str(REPO / "studies/saa-region17.yaml"))
+    parser.add_argument("--n-trials", type=int, default=30)
+    parser.add_argument("--summarise", help="Optuna storage (URL or .db file) to summarise only")
+    args = parser.parse_args()
+    if args.summarise:
+        url = args.summarise if "://" in args.summarise else f"sqlite:///{Path(args.summarise).resolve()}"
+        for summary in optuna.study.get_all_study_summaries(url):
+            print(f"{summary.study_name}: {summarise(optuna.load_study(study_name=summary.study_name, storage=url))}")
+    else:
+        from speechprint.search import StudySpec, run_study
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
+            os.environ["SPEECHPRINT_ARTIFACT_ROOT"] = f"{tmp}/mlruns"
+            os.chdir(tmp)
+            outcome = run_study(StudySpec.from_yaml(args.study), archive=args.archive,
+                                n_trials=args.n_trials)  # fmt: skip
+            print(f"{Path(args.study).stem} on {args.archive}: {summarise(outcome.study)}")
+    print(f"LSTM (hidden 128, 2 layers, 200 frames): {lstm_seconds_per_epoch(args.archive):.2f} s/epoch "
+          f"incl. validation, {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()
