@@ -30,8 +30,15 @@ def compare_pairs(study: str) -> pd.DataFrame:
                 "state": tags.get("state", run.info.status),
                 "val_balanced_accuracy": metrics.get("best/val_balanced_accuracy"),
                 "val_macro_f1": metrics.get("best/val_macro_f1"),
-                "ci_low": metrics.get("cv/balanced_accuracy_ci_low"),
-                "ci_high": metrics.get("cv/balanced_accuracy_ci_high"),
+                # k-fold interval when the study scored by k-fold, else the bootstrap interval
+                # of the validation split
+                "ci_low": metrics.get(
+                    "cv/balanced_accuracy_ci_low", metrics.get("best/val_balanced_accuracy_ci_low")
+                ),
+                "ci_high": metrics.get(
+                    "cv/balanced_accuracy_ci_high",
+                    metrics.get("best/val_balanced_accuracy_ci_high"),
+                ),
             }
         )
     columns = ["extractor", "model", "best_val_balanced_accuracy", "val_macro_f1",

@@ -185,7 +185,10 @@ def run(
                                   report, history)  # fmt: skip
 
     val = evaluate_arrays(classifier, arrays["val"], targets["val"], labels, train_counts)
+    low, high = val["balanced_accuracy_ci"]
     tracker.log_metrics({"best/val_balanced_accuracy": val["balanced_accuracy"],
+                         "best/val_balanced_accuracy_ci_low": low,
+                         "best/val_balanced_accuracy_ci_high": high,
                          "best/val_macro_f1": val["macro_f1"], "best/val_accuracy": val["accuracy"],
                          "best/epoch": best_epoch})  # fmt: skip
     _log_split(tracker, "val", val)

@@ -107,7 +107,7 @@ def runs_compare(
         typer.echo(markdown_table(frame))
         return
     table = Table(title=f"{study}: best trial per extractor x model (validation)")
-    headers = ["extractor", "model", "bal. acc.", "macro-F1", "k-fold 95% CI", "trials", "done",
+    headers = ["extractor", "model", "bal. acc.", "macro-F1", "95% CI", "trials", "done",
                "pruned", "failed"]  # fmt: skip
     for header in headers:
         table.add_column(header, no_wrap=True)
