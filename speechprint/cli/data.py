@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from speechprint.cli.common import console, fail
+from speechprint.cli.common import console, err_console, fail
 
 app = typer.Typer(help="Archive data: describe an archive, synthesise the demo corpus.")
 
@@ -19,7 +19,7 @@ def describe(
     archive: Path = typer.Option(..., help="Archive folder (speakers_all.csv beside recordings/)."),
     out: Path | None = typer.Option(None, help="Write overview plots (PNG) to this folder."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    top: int = typer.Option(15, help="Rows per table in the human-readable output."),
+    top: int = typer.Option(15, help="Rows in the language and country tables (human output)."),
 ) -> None:
     """Counts by region, native language, country, sex and age; missing and unreadable audio."""
     from speechprint.data.archive import describe_archive, load_archive, plot_overview
@@ -29,11 +29,11 @@ def describe(
         loaded = load_archive(archive)
         summary = describe_archive(loaded)
         plots = plot_overview(loaded, out) if out else []
+    for warning in caught:  # stderr, so that --json keeps stdout to one JSON object
+        err_console.print(f"[yellow]warning:[/] {warning.message}")
     if as_json:
         typer.echo(json.dumps(summary))
         return
-    for warning in caught:
-        console.print(f"[yellow]warning:[/] {warning.message}")
     console.print(
         f"[bold]{summary['archive']}[/]: {summary['rows']} rows, {summary['with_audio']} with "
         f"audio, {summary['without_audio']} without audio, {len(summary['unreadable'])} "
@@ -43,7 +43,11 @@ def describe(
                        ("by_country", "country"), ("by_sex", "sex"), ("by_age", "age")):  # fmt: skip
         counts = summary[key]
         table = Table(title, "speakers", title=f"by {title} ({len(counts)})")
-        for name, count in list(counts.items())[:top]:
+        # Regions, sex and age are short lists: show them whole; languages and countries are long.
+        shown = list(counts.items())
+        if key in ("by_native_language", "by_country"):
+            shown = shown[:top]
+        for name, count in shown:
             table.add_row(name, str(count))
         console.print(table)
     for item in summary["unreadable"]:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from speechprint.data.audio import decode_failure
 from speechprint.data.regions import UNCLASSIFIED, region_of
 
 METADATA_FILE = "speakers_all.csv"
@@ -77,10 +78,12 @@ def load_archive(path: str | Path) -> Archive:
     # One directory listing instead of a stat per row per extension.
     available = {p.stem.lower(): p for p in sorted(recordings.iterdir())
                  if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()}  # fmt: skip
-    speakers["path"] = [
+    paths = [
         str(available[name]) if isinstance(name, str) and name in available else None
         for name in speakers["filename"]
     ]
+    # object dtype keeps the contract's None (a string column would turn it into NaN).
+    speakers["path"] = pd.Series(paths, index=speakers.index, dtype=object)
     speakers["region"] = [region_of(c) for c in speakers["country"]]
     unmapped = sorted(
         {
@@ -130,8 +133,10 @@ def check_readable(path: str | Path) -> str | None:
         if path.stat().st_size == 0:
             return "empty file (0 bytes)"
         info = sf.info(str(path))
+    except FileNotFoundError:
+        return "file not found"
     except Exception as error:  # noqa: BLE001 - any failure means unreadable
-        return f"cannot decode audio ({str(error).replace(str(path), '').strip(' :') or 'unknown'})"
+        return decode_failure(error)
     if info.frames == 0 or info.duration <= 0:
         return "no audio frames"
     return None
@@ -142,7 +147,11 @@ def _counts(series: pd.Series) -> dict[str, int]:
 
 
 def describe_archive(archive: Archive, *, check_audio: bool = True) -> dict[str, Any]:
-    """Counts over rows with audio, rows without audio, unreadable files (JSON-ready)."""
+    """Counts over rows with audio, rows without audio, unreadable files (JSON-ready).
+
+    Readability is checked from each file's header (``soundfile.info``) plus a zero-byte test: a
+    full decode of every recording would take minutes; extraction reports what decoding finds.
+    """
     with_audio = archive.with_audio
     unreadable = []
     if check_audio:
@@ -155,13 +164,16 @@ def describe_archive(archive: Archive, *, check_audio: bool = True) -> dict[str,
         f"{int(b.left)}-{int(b.right) - 1}": int(n)
         for b, n in ages.value_counts(sort=False).items()
     }
+    if ages.isna().any():  # missing or out-of-range ages are counted, not lost
+        by_age["unknown"] = int(ages.isna().sum())
+    classified = with_audio["region"][with_audio["region"] != UNCLASSIFIED]
     return {
         "archive": str(archive.root),
         "rows": len(archive.speakers),
         "with_audio": len(with_audio),
         "without_audio": archive.rows_without_audio,
         "unreadable": unreadable,
-        "regions": int(with_audio["region"].nunique()),
+        "regions": int(classified.nunique()),  # "unclassified" is not a region
         "by_region": _counts(with_audio["region"]),
         "by_native_language": _counts(with_audio["native_language"]),
         "by_country": _counts(with_audio["country"]),

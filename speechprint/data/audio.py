@@ -15,6 +15,8 @@ import soxr
 
 # Below this peak level a recording holds no speech (MP3 noise floors sit well above it).
 SILENCE_PEAK = 1e-4
+# A lone click can pass the peak test; an RMS this low (-100 dBFS) is still no speech.
+SILENCE_RMS = 1e-5
 MAX_CHANNELS = 8
 
 
@@ -25,6 +27,16 @@ class AudioError(ValueError):
         self.file = str(file)
         self.reason = reason
         super().__init__(f"{self.file}: {reason}")
+
+
+def decode_failure(error: BaseException) -> str:
+    """A readable reason for a decoder error on a file known to exist and be non-empty."""
+    detail = getattr(error, "error_string", "") or str(error)
+    # libsndfile says "does not exist or is not a regular file" for a truncated MP3 it cannot
+    # parse; the file exists (checked before decoding), so that text would only mislead.
+    if "does not exist" in detail or not detail.strip():
+        detail = "no decodable audio frames"
+    return f"cannot decode audio: corrupt, truncated or unsupported format ({detail.strip(' .')})"
 
 
 def _decode(path: Path) -> tuple[np.ndarray, int]:
@@ -42,8 +54,7 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
                 warnings.simplefilter("ignore")
                 wave, rate = librosa.load(str(path), sr=None, mono=False)
         except Exception:  # noqa: BLE001 - report libsndfile's message, the more useful one
-            message = str(first_error).replace(str(path), "").strip(" :")
-            raise AudioError(path, f"cannot decode audio ({message or 'unknown format'})") from None
+            raise AudioError(path, decode_failure(first_error)) from None
         wave = np.atleast_2d(wave).T  # librosa gives (channels, samples)
         return wave.astype(np.float32), int(rate)
 
@@ -79,6 +90,12 @@ def prepare_waveform(
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim == 2:
         # Channels are the short axis (at most a handful); average them to mono.
+        if min(wave.shape) > MAX_CHANNELS:
+            raise AudioError(
+                source,
+                f"cannot tell channels from samples in shape {wave.shape} "
+                f"(expected (n,), (n, channels) or (channels, n) with channels <= {MAX_CHANNELS})",
+            )
         channel_axis = 1 if wave.shape[1] <= MAX_CHANNELS and wave.shape[1] < wave.shape[0] else 0
         wave = wave.mean(axis=channel_axis)
     elif wave.ndim != 1:
@@ -92,9 +109,13 @@ def prepare_waveform(
     seconds = wave.size / orig_sr
     if seconds < min_seconds:
         raise AudioError(source, f"too short ({seconds:.2f} s < {min_seconds} s)")
-    if float(np.max(np.abs(wave))) < SILENCE_PEAK:
+    if (
+        float(np.max(np.abs(wave))) < SILENCE_PEAK
+        or float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) < SILENCE_RMS
+    ):
         raise AudioError(source, "silent (no signal above the noise floor)")
     if orig_sr != sample_rate:
-        # soxr's medium quality is transparent for speech features and ~2x faster than HQ.
+        # soxr's medium quality is transparent for speech features and ~2x faster than HQ. This is
+        # what librosa.resample(res_type="soxr_mq") runs, without importing librosa in workers.
         wave = soxr.resample(wave, orig_sr, sample_rate, quality="MQ")
     return np.ascontiguousarray(wave, dtype=np.float32)

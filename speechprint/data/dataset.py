@@ -67,7 +67,12 @@ def make_dataset(
 
     Each class is split on its own (exact stratification) so that even a class of ``min_count``
     speakers has at least one speaker in every split; classes smaller than ``min_count`` are
-    dropped and reported in ``dropped_classes``.
+    dropped and reported in ``dropped_classes``. Rows whose target is missing (or whose region is
+    ``unclassified``) are dropped and counted in ``dropped_rows``.
+
+    Splitting per class with a seeded shuffle (instead of two stratified ``train_test_split``
+    calls) is what guarantees every class in every split: sklearn's rounding can leave a
+    3-speaker class out of val or test.
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; valid: {', '.join(TARGETS)}")
@@ -94,8 +99,9 @@ def make_dataset(
         speakers = np.array(sorted(speaker_labels[speaker_labels == label].index))
         rng.shuffle(speakers)
         n = len(speakers)
-        n_test = max(1, int(round(n * test_fraction)))
-        n_val = max(1, int(round(n * val_fraction)))
+        # At least one speaker in each split, and never so many held out that train is empty.
+        n_test = min(max(1, int(round(n * test_fraction))), n - 2)
+        n_val = min(max(1, int(round(n * val_fraction))), n - 1 - n_test)
         for i, speaker in enumerate(speakers):
             split_of[speaker] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
 

@@ -1,0 +1,131 @@
+"""Targets, speaker-disjoint stratified splits and the data fingerprint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_archive import write_archive
+
+from speechprint.data.archive import Archive, load_archive
+from speechprint.data.dataset import TARGETS, Dataset, make_dataset
+
+SPLITS = ("train", "val", "test")
+
+
+@pytest.fixture()
+def archive(tmp_path: Path) -> Archive:
+    """Three regions of 10 speakers, one of 3 (the smallest splittable), one of 2 (too small)."""
+    rows = []
+    for country, language, n in (("usa", "english", 10), ("china", "mandarin", 10),
+                                 ("india", "hindi", 10), ("brazil", "portuguese", 3),
+                                 ("iceland", "icelandic", 2)):  # fmt: skip
+        rows += [(f"{language}{i}", language, country) for i in range(1, n + 1)]
+    rows.append(("#nofile1", "english", "usa"))  # no audio: never in the manifest
+    rows.append(("lost1", "atlantean", "atlantis"))  # unclassified region: dropped, counted
+    with pytest.warns(UserWarning, match="atlantis"):
+        return load_archive(write_archive(tmp_path / "many", rows))
+
+
+def speakers(dataset: Dataset, split: str) -> set[str]:
+    return set(dataset.split(split)["speakerid"])
+
+
+def test_labels_manifest_and_dropped(archive: Archive) -> None:
+    dataset = make_dataset(archive, "region", min_count=3, seed=0)
+    assert dataset.target == "region" and TARGETS == ("region", "native_language", "country", "sex")
+    assert dataset.labels == ("east asian", "north american", "south american", "south asian")
+    assert dataset.dropped_classes == {"scandinavian": 2}
+    assert dataset.dropped_rows == 1  # the unclassified speaker
+    manifest = dataset.manifest
+    assert list(manifest.columns) == ["speakerid", "path", "label", "y", "split"]
+    assert len(manifest) == 33 and manifest["path"].map(lambda p: Path(p).exists()).all()
+    assert all(dataset.labels[y] == label for y, label in zip(manifest["y"], manifest["label"]))
+    assert len(dataset.fingerprint) == 16 and int(dataset.fingerprint, 16) >= 0
+
+
+def test_split_is_speaker_disjoint_and_stratified(archive: Archive) -> None:
+    dataset = make_dataset(archive, "region", min_count=3, seed=0)
+    train, val, test = (speakers(dataset, s) for s in SPLITS)
+    assert not (train & val or train & test or val & test)
+    assert len(train | val | test) == len(dataset.manifest)
+    for split in SPLITS:  # every class, even the 3-speaker one, in every split
+        assert min(dataset.class_counts(split).values()) >= 1
+    # Stratified: each 10-speaker class splits the same way (70/15/15 rounds to 7/2/1 or so).
+    shares = {label: dataset.class_counts("train")[label] for label in dataset.labels}
+    assert shares["east asian"] == shares["north american"] == shares["south asian"] >= 6
+    assert dataset.class_counts() == {"east asian": 10, "north american": 10,
+                                      "south american": 3, "south asian": 10}  # fmt: skip
+
+
+def test_split_is_deterministic_per_seed(archive: Archive) -> None:
+    first = make_dataset(archive, "region", min_count=3, seed=0)
+    again = make_dataset(archive, "region", min_count=3, seed=0)
+    assert again.fingerprint == first.fingerprint and again.manifest.equals(first.manifest)
+    other = make_dataset(archive, "region", min_count=3, seed=1)
+    assert speakers(other, "test") != speakers(first, "test")
+    assert other.fingerprint != first.fingerprint  # the split changed, so must the fingerprint
+
+
+def test_other_targets(archive: Archive) -> None:
+    assert make_dataset(archive, "native_language", min_count=3).labels == (
+        "english", "hindi", "mandarin", "portuguese"
+    )  # fmt: skip
+    countries = make_dataset(archive, "country", min_count=3).labels
+    assert countries == ("brazil", "china", "india", "usa")
+    assert set(make_dataset(archive, "sex", min_count=3).labels) == {"female", "male"}
+    fingerprints = {make_dataset(archive, t, min_count=3).fingerprint for t in TARGETS}
+    assert len(fingerprints) == 4  # the target is part of the fingerprint
+
+
+def test_min_count_drops_small_classes(archive: Archive) -> None:
+    dataset = make_dataset(archive, "region", min_count=5)
+    assert dataset.dropped_classes == {"south american": 3, "scandinavian": 2}
+    assert "south american" not in dataset.labels
+
+
+def test_validation(archive: Archive) -> None:
+    with pytest.raises(ValueError, match="unknown target 'shoe_size'"):
+        make_dataset(archive, "shoe_size")
+    with pytest.raises(ValueError, match="min_count must be at least 3"):
+        make_dataset(archive, min_count=2)
+    with pytest.raises(ValueError, match="split fractions"):
+        make_dataset(archive, min_count=3, val_fraction=0.6, test_fraction=0.5)
+    with pytest.raises(ValueError, match="need 2 or more"):
+        make_dataset(archive, min_count=11)
+
+
+def test_large_held_out_fractions_still_leave_train(archive: Archive) -> None:
+    dataset = make_dataset(archive, "region", min_count=3, val_fraction=0.3, test_fraction=0.5)
+    for split in SPLITS:
+        assert min(dataset.class_counts(split).values()) >= 1
+
+
+def test_without_drops_files_keeps_labels(archive: Archive) -> None:
+    dataset = make_dataset(archive, "region", min_count=3)
+    first = dataset.manifest["path"].iloc[0]
+    smaller = dataset.without([first])
+    assert len(smaller.manifest) == len(dataset.manifest) - 1
+    assert first not in set(smaller.manifest["path"])
+    assert smaller.labels == dataset.labels and smaller.target == dataset.target
+    assert smaller.fingerprint != dataset.fingerprint
+    assert dataset.without([]).fingerprint == dataset.fingerprint
+    assert len(dataset.manifest) == 33  # the original is untouched
+
+
+def test_fingerprint_follows_file_content(archive: Archive) -> None:
+    dataset = make_dataset(archive, "region", min_count=3)
+    path = Path(dataset.manifest["path"].iloc[0])
+    path.write_bytes(path.read_bytes() + b"\x00" * 64)  # a re-encoded file: different size
+    assert make_dataset(archive, "region", min_count=3).fingerprint != dataset.fingerprint
+
+
+@pytest.mark.shared
+def test_real_archive_split_keeps_all_17_regions(shared_archive: Path) -> None:
+    dataset = make_dataset(load_archive(shared_archive), "region", min_count=5, seed=0)
+    assert len(dataset.labels) == 17 and dataset.dropped_classes == {}
+    assert len(dataset.manifest) == 1079
+    train, val, test = (speakers(dataset, s) for s in SPLITS)
+    assert not (train & val or train & test or val & test)
+    for split in SPLITS:
+        assert min(dataset.class_counts(split).values()) >= 1
