@@ -49,6 +49,13 @@ class Extractor:
         """Feature dimension when known without running (for `features list`)."""
         return None
 
+    def n_frames(self, n_samples: int) -> int:
+        """Frames ``transform`` returns for ``n_samples`` (sequence extractors; centred STFT)."""
+        hop_length = getattr(self, "hop_length", None)
+        if hop_length is None:
+            raise NotImplementedError(f"{self.name} does not document its frame count")
+        return 1 + n_samples // hop_length
+
 
 FEATURES: Registry[type[Extractor]] = Registry("feature extractor")
 

@@ -13,9 +13,11 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -244,6 +246,11 @@ def _progress_bar(enabled: bool, total: int, label: str) -> Iterator[Callable[[i
         TimeRemainingColumn,
     )
 
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        # A log file (nohup, CI) gets no live bar: a line at every tenth of the work instead.
+        yield _progress_lines(console, total, f"extracting {label}")
+        return
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -251,6 +258,23 @@ def _progress_bar(enabled: bool, total: int, label: str) -> Iterator[Callable[[i
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
+    with Progress(*columns, console=console) as bar:
         task = bar.add_task(f"extracting {label}", total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def _progress_lines(console: Any, total: int, label: str) -> Callable[[int], None]:
+    """``advance(n)`` that prints ``label: done/total (elapsed)`` at each tenth of ``total``."""
+    started = time.perf_counter()
+    state = {"done": 0, "next": max(1, total // 10)}
+
+    def advance(n: int) -> None:
+        state["done"] += n
+        if state["done"] >= state["next"] or state["done"] == total:
+            state["next"] = state["done"] + max(1, total // 10)
+            elapsed = time.perf_counter() - started
+            console.print(
+                f"{label}: {state['done']}/{total} files ({elapsed:.0f} s)", highlight=False
+            )
+
+    return advance

@@ -212,6 +212,9 @@ class WhisperEncoder(Extractor):
     def output_dim(self) -> int | None:
         return 384 if not self.model_path else None
 
+    def n_frames(self, n_samples: int) -> int:
+        return math.ceil(encoder_frames(n_samples) / self.frame_stride)
+
 
 def load_voice_encoder() -> Any:
     """Resemblyzer's ``VoiceEncoder`` on CPU with its bundled weights, once per process."""
