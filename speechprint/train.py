@@ -142,6 +142,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def torch_threads() -> int:
+    """Intra-op threads for training: all cores, or the share ``SPEECHPRINT_TORCH_THREADS`` gives
+    (set by ``study run --workers N`` so that N workers do not oversubscribe the cores)."""
+    share = os.environ.get("SPEECHPRINT_TORCH_THREADS", "")
+    return max(1, int(share) if share.isdigit() else os.cpu_count() or 1)
+
+
 def run(
     config: RunConfig,
     tracker: Tracker | None = None,
@@ -153,7 +160,7 @@ def run(
     started = time.perf_counter()
     tracker = tracker or NullTracker()
     seed_everything(config.seed)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(torch_threads())
     dataset, feature_set = features if features is not None else prepare_data(config)
     if feature_set.extractor.id != make_extractor(config.extractor, config.extractor_params).id:
         raise ValueError("features were prepared for another extractor than the config names")

@@ -49,10 +49,12 @@ def study_run(
     console.print(f"[bold]{spec.name}[/]: ran {outcome.ran} trial(s); {_state_counts(study)}")
     _print_best(study)
     if outcome.interrupted:
-        console.print(
-            f"[yellow]Interrupted.[/] Resume with: speechprint study run {study_file}"
-            + (f" --storage {storage}" if storage else "")
-        )
+        resume = [f"speechprint study run {study_file}"]
+        resume += [f"--archive {archive}"] if archive else []
+        resume += [f"--n-trials {n_trials}"] if n_trials is not None else []
+        resume += [f"--storage {storage}"] if storage else []
+        resume += [f"--workers {workers}"] if workers > 1 else []
+        console.print(f"[yellow]Interrupted.[/] Resume with: {' '.join(resume)}")
         raise typer.Exit(130)
 
 
