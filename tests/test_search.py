@@ -148,6 +148,23 @@ def test_resume_runs_only_the_missing_trials(
     assert len(again.study.trials) == 3
 
 
+def test_baselines_run_first_and_only_once(
+    tiny_archive: Path, tracking: str, cache_dir: Path
+) -> None:
+    spec = tiny_spec(tiny_archive, models=["logreg", "mlp"], n_trials=2, epochs=2)
+    spec.baselines = [{"pair": "mfcc_deltas+logreg"}]
+    spec.sampler = {"name": "random", "seed": 0}
+    study = run_study(spec, cache_dir=str(cache_dir)).study
+    assert study.trials[0].params["pair"] == "mfcc_deltas+logreg"
+    again = run_study(spec, n_trials=4, cache_dir=str(cache_dir)).study
+    fixed = [t for t in again.trials if "fixed_params" in t.system_attrs]
+    assert len(fixed) == 1  # resuming does not queue the baseline again
+    bad = {"name": "x", "data": {"archive": str(tiny_archive)}, "extractors": ["mfcc_mean"],
+           "models": ["mlp"], "baselines": [{"pair": "mfcc_mean+bilstm"}]}  # fmt: skip
+    with pytest.raises(StudySpecError, match="baseline"):
+        StudySpec.from_dict(bad)
+
+
 def test_a_crashing_trial_fails_and_the_study_goes_on(
     tiny_archive: Path, tracking: str, cache_dir: Path
 ) -> None:
