@@ -56,9 +56,15 @@ def main() -> None:
     parser.add_argument("--summarise", help="Optuna storage (URL or .db file) to summarise only")
     args = parser.parse_args()
     if args.summarise:
-        url = args.summarise if "://" in args.summarise else f"sqlite:///{Path(args.summarise).resolve()}"
+        url = (
+            args.summarise
+            if "://" in args.summarise
+            else f"sqlite:///{Path(args.summarise).resolve()}"
+        )
         for summary in optuna.study.get_all_study_summaries(url):
-            print(f"{summary.study_name}: {summarise(optuna.load_study(study_name=summary.study_name, storage=url))}")
+            print(
+                f"{summary.study_name}: {summarise(optuna.load_study(study_name=summary.study_name, storage=url))}"
+            )
     else:
         from speechprint.search import StudySpec, run_study
 
@@ -70,8 +76,10 @@ def main() -> None:
             outcome = run_study(StudySpec.from_yaml(args.study), archive=args.archive,
                                 n_trials=args.n_trials)  # fmt: skip
             print(f"{Path(args.study).stem} on {args.archive}: {summarise(outcome.study)}")
-    print(f"LSTM (hidden 128, 2 layers, 200 frames): {lstm_seconds_per_epoch(args.archive):.2f} s/epoch "
-          f"incl. validation, {os.cpu_count()} cores")
+    print(
+        f"LSTM (hidden 128, 2 layers, 200 frames): {lstm_seconds_per_epoch(args.archive):.2f} s/epoch "
+        f"incl. validation, {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -135,8 +135,8 @@ class MfccSeq(Extractor):
 
 @FEATURES.register("mfcc_deltas")
 @dataclass
-class MfccDeltas(Extractor):
-    """MFCC + delta + delta-delta frames, ``(frames, 3 * n_mfcc)``.
+class MfccDeltas(MfccSeq):
+    """MFCC + delta + delta-delta frames, ``(frames, 3 * n_mfcc)``; ``mfcc_seq``'s framing.
 
     One cached sequence serves both uses: sequence models read it as is, and pooled models get
     its statistics (mean and std per coefficient, ``(6 * n_mfcc,)``) from
@@ -150,23 +150,10 @@ class MfccDeltas(Extractor):
     version = 1
     kind = "sequence"
 
-    sample_rate: int = 16000
     n_mfcc: int = 20
-    n_fft: int = 512
-    hop_length: int = 160
-    n_mels: int = 40
-    fmax: float = 4000.0
 
     def transform(self, wave: np.ndarray) -> np.ndarray:
-        base = mfcc_frames(
-            wave,
-            self.sample_rate,
-            n_mfcc=self.n_mfcc,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            n_mels=self.n_mels,
-            fmax=self.fmax,
-        )
+        base = super().transform(wave)
         return np.concatenate([base, deltas(base, 1), deltas(base, 2)], axis=1)
 
     def output_dim(self) -> int | None:
