@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,7 +161,7 @@ def _compute(
                 pool.submit(_compute_chunk, extractor, cache, chunk) for chunk in chunks
             }
             while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     chunk_outcomes = future.result()  # re-raises a worker's exception
                     outcomes.extend(chunk_outcomes)
