@@ -13,6 +13,7 @@ default 3), ``probabilities`` (label -> probability) and ``error`` (empty when p
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import warnings
 from collections.abc import Iterator
@@ -26,16 +27,20 @@ import pandas as pd
 CLASSIFIER_ARTIFACT = "classifier"
 
 
-class AccentModel(mlflow.pyfunc.PythonModel):
-    def load_context(self, context: Any) -> None:
-        from speechprint.classifier import AccentClassifier
+# MLflow warns at class definition that ``predict`` has no type hints, inside its own
+# ``catch_warnings`` (so filters cannot reach it). Ours has none on purpose: MLflow would try, and
+# fail, to infer a schema from them. Keep that noise off every command that imports this module.
+with contextlib.redirect_stderr(io.StringIO()):
 
-        self.classifier = AccentClassifier.load(context.artifacts[CLASSIFIER_ARTIFACT])
-        self.top_k = int((context.model_config or {}).get("top_k", 3))
+    class AccentModel(mlflow.pyfunc.PythonModel):
+        def load_context(self, context: Any) -> None:
+            from speechprint.classifier import AccentClassifier
 
-    # No type hints here on purpose: MLflow would try (and fail) to infer a schema from them.
-    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
-        return predict_frame(self.classifier, model_input, top_k=self.top_k)
+            self.classifier = AccentClassifier.load(context.artifacts[CLASSIFIER_ARTIFACT])
+            self.top_k = int((context.model_config or {}).get("top_k", 3))
+
+        def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+            return predict_frame(self.classifier, model_input, top_k=self.top_k)
 
 
 def predict_frame(classifier: Any, model_input: Any, *, top_k: int = 3) -> pd.DataFrame:
