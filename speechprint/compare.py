@@ -74,6 +74,49 @@ def compare_pairs(study: str) -> pd.DataFrame:
     return result.sort_values("best_val_balanced_accuracy", ascending=False, na_position="last")
 
 
+def test_scores(study: str) -> pd.DataFrame:
+    """Trials of ``study`` scored on the test split by ``speechprint promote``, best test first.
+
+    Only promotion measures test scores, once per registered trial, so this table is the record of
+    what the held-out speakers said about the models that were chosen by validation.
+    """
+    client = tracking.client()
+    experiment = client.get_experiment_by_name(study)
+    columns = ["trial", "extractor", "model", "val_balanced_accuracy", "test_balanced_accuracy",
+               "test_ci95", "test_macro_f1", "test_accuracy", "majority_accuracy", "chance",
+               "registered_as"]  # fmt: skip
+    if experiment is None:
+        raise ValueError(f"no MLflow experiment named {study!r} at {tracking.tracking_uri()}")
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string="metrics.`test/balanced_accuracy` >= 0",
+        max_results=50000,
+    )
+    rows = []
+    for run in runs:
+        metrics, tags = run.data.metrics, run.data.tags
+        value = {k: round(float(v), 4) for k, v in metrics.items()}.get
+        low = metrics.get("test/balanced_accuracy_ci_low")
+        high = metrics.get("test/balanced_accuracy_ci_high")
+        rows.append(
+            {
+                "trial": tags.get("trial_number", ""),
+                "extractor": tags.get("extractor", "?"),
+                "model": tags.get("model", "?"),
+                "val_balanced_accuracy": value("best/val_balanced_accuracy"),
+                "test_balanced_accuracy": value("test/balanced_accuracy"),
+                "test_ci95": "" if low is None or high is None else f"{low:.3f}-{high:.3f}",
+                "test_macro_f1": value("test/macro_f1"),
+                "test_accuracy": value("test/accuracy"),
+                "majority_accuracy": value("test/majority_accuracy"),
+                "chance": value("test/chance"),
+                "registered_as": tags.get("registered_as", ""),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values("test_balanced_accuracy", ascending=False)
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     """A Markdown table of a comparison frame (for reports and the README)."""
     header = "| " + " | ".join(map(str, frame.columns)) + " |"

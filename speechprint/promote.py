@@ -99,15 +99,14 @@ def promote(
     alias: str = DEFAULT_ALIAS,
     archive: str | None = None,
     jobs: int | None = None,
+    trial: int | None = None,
 ) -> Promotion:
-    """Register the study's best trial and move ``alias`` to it only if it wins on test."""
+    """Register the study's best trial (or ``trial``) and move ``alias`` to it only if it wins on
+    test. Naming a trial is for putting a baseline's test score on record beside the champion."""
     from speechprint.metrics import plot_confusion
 
     study = load_study(study_name, storage)
-    try:
-        best = study.best_trial
-    except ValueError:
-        raise ValueError(f"study {study_name!r} has no completed trial to promote") from None
+    best = _chosen_trial(study, study_name, trial)
     run_id = best.user_attrs.get("mlflow_run_id")
     if not run_id:
         raise ValueError(f"trial {best.number} of {study_name!r} has no MLflow run id")
@@ -123,17 +122,25 @@ def promote(
     else:
         test, fingerprint, _ = evaluate_on_test(client, run_id, archive=archive, jobs=jobs)
         tracker = tracking.MLflowTracker(client, run_id)
-        tracker.log_metrics({f"test/{k}": v for k, v in test.items() if isinstance(v, int | float)})
+        low, high = test["balanced_accuracy_ci"]
+        tracker.log_metrics(
+            {f"test/{k}": v for k, v in test.items() if isinstance(v, int | float)}
+            | {
+                "test/balanced_accuracy_ci_low": low,
+                "test/balanced_accuracy_ci_high": high,
+                "test/majority_accuracy": test["majority_baseline"]["accuracy"],
+            }  # fmt: skip
+        )
         tracker.log_dict(test, "test_metrics.json")
         tracker.log_figure(
             plot_confusion(test["confusion"], test["labels"], normalized=True, title="test"),
             "confusion_test.png",
         )
         _ensure_registered_model(client, model_name)
-        low, high = test["balanced_accuracy_ci"]
         tags = {
             "study": study_name,
             "trial": str(best.number),
+            "selected_by": "best validation" if trial is None else "named on the command line",
             "run_id": run_id,
             "extractor": best.user_attrs.get("extractor", ""),
             "model": best.user_attrs.get("model", ""),
@@ -150,6 +157,7 @@ def promote(
             model_name, f"runs:/{run_id}/model", run_id=run_id, tags=tags,
             description=f"Best trial {best.number} of study {study_name}",
         )  # fmt: skip
+        client.set_tag(run_id, "registered_as", f"{model_name} v{version.version}")
         new_version = True
 
     ours = float(test["balanced_accuracy"])
@@ -193,6 +201,26 @@ def promote(
         run_id=run_id,
         test_metrics=test,
     )
+
+
+def _chosen_trial(study: Any, study_name: str, number: int | None) -> Any:
+    import optuna
+
+    if number is None:
+        try:
+            return study.best_trial
+        except ValueError:
+            raise ValueError(f"study {study_name!r} has no completed trial to promote") from None
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in by_number:
+        raise ValueError(f"study {study_name!r} has no trial {number} (it has {len(by_number)})")
+    chosen = by_number[number]
+    if chosen.state != optuna.trial.TrialState.COMPLETE:
+        raise ValueError(
+            f"trial {number} of {study_name!r} is {chosen.state.name}: only a COMPLETE trial "
+            "has a model to promote"
+        )
+    return chosen
 
 
 def _compact(metrics: dict[str, Any]) -> dict[str, Any]:

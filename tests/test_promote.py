@@ -88,6 +88,31 @@ def test_a_worse_study_leaves_the_alias_where_it_was(promoted: dict, cache_dir: 
     assert str(champion.version) == promoted["decision"].version
 
 
+def test_runs_compare_shows_the_promoted_trial_on_test(promoted: dict) -> None:
+    from speechprint.compare import test_scores
+
+    decision = promoted["decision"]
+    row = test_scores("good").iloc[0]
+    assert row["test_balanced_accuracy"] == round(decision.test_balanced_accuracy, 4)
+    low, high = decision.test_interval
+    assert row["test_ci95"] == f"{low:.3f}-{high:.3f}"
+    assert row["registered_as"] == f"speechprint-accent v{decision.version}"
+    result = CliRunner().invoke(app, ["runs", "compare", "--study", "good", "--markdown"])
+    assert result.exit_code == 0, result.output
+    assert "Test split" in result.output and f"{low:.3f}-{high:.3f}" in result.output
+
+
+def test_a_named_trial_is_promoted_and_bad_trial_numbers_are_clear_errors(
+    promoted: dict,
+) -> None:
+    decision = promote("good", trial=0)  # the only trial: already registered, nothing new
+    assert not decision.new_version and decision.version == promoted["decision"].version
+    with pytest.raises(ValueError, match="has no trial 7"):
+        promote("good", trial=7)
+    result = CliRunner().invoke(app, ["promote", "--study", "good", "--trial", "7"])
+    assert result.exit_code != 0 and "has no trial 7" in result.output
+
+
 def test_a_fresh_process_loads_the_champion_by_alias(promoted: dict) -> None:
     recording = sorted((promoted["archive"] / "recordings").iterdir())[0]
     code = (

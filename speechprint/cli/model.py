@@ -19,13 +19,16 @@ def promote_command(
     model_name: str = typer.Option("speechprint-accent", help="Registered model name."),
     alias: str = typer.Option("champion", help="Alias to move if the model wins on test."),
     archive: str | None = typer.Option(None, help="Archive folder (if it moved since the study)."),
+    trial: int | None = typer.Option(
+        None, help="Promote this trial instead of the best (e.g. to score a baseline on test)."
+    ),
 ) -> None:
     """Register the best trial's model; move the alias only if it wins on the test split."""
     from speechprint.promote import promote
 
     with fail.on_user_errors():
         decision = promote(study, storage=storage, model_name=model_name, alias=alias,
-                           archive=archive)  # fmt: skip
+                           archive=archive, trial=trial)  # fmt: skip
     colour = "green" if decision.promoted else "yellow"
     console.print(f"[{colour}]{decision.summary()}[/]")
     if not decision.new_version:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -94,23 +95,39 @@ def study_show(
 @runs_app.command("compare")
 def runs_compare(
     study: str = typer.Option(..., "--study", help="Study (MLflow experiment) name."),
-    csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
-    markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table (README)."),
+    csv: bool = typer.Option(False, "--csv", help="Print CSV (the validation table only)."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables (README)."),
 ) -> None:
-    """Best validation balanced accuracy per extractor x model pair (with k-fold intervals)."""
-    from speechprint.compare import compare_pairs, markdown_table
+    """Best validation balanced accuracy per extractor x model pair (with k-fold intervals), then
+    the test scores of the study's promoted trials."""
+    from speechprint.compare import compare_pairs, markdown_table, test_scores
 
     with fail.on_user_errors():
         frame = compare_pairs(study)
+        tested = test_scores(study)
     if csv:
         typer.echo(frame.to_csv(index=False).rstrip())
         return
     if markdown:
+        typer.echo(f"Validation: best trial per extractor x model of `{study}`\n")
         typer.echo(markdown_table(frame))
+        if len(tested):
+            typer.echo("\nTest split (speakers never used for tuning): promoted trials\n")
+            typer.echo(markdown_table(tested))
         return
-    table = Table(title=f"{study}: best trial per extractor x model (validation)")
-    headers = ["extractor", "model", "bal. acc.", "macro-F1", "95% CI", "trials", "done",
-               "pruned", "failed"]  # fmt: skip
+    _print_table(frame, f"{study}: best trial per extractor x model (validation)",
+                 ["extractor", "model", "bal. acc.", "macro-F1", "95% CI", "trials", "done",
+                  "pruned", "failed"])  # fmt: skip
+    if len(tested):
+        _print_table(tested, f"{study}: promoted trials on the test split",
+                     ["trial", "extractor", "model", "val bal. acc.", "test bal. acc.", "95% CI",
+                      "macro-F1", "accuracy", "majority acc.", "chance", "registered as"])  # fmt: skip
+    else:
+        console.print("no trial of this study is scored on test yet: `speechprint promote` does it")
+
+
+def _print_table(frame: Any, title: str, headers: list[str]) -> None:
+    table = Table(title=title)
     for header in headers:
         table.add_column(header, no_wrap=True)
     for row in frame.itertuples(index=False):
