@@ -168,9 +168,25 @@ def test_cli_extract_then_cached(cli, tmp_path: Path) -> None:
     assert "computed: 3" in first.output and "skipped: 1" in first.output
     assert "french2.wav" in first.output
     assert "3 x (frames 151..151, 20)" in first.output
+    # three 1.5 s recordings were computed: the speed line counts their 4.5 s of audio
+    assert "0.1 min of audio" in first.output and "s per minute of audio" in first.output
     second = runner.invoke(cli, args, env={"COLUMNS": "200"})
     assert second.exit_code == 0, second.output
     assert "computed: 0" in second.output and "loaded from cache: 3" in second.output
+    assert "per minute of audio" not in second.output  # nothing computed, no speed to report
+
+
+def test_extraction_measures_the_audio_it_computed(tmp_path: Path) -> None:
+    from speechprint.features import extract_features, make_extractor
+
+    archive = _archive(tmp_path / "archive", bad=True)
+    paths = sorted(str(p) for p in (archive / "recordings").iterdir())
+    extractor = make_extractor("mfcc_mean")
+    first = extract_features(paths, extractor, jobs=2, cache_dir=tmp_path / "c", progress=False)
+    assert first.computed == 3 and first.computed_audio_seconds == pytest.approx(4.5)
+    assert first.seconds_per_audio_minute == pytest.approx(first.compute_seconds / 0.075)
+    again = extract_features(paths, extractor, jobs=2, cache_dir=tmp_path / "c", progress=False)
+    assert again.loaded == 3 and again.seconds_per_audio_minute is None
 
 
 @pytest.mark.parametrize(

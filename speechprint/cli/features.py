@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,12 @@ def features_extract(
     )
     for item in result.skipped:
         console.print(f"  [yellow]skipped[/] {item.file}: {item.reason}", soft_wrap=True)
+    if result.seconds_per_audio_minute is not None:
+        console.print(
+            f"speed: {result.compute_seconds:.1f} s for {result.computed_audio_seconds / 60:.1f} "
+            f"min of audio = {result.seconds_per_audio_minute:.2f} s per minute of audio "
+            f"({jobs or os.cpu_count()} process(es))"
+        )
     console.print(f"shape: {result.shape_summary()}")
     console.print(f"cache: {resolve_cache_dir(cache_dir)}", soft_wrap=True)
 

@@ -60,6 +60,15 @@ class FeatureSet:
     skipped: list[SkippedFile] = field(default_factory=list)
     computed: int = 0
     loaded: int = 0
+    compute_seconds: float = 0.0  # wall time spent computing the cache misses
+    computed_audio_seconds: float = 0.0  # duration of the audio those misses held
+
+    @property
+    def seconds_per_audio_minute(self) -> float | None:
+        """Wall seconds of extraction per minute of computed audio (None when all was cached)."""
+        if not self.computed_audio_seconds:
+            return None
+        return self.compute_seconds / (self.computed_audio_seconds / 60.0)
 
     def __len__(self) -> int:
         return len(self.features)
@@ -111,14 +120,16 @@ def extract_features(
             results[path] = array
     loaded = len(results)
 
-    computed = 0
+    computed, audio_seconds, started = 0, 0.0, time.perf_counter()
     if misses:
-        for path, array, reason in _compute(misses, extractor, cache, jobs, progress):
+        for path, array, reason, seconds in _compute(misses, extractor, cache, jobs, progress):
             if array is None:
                 skipped[path] = SkippedFile(path, reason or "unknown error")
             else:
                 results[path] = array
                 computed += 1
+                audio_seconds += seconds
+    compute_seconds = time.perf_counter() - started if misses else 0.0
 
     for item in skipped.values():
         log.warning("skipped %s: %s", item.file, item.reason)
@@ -128,10 +139,12 @@ def extract_features(
         skipped=[skipped[p] for p in ordered if p in skipped],
         computed=computed,
         loaded=loaded,
+        compute_seconds=compute_seconds,
+        computed_audio_seconds=audio_seconds,
     )
 
 
-Outcome = tuple[str, "np.ndarray | None", "str | None"]
+Outcome = tuple[str, "np.ndarray | None", "str | None", float]  # path, array, reason, seconds
 
 
 def _compute(
@@ -185,17 +198,17 @@ def _compute_chunk(
         try:
             wave = load_audio(path, extractor.sample_rate)
         except Exception as error:  # noqa: BLE001  any decoder failure means: skip this file
-            outcomes.append((path, None, _reason(error)))
+            outcomes.append((path, None, _reason(error), 0.0))
             continue
         array = np.ascontiguousarray(extractor.transform(wave), dtype=np.float32)
         if not np.all(np.isfinite(array)):
-            outcomes.append((path, None, f"{extractor.id} produced non-finite values"))
+            outcomes.append((path, None, f"{extractor.id} produced non-finite values", 0.0))
             continue
         try:
             cache.save(key, array)
         except OSError as error:  # a full or read-only cache must not lose the computed result
             log.warning("could not write feature cache entry for %s: %s", path, error)
-        outcomes.append((path, array, None))
+        outcomes.append((path, array, None, len(wave) / extractor.sample_rate))
     return outcomes
 
 
