@@ -21,6 +21,7 @@ from speechprint.features.pretrained import (
     SAMPLES_PER_ENCODER_FRAME,
     WINDOW_SAMPLES,
     MissingExtraError,
+    PhonemePosteriors,
     SpeakerEmbedding,
     WhisperEncoder,
     average_pool,
@@ -72,6 +73,9 @@ def long_audio() -> np.ndarray:
 def test_registered_with_contract() -> None:
     assert base.FEATURES.get("whisper_encoder").obj is WhisperEncoder
     assert base.FEATURES.get("speaker_embedding").obj is SpeakerEmbedding
+    assert base.FEATURES.get("phoneme_posteriors").obj is PhonemePosteriors
+    assert PhonemePosteriors.kind == "sequence" and PhonemePosteriors().output_dim() == 191
+    assert PhonemePosteriors().n_frames(SR) == 25  # 50 frames/s, frame_stride 2
     assert WhisperEncoder.kind == "sequence" and SpeakerEmbedding.kind == "pooled"
     assert WhisperEncoder().id == "whisper_encoder.v1"
     assert base.make_extractor("whisper_encoder", {"frame_stride": 1}).frame_stride == 1
@@ -79,12 +83,14 @@ def test_registered_with_contract() -> None:
         WhisperEncoder(sample_rate=8000)
     with pytest.raises(ValueError, match="frame_stride"):
         WhisperEncoder(frame_stride=0)
+    with pytest.raises(ValueError, match="sample_rate"):
+        PhonemePosteriors(sample_rate=8000)
 
 
 def test_importing_registers_without_heavy_dependencies() -> None:
     code = (
         "import sys, speechprint.features.pretrained\n"
-        "heavy = {'ctranslate2', 'resemblyzer', 'torch'} & set(sys.modules)\n"
+        "heavy = {'ctranslate2', 'resemblyzer', 'hama', 'torch'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=os.getcwd())
@@ -101,10 +107,15 @@ def test_threads_do_not_change_cache_key_and_extractor_pickles() -> None:
 def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ctranslate2", None)  # makes `import ctranslate2` fail
     monkeypatch.setitem(sys.modules, "resemblyzer", None)
+    monkeypatch.setitem(sys.modules, "hama", None)
+    monkeypatch.setitem(sys.modules, "hama.asr", None)
     with pytest.raises(MissingExtraError, match=r"speechprint\[pretrained\]"):
         WhisperEncoder().transform(_audio(1.0))
     with pytest.raises(ImportError, match=r"speechprint\[pretrained\]"):
         SpeakerEmbedding().transform(_audio(1.0))
+    monkeypatch.setattr(pretrained, "_phoneme_recognisers", {})
+    with pytest.raises(MissingExtraError, match=r"hama.*speechprint\[pretrained\]"):
+        PhonemePosteriors().transform(_audio(1.0))
 
 
 def test_log_mel_matches_whisper_reference() -> None:
@@ -188,3 +199,44 @@ def test_model_load_keeps_torch_thread_count(whisper: WhisperEncoder) -> None:
     # A compute type not loaded yet forces a fresh model load in this process.
     pretrained.load_whisper("", "int8_float32", 1)
     assert torch.get_num_threads() == before
+
+
+@pytest.fixture(scope="module")
+def phonemes() -> PhonemePosteriors:
+    _require("hama")
+    return PhonemePosteriors(frame_stride=1)
+
+
+def _greedy_phonemes(log_posteriors: np.ndarray) -> str:
+    """CTC greedy decoding: argmax per frame, repeats collapsed, blanks dropped."""
+    tokens = pretrained.load_phoneme_recogniser().decoder_tokens
+    best = log_posteriors.argmax(axis=1)
+    kept = [tokens[i] for n, i in enumerate(best) if n == 0 or i != best[n - 1]]
+    return " ".join(t for t in kept if t != "<blank>")
+
+
+def test_phoneme_posteriors_recognise_speech(phonemes: PhonemePosteriors) -> None:
+    import librosa
+
+    from speechprint.data.synth import synthesize
+
+    pcm, rate = synthesize("Please call Stella. Ask her to bring these things.", "en-us")
+    wave = librosa.resample(pcm.astype(np.float32) / 32768, orig_sr=rate, target_sr=SR)
+    frames = phonemes.transform(wave)
+    assert frames.shape == (phonemes.n_frames(wave.size), 191)
+    # Each frame is a distribution over the 191 tokens (log-probabilities).
+    np.testing.assert_allclose(np.exp(frames).sum(axis=1), 1.0, atol=1e-3)
+    decoded = _greedy_phonemes(frames)
+    assert "p l i z" in decoded and "b ɹ ɪ ŋ" in decoded, decoded
+
+
+def test_phoneme_posteriors_chunk_long_audio(
+    phonemes: PhonemePosteriors, long_audio: np.ndarray
+) -> None:
+    # One recogniser call emits at most 30 s of frames; longer audio is windowed and stitched.
+    frames = phonemes.transform(long_audio)
+    assert frames.shape == (encoder_frames(long_audio.size), 191) == (1750, 191)
+    first = phonemes.transform(long_audio[:WINDOW_SAMPLES])
+    np.testing.assert_allclose(frames[:1500], first, rtol=1e-4, atol=1e-4)
+    strided = PhonemePosteriors(frame_stride=2).transform(long_audio)
+    np.testing.assert_allclose(strided[0], frames[:2].mean(axis=0), rtol=1e-5, atol=1e-5)

