@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -83,13 +84,19 @@ def test_config_errors_name_the_field() -> None:
 def test_shipped_experiments_smoke_run(path: Path, tiny_archive: Path, tracking: str,
                                        cache_dir: Path) -> None:  # fmt: skip
     _, config = load_experiment(path, archive=str(tiny_archive))
-    assert config.evaluate_test
     import yaml
 
     raw = yaml.safe_load(path.read_text())
     raw["data"]["min_count"] = 3  # the tiny corpus has 4 speakers per accent
-    raw["train"]["epochs"] = 1
+    raw.setdefault("train", {})["epochs"] = 1
     small = cache_dir.parent / path.name
     small.write_text(yaml.safe_dump(raw))
-    result, run_id = run_experiment(small, archive=str(tiny_archive), jobs=1)
-    assert run_id and result.test is not None
+    try:
+        result, run_id = run_experiment(small, archive=str(tiny_archive), jobs=1)
+    except ImportError as error:  # a pretrained extractor without the optional extra
+        if os.environ.get("SPEECHPRINT_REQUIRE_PRETRAINED") == "1":
+            pytest.fail(f"{path.name}: {error}")
+        pytest.skip(f"{path.name}: {error}")
+    assert run_id
+    # The test split is scored exactly when the file asks for it (probes leave it alone).
+    assert (result.test is not None) == config.evaluate_test
