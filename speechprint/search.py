@@ -654,7 +654,7 @@ def run_study(
         return StudyOutcome(study, parent.run_id, ran=0)
 
     interrupted = False
-    before = len(study.trials)
+    before = _started(study)  # enqueued baselines are WAITING: they count once this call runs them
     try:
         prepared = prepare_features(
             spec, archive=archive, jobs=jobs, cache_dir=cache_dir, prepared=prepared
@@ -676,9 +676,12 @@ def run_study(
     finally:
         if owns_parent:
             finish_parent_run(parent, study, "FAIL" if interrupted else "COMPLETE")
-    return StudyOutcome(
-        study, parent.run_id, ran=len(study.trials) - before, interrupted=interrupted
-    )
+    return StudyOutcome(study, parent.run_id, ran=_started(study) - before, interrupted=interrupted)
+
+
+def _started(study: optuna.Study) -> int:
+    """Trials that have left the queue (running or finished)."""
+    return sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
 
 
 def _log_best(parent: tracking.MLflowTracker, study: optuna.Study) -> None:

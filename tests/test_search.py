@@ -154,9 +154,13 @@ def test_baselines_run_first_and_only_once(
     spec = tiny_spec(tiny_archive, models=["logreg", "mlp"], n_trials=2, epochs=2)
     spec.baselines = [{"pair": "mfcc_deltas+logreg"}]
     spec.sampler = {"name": "random", "seed": 0}
-    study = run_study(spec, cache_dir=str(cache_dir)).study
+    outcome = run_study(spec, cache_dir=str(cache_dir))
+    study = outcome.study
     assert study.trials[0].params["pair"] == "mfcc_deltas+logreg"
-    again = run_study(spec, n_trials=4, cache_dir=str(cache_dir)).study
+    assert outcome.ran == 2  # the queued baseline counts as a trial this call ran
+    resumed = run_study(spec, n_trials=4, cache_dir=str(cache_dir))
+    assert resumed.ran == 2
+    again = resumed.study
     fixed = [t for t in again.trials if "fixed_params" in t.system_attrs]
     assert len(fixed) == 1  # resuming does not queue the baseline again
     bad = {"name": "x", "data": {"archive": str(tiny_archive)}, "extractors": ["mfcc_mean"],
