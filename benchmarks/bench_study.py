@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--n-trials", type=int, default=30)
     parser.add_argument("--summarise", help="Optuna storage (URL or .db file) to summarise only")
     args = parser.parse_args()
+    # Absolute paths: a fresh run works inside a temporary folder (its stores live there).
+    args.archive = str(Path(args.archive).resolve())
+    args.study = str(Path(args.study).resolve())
     if args.summarise:
         url = (
             args.summarise
