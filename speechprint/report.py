@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -96,13 +97,27 @@ def write_report(
 
     complete = [t for t in study.trials if t.value is not None]
     if complete:
-        axes = optuna_plots.plot_optimization_history(study, target_name="val balanced accuracy")
-        figures.append(_save(axes.figure, out / "optimization_history.png"))
-        try:
-            axes = optuna_plots.plot_param_importances(study, target_name="val balanced accuracy")
-            figures.append(_save(axes.figure, out / "param_importances.png"))
-        except Exception as error:  # noqa: BLE001 - needs enough varied trials
-            lines.append(f"(parameter importances not available: {error})")
+        # Optuna warns that its matplotlib plots are experimental and, per parameter, that a
+        # conditional parameter seen in few trials has a rough importance: one line in the
+        # summary says so instead of a screenful of warnings.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            axes = optuna_plots.plot_optimization_history(
+                study, target_name="val balanced accuracy"
+            )
+            figures.append(_save(axes.figure, out / "optimization_history.png"))
+            try:
+                axes = optuna_plots.plot_param_importances(
+                    study, target_name="val balanced accuracy"
+                )
+                figures.append(_save(axes.figure, out / "param_importances.png"))
+                lines.append(
+                    "Parameter importances are rough for parameters that only some models have "
+                    "(few trials each)."
+                )
+                lines.append("")
+            except Exception as error:  # noqa: BLE001 - needs enough varied trials
+                lines.append(f"(parameter importances not available: {error})")
 
     chance = None
     version = _promoted_version(client, study_name, model_name)
