@@ -331,7 +331,9 @@ class PhonemePosteriors(Extractor):
         wave = np.clip(np.asarray(wave, dtype=np.float32).reshape(-1), -1.0, 1.0)
 
         def recognised_windows() -> Iterator[tuple[int, np.ndarray]]:
-            # The recogniser emits at most 30 s of frames per call: window like Whisper.
+            # The recogniser emits at most 30 s of frames per call: window like Whisper. Its
+            # session is called directly because transcribe_waveform returns only the decoded
+            # phonemes, not the posteriors.
             for start in window_starts(len(wave)):
                 window = wave[start : start + WINDOW_SAMPLES].reshape(1, -1)
                 log_probs, lengths = recogniser.session.run(
