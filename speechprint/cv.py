@@ -81,7 +81,7 @@ def cross_validate(
     """Score ``config`` by repeated stratified k-fold on the train+val speakers."""
     dataset, features = data
     scores, f1s, truth, predicted = [], [], [], []
-    fold_config = dataclasses.replace(config, evaluate_test=True)
+    fold_config = config.model_copy(update={"evaluate_test": True})
     for index, fold in enumerate(fold_datasets(dataset, folds, repeats, config.seed)):
         result = run(fold_config, features=(fold, features))
         test = result.test or {}

@@ -198,7 +198,7 @@ def suggest_config(
     entry = MODELS.get(model)
     config.model_params = entry.space(trial) if entry.space else {}
     if spec.search_training and entry.meta.get("family", "torch") == "torch":
-        config.train = dataclasses.replace(config.train, **suggest_training(trial))
+        config.train = config.train.model_copy(update=suggest_training(trial))
     return config
 
 

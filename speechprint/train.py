@@ -10,21 +10,23 @@ when ``config.evaluate_test`` is set (fixed experiments, promotion), never insid
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch import nn
 
 from speechprint.classifier import AccentClassifier, pad_batch, segment_sequences
+from speechprint.config import StrictModel, parse
 from speechprint.data.archive import load_archive
 from speechprint.data.dataset import Dataset, make_dataset
+from speechprint.errors import ConfigError
 from speechprint.features import FeatureSet, extract_features, make_extractor, pool_statistics
 from speechprint.metrics import bootstrap_interval, evaluate, plot_confusion
 from speechprint.models import build_model, family, incompatibility, pools_sequences
@@ -33,7 +35,7 @@ from speechprint.tracking_base import NullTracker, Tracker
 Reporter = Callable[[int, float], None]
 
 
-class IncompatibleError(ValueError):
+class IncompatibleError(ConfigError):
     """An extractor/model pair that cannot be trained together."""
 
 
@@ -41,70 +43,60 @@ class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite (a study prunes such a trial with this reason)."""
 
 
-@dataclass
-class TrainConfig:
-    epochs: int = 40
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    optimizer: str = "adamw"  # adamw | adam (adam + weight decay is the notebook's)
-    scheduler: str = "plateau"  # plateau | cosine | onecycle | none
-    patience: int = 8  # early stopping on validation balanced accuracy
-    grad_clip: float = 1.0
-    imbalance: str = "weighted"  # none | weighted (class-weighted loss) | sampler (balanced)
-    max_frames: int = 400  # training crop and evaluation segment length (sequence models)
-    label_smoothing: float = 0.0
+DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
+
+
+class TrainConfig(StrictModel):
+    """How one configuration trains: optimiser, schedule, early stopping, augmentation, device."""
+
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(32, ge=2)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    optimizer: Literal["adamw", "adam"] = "adamw"  # adam + weight decay is the notebook's
+    scheduler: Literal["plateau", "cosine", "onecycle", "none"] = "plateau"
+    patience: int = Field(8, ge=1)  # early stopping on validation balanced accuracy
+    grad_clip: float = Field(1.0, ge=0)
+    # none | weighted (class-weighted loss) | sampler (class-balanced sampling)
+    imbalance: Literal["none", "weighted", "sampler"] = "weighted"
+    max_frames: int = Field(400, ge=4)  # training crop and evaluation segment (sequence models)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
     # Augmentation, training only, sequence models only (features are normalised first).
-    time_masks: int = 2
-    time_mask_width: int = 20
-    freq_masks: int = 2
-    freq_mask_width: int = 4
-    noise_std: float = 0.0
-    speed_perturb: float = 0.0  # max relative change of the frame rate, e.g. 0.1 = 0.9x..1.1x
-
-    def __post_init__(self) -> None:
-        choices = {"optimizer": ("adamw", "adam"), "scheduler": ("plateau", "cosine", "onecycle",
-                   "none"), "imbalance": ("none", "weighted", "sampler")}  # fmt: skip
-        for name, valid in choices.items():
-            if getattr(self, name) not in valid:
-                raise ValueError(f"train.{name}: {getattr(self, name)!r} not in {valid}")
+    time_masks: int = Field(2, ge=0)
+    time_mask_width: int = Field(20, ge=0)
+    freq_masks: int = Field(2, ge=0)
+    freq_mask_width: int = Field(4, ge=0)
+    noise_std: float = Field(0.0, ge=0)
+    speed_perturb: float = Field(0.0, ge=0, lt=1)  # max relative change of the frame rate
+    # auto: CUDA when available, else CPU. Saved models always load on CPU first.
+    device: str = Field("auto", pattern=DEVICE_PATTERN)
 
 
-@dataclass
-class RunConfig:
+class RunConfig(StrictModel):
+    """One configuration: data, extractor, model and training; what every run logs."""
+
     archive: str
     extractor: str
     model: str
     target: str = "region"
-    min_count: int = 5
+    regions: str = "seed"  # region table: a packaged name (seed, geo) or a CSV path
+    min_count: int = Field(5, ge=2)
     seed: int = 0
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    extractor_params: dict[str, Any] = field(default_factory=dict)
-    model_params: dict[str, Any] = field(default_factory=dict)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    val_fraction: float = Field(0.15, gt=0, lt=1)
+    test_fraction: float = Field(0.15, gt=0, lt=1)
+    extractor_params: dict[str, Any] = Field(default_factory=dict)
+    model_params: dict[str, Any] = Field(default_factory=dict)
+    train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate_test: bool = False
     cache_dir: str | None = None
     jobs: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        data = dict(data)
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - valid)
-        if unknown:
-            raise ValueError(f"unknown run config field(s) {unknown}; valid: {sorted(valid)}")
-        train = data.pop("train", None) or {}
-        if isinstance(train, dict):
-            train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-            bad = sorted(set(train) - train_fields)
-            if bad:
-                raise ValueError(f"unknown train field(s) {bad}; valid: {sorted(train_fields)}")
-            train = TrainConfig(**train)
-        return cls(train=train, **data)
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<run config>") -> RunConfig:
+        return parse(cls, data, source=source)
 
 
 @dataclass
