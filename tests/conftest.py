@@ -50,3 +50,15 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("SPEECHPRINT_ARTIFACT_ROOT", str(tmp_path / "mlruns"))
     monkeypatch.chdir(tmp_path)
     return uri
+
+
+@pytest.fixture(scope="session")
+def shared_seed_regions() -> Path:
+    """The seed notebook's region table (../shared/data/seed-regions.csv). Skips or fails as above."""
+    path = SHARED_ARCHIVE.parent / "seed-regions.csv"
+    if not path.exists():
+        message = f"seed region table not found at {path} (../shared is absent)"
+        if _require_shared():
+            pytest.fail(f"{message}, but SPEECHPRINT_REQUIRE_SHARED=1")
+        pytest.skip(message)
+    return path

@@ -1,4 +1,4 @@
-"""Archive reading and cleaning on a tiny hand-written CSV, the region table, and the real archive."""
+"""Archive reading and cleaning on a tiny hand-written CSV, its region column, the real archive."""
 
 from __future__ import annotations
 
@@ -11,16 +11,11 @@ import pytest
 import soundfile as sf
 
 from speechprint.data.archive import ArchiveError, describe_archive, load_archive, plot_overview
-from speechprint.data.regions import UNCLASSIFIED, region_of, region_table, regions
+from speechprint.data.regions import UNCLASSIFIED, region_table
+from speechprint.errors import DataError
 
 # The real archive's header, with its empty ``Unnamed: 9`` column and ``file_missing?`` flag.
 HEADER = "age,age_onset,birthplace,filename,native_language,sex,speakerid,country,file_missing?,Unnamed: 9"
-REGIONS = {
-    "north american", "british isles", "oceania", "caribbean", "central american",
-    "south american", "western european", "southern european", "scandinavian",
-    "eastern european", "middle eastern", "north african", "sub-saharan african", "south asian",
-    "east asian", "southeast asian", "central asian",
-}  # fmt: skip
 
 
 def tone(seconds: float = 1.0, rate: int = 16000, freq: float = 220.0) -> np.ndarray:
@@ -132,8 +127,11 @@ def test_describe_counts_and_unreadable_files(tmp_path: Path) -> None:
     assert "cannot decode" in unreadable["garbage1.wav"] and "english1.wav" not in unreadable
     # Counts are over rows with audio: france has none.
     assert summary["by_country"] == {"usa": 1, "germany": 1, "uk": 1}
-    assert summary["by_region"] == {"north american": 1, "western european": 1, "british isles": 1}
-    assert summary["regions"] == 3 and sum(summary["by_age"].values()) == 3
+    assert summary["by_region"] == {
+        "north american": 1, "western european non-romance": 1, "british isles": 1
+    }  # fmt: skip
+    assert summary["regions"] == 3 and summary["region_table"]["name"] == "seed"
+    assert sum(summary["by_age"].values()) == 3
     assert summary["by_sex"] == {"male": 2, "female": 1}
 
 
@@ -147,22 +145,38 @@ def test_overview_plots_are_png(tmp_path: Path) -> None:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_region_table() -> None:
-    assert set(regions()) == REGIONS
-    table = region_table()
-    assert all(country == country.strip().lower() for country in table)
-    assert region_of(" USA ") == "north american" and region_of(None) == UNCLASSIFIED
-    expected = {
-        "puerto rico": "caribbean", "cuba": "caribbean", "mexico": "central american",
-        "finland": "scandinavian", "iceland": "scandinavian", "turkey": "middle eastern",
-        "iran": "middle eastern", "israel (occupied territory)": "middle eastern",
-        "russia": "eastern european", "yugoslavia": "eastern european",
-        "republic of georgia": "eastern european", "mongolia": "central asian",
-        "kazakhstan": "central asian", "fiji": "oceania", "virginia": "north american",
-        "sicily": "southern european", "romanian": "eastern european", "tibet": "east asian",
-        "us virgin islands": "caribbean", "the bahamas": "caribbean",
-    }  # fmt: skip
-    assert {country: region_of(country) for country in expected} == expected
+def test_region_column_follows_the_chosen_table(tmp_path: Path) -> None:
+    rows = [("english1", "english", "usa"), ("spanish1", "spanish", "spain"),
+            ("zulu1", "zulu", "south africa")]  # fmt: skip
+    root = write_archive(tmp_path / "a", rows)
+    seed = load_archive(root)
+    assert seed.regions is region_table("seed")
+    assert list(seed.speakers["region"]) == ["north american", "romance", "african anglophone"]
+    geo = load_archive(root, regions="geo")
+    assert geo.regions.name == "geo"
+    assert list(geo.speakers["region"]) == ["north american", "southern european",
+                                            "sub-saharan african"]  # fmt: skip
+    # Unmapped countries are relative to the table in use.
+    mine = tmp_path / "mine.csv"
+    mine.write_text("# two countries only\ncountry,region\nusa,anglo\nspain,iberian\n")
+    with pytest.warns(UserWarning, match="in the 'mine' region table.*south africa"):
+        own = load_archive(root, regions=mine)
+    assert own.unmapped_countries == ["south africa"]
+    assert list(own.speakers["region"]) == ["anglo", "iberian", UNCLASSIFIED]
+    summary = describe_archive(own, check_audio=False)
+    assert summary["region_table"]["name"] == "mine" and summary["regions"] == 2
+    assert summary["region_table"]["digest"] == own.regions.digest
+
+
+def test_bad_region_table_fails_first(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="unknown region table 'gee'"):
+        load_archive(tmp_path / "nowhere", regions="gee")  # before the archive is even looked at
+
+
+def test_archive_error_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as caught:
+        load_archive(tmp_path / "nowhere")
+    assert isinstance(caught.value, ArchiveError) and isinstance(caught.value, ValueError)
 
 
 # -- the real archive -------------------------------------------------------------------------------
@@ -179,7 +193,7 @@ def test_real_archive_counts(shared_archive: Path) -> None:
     assert unclassified["country"].isna().all() and unclassified["path"].isna().all()
     summary = describe_archive(archive, check_audio=False)
     assert (summary["rows"], summary["with_audio"], summary["without_audio"]) == (1901, 1079, 822)
-    assert summary["regions"] == 17 and set(summary["by_region"]) == REGIONS
+    assert summary["regions"] == 17 and set(summary["by_region"]) == set(region_table().regions())
     assert summary["by_region"]["north american"] == 348
     assert summary["by_region"]["scandinavian"] == 6
     assert len(summary["by_country"]) == 111 and len(summary["by_native_language"]) == 43

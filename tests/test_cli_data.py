@@ -12,8 +12,16 @@ from typer.testing import CliRunner
 from speechprint.cli import _register_subcommands, app
 
 _register_subcommands()
-KEYS = ("rows", "with_audio", "without_audio", "unreadable", "by_region", "by_native_language",
-        "by_country", "by_sex", "by_age")  # fmt: skip
+KEYS = ("rows", "with_audio", "without_audio", "unreadable", "region_table", "regions",
+        "by_region", "by_native_language", "by_country", "by_sex", "by_age")  # fmt: skip
+# The seed notebook's 17 regions on saa8k (its README: north american 348 ... scandinavian 6).
+SAA8K_SEED_REGIONS = {
+    "north american": 348, "latin american": 148, "east asian": 110,
+    "middle eastern and african arab": 90, "eastern european": 82, "british isles": 63,
+    "romance": 46, "western european non-romance": 46, "oceanian": 35, "african other": 19,
+    "south asian": 19, "african francophone": 18, "caribbean": 16, "african anglophone": 14,
+    "southeast asian": 10, "central asian": 9, "scandinavian": 6,
+}  # fmt: skip
 
 
 def invoke(*args: str) -> object:
@@ -42,6 +50,35 @@ def test_describe_json_is_one_object(tmp_path: Path) -> None:
     assert (summary["rows"], summary["with_audio"], summary["without_audio"]) == (4, 3, 1)
     assert summary["unreadable"] == [{"file": "german1.wav", "reason": "empty file (0 bytes)"}]
     assert "atlantis" in result.stderr
+    assert summary["region_table"]["name"] == "seed"
+    assert summary["by_region"] == {"north american": 1, "western european non-romance": 1,
+                                    "unclassified": 1}  # fmt: skip
+
+
+def test_describe_with_another_region_table(tmp_path: Path) -> None:
+    root = small_archive(tmp_path)
+    result = invoke("describe", "--archive", str(root), "--regions", "geo", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["region_table"]["name"] == "geo"
+    assert summary["by_region"]["western european"] == 1
+    mine = tmp_path / "mine.csv"
+    mine.write_text("country,region\nusa,anglo\ngermany,continental\natlantis,myth\n")
+    result = invoke("describe", "--archive", str(root), "--regions", str(mine))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "3 regions (region table mine," in text and "continental" in text
+    assert "atlantis" not in result.stderr  # mapped by this table
+
+
+@pytest.mark.parametrize(
+    ("regions", "message"),
+    [("sead", "unknown region table 'sead'; valid: seed, geo"), ("nope.csv", "nope.csv")],
+)
+def test_describe_bad_region_table_exits_2(tmp_path: Path, regions: str, message: str) -> None:
+    result = invoke("describe", "--archive", str(small_archive(tmp_path)), "--regions", regions)
+    assert result.exit_code == 2 and message in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_describe_human_output_and_plots(tmp_path: Path) -> None:
@@ -93,5 +130,7 @@ def test_describe_real_archive(shared_archive: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["rows"], summary["with_audio"], summary["without_audio"]) == (1901, 1079, 822)
-    assert len(summary["by_region"]) == 17 and summary["unreadable"] == []
+    assert summary["unreadable"] == [] and summary["unmapped_countries"] == []
+    assert summary["region_table"]["name"] == "seed" and summary["regions"] == 17
+    assert summary["by_region"] == SAA8K_SEED_REGIONS
     assert sum(summary["by_region"].values()) == 1079

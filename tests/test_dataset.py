@@ -9,6 +9,8 @@ from test_archive import write_archive
 
 from speechprint.data.archive import Archive, load_archive
 from speechprint.data.dataset import TARGETS, Dataset, make_dataset
+from speechprint.data.regions import region_table
+from speechprint.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
 
@@ -34,7 +36,7 @@ def speakers(dataset: Dataset, split: str) -> set[str]:
 def test_labels_manifest_and_dropped(archive: Archive) -> None:
     dataset = make_dataset(archive, "region", min_count=3, seed=0)
     assert dataset.target == "region" and TARGETS == ("region", "native_language", "country", "sex")
-    assert dataset.labels == ("east asian", "north american", "south american", "south asian")
+    assert dataset.labels == ("east asian", "latin american", "north american", "south asian")
     assert dataset.dropped_classes == {"scandinavian": 2}
     assert dataset.dropped_rows == 1  # the unclassified speaker
     manifest = dataset.manifest
@@ -54,8 +56,8 @@ def test_split_is_speaker_disjoint_and_stratified(archive: Archive) -> None:
     # Stratified: each 10-speaker class splits the same way (70/15/15 rounds to 7/2/1 or so).
     shares = {label: dataset.class_counts("train")[label] for label in dataset.labels}
     assert shares["east asian"] == shares["north american"] == shares["south asian"] >= 6
-    assert dataset.class_counts() == {"east asian": 10, "north american": 10,
-                                      "south american": 3, "south asian": 10}  # fmt: skip
+    assert dataset.class_counts() == {"east asian": 10, "latin american": 3,
+                                      "north american": 10, "south asian": 10}  # fmt: skip
 
 
 def test_split_is_deterministic_per_seed(archive: Archive) -> None:
@@ -80,19 +82,20 @@ def test_other_targets(archive: Archive) -> None:
 
 def test_min_count_drops_small_classes(archive: Archive) -> None:
     dataset = make_dataset(archive, "region", min_count=5)
-    assert dataset.dropped_classes == {"south american": 3, "scandinavian": 2}
-    assert "south american" not in dataset.labels
+    assert dataset.dropped_classes == {"latin american": 3, "scandinavian": 2}
+    assert "latin american" not in dataset.labels
 
 
 def test_validation(archive: Archive) -> None:
-    with pytest.raises(ValueError, match="unknown target 'shoe_size'"):
+    with pytest.raises(ConfigError, match="unknown target 'shoe_size'"):
         make_dataset(archive, "shoe_size")
-    with pytest.raises(ValueError, match="min_count must be at least 3"):
+    with pytest.raises(ConfigError, match="min_count must be at least 3"):
         make_dataset(archive, min_count=2)
-    with pytest.raises(ValueError, match="split fractions"):
+    with pytest.raises(ConfigError, match="split fractions"):
         make_dataset(archive, min_count=3, val_fraction=0.6, test_fraction=0.5)
-    with pytest.raises(ValueError, match="need 2 or more"):
+    with pytest.raises(DataError, match="need 2 or more"):
         make_dataset(archive, min_count=11)
+    assert issubclass(ConfigError, ValueError) and issubclass(DataError, ValueError)
 
 
 def test_large_held_out_fractions_still_leave_train(archive: Archive) -> None:
@@ -118,6 +121,33 @@ def test_fingerprint_follows_file_content(archive: Archive) -> None:
     path = Path(dataset.manifest["path"].iloc[0])
     path.write_bytes(path.read_bytes() + b"\x00" * 64)  # a re-encoded file: different size
     assert make_dataset(archive, "region", min_count=3).fingerprint != dataset.fingerprint
+
+
+def reload(archive: Archive, regions: str | Path) -> Archive:
+    with pytest.warns(UserWarning, match="atlantis"):  # unmapped in every table here
+        return load_archive(archive.root, regions=regions)
+
+
+def test_region_table_is_part_of_the_fingerprint(archive: Archive, tmp_path: Path) -> None:
+    seed = make_dataset(archive, "region", min_count=3)
+    assert seed.regions == region_table("seed").identity == f"seed@{region_table().digest}"
+    # The same labels under another table's name and digest must not look comparable.
+    relabelled = tmp_path / "seedlike.csv"
+    relabelled.write_text("country,region\nusa,north american\nchina,east asian\n"
+                          "india,south asian\nbrazil,latin american\niceland,scandinavian\n")  # fmt: skip
+    same_labels = make_dataset(reload(archive, relabelled), "region", min_count=3)
+    assert same_labels.manifest.equals(seed.manifest)
+    assert same_labels.regions.startswith("seedlike@")
+    assert same_labels.fingerprint != seed.fingerprint
+    geo = make_dataset(reload(archive, "geo"), "region", min_count=3)
+    assert geo.regions.startswith("geo@") and geo.fingerprint != seed.fingerprint
+    assert geo.without([]).fingerprint == geo.fingerprint  # re-fingerprinting keeps the table
+    # Other targets do not depend on the region table.
+    geo_archive = reload(archive, "geo")
+    for target in ("country", "native_language", "sex"):
+        a = make_dataset(archive, target, min_count=3)
+        b = make_dataset(geo_archive, target, min_count=3)
+        assert a.regions is None and a.fingerprint == b.fingerprint
 
 
 @pytest.mark.shared

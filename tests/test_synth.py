@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from speechprint.data.regions import region_of
 from speechprint.data.synth import ACCENT_CLASSES, paragraph, synthesize, synthesize_corpus
 
 REAL_COLUMNS = [
@@ -81,6 +82,16 @@ def test_several_classes_with_distinct_countries(corpus):
     assert df["country"].nunique() == len(ACCENT_CLASSES) >= 6
     assert df["native_language"].nunique() >= 5
     assert (df[~df["file_missing?"]].groupby("country").size() == PER_CLASS).all()
+
+
+def test_classes_land_in_distinct_seed_regions():
+    # The demo's region target needs one seed-table region per class, none unclassified.
+    got = {cls.country: region_of(cls.country) for cls in ACCENT_CLASSES}
+    assert got == {
+        "usa": "north american", "uk": "british isles", "jamaica": "caribbean",
+        "germany": "western european non-romance", "spain": "romance",
+        "poland": "eastern european", "brazil": "latin american", "indonesia": "southeast asian",
+    }  # fmt: skip
 
 
 def test_deterministic_for_a_seed(corpus, tmp_path):

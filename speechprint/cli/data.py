@@ -20,13 +20,18 @@ def describe(
     out: Path | None = typer.Option(None, help="Write overview plots (PNG) to this folder."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     top: int = typer.Option(15, help="Rows in the language and country tables (human output)."),
+    regions: str = typer.Option(
+        "seed",
+        metavar="NAME|PATH",
+        help="Region table: seed (the notebook's 17), geo, or a country,region CSV file.",
+    ),
 ) -> None:
     """Counts by region, native language, country, sex and age; missing and unreadable audio."""
     from speechprint.data.archive import describe_archive, load_archive, plot_overview
 
     with fail.on_user_errors(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        loaded = load_archive(archive)
+        loaded = load_archive(archive, regions=regions)
         summary = describe_archive(loaded)
         plots = plot_overview(loaded, out) if out else []
     for warning in caught:  # stderr, so that --json keeps stdout to one JSON object
@@ -34,10 +39,12 @@ def describe(
     if as_json:
         typer.echo(json.dumps(summary))
         return
+    table = summary["region_table"]
     console.print(
         f"[bold]{summary['archive']}[/]: {summary['rows']} rows, {summary['with_audio']} with "
         f"audio, {summary['without_audio']} without audio, {len(summary['unreadable'])} "
-        f"unreadable; {summary['regions']} regions. Counts below are over rows with audio."
+        f"unreadable; {summary['regions']} regions (region table {table['name']}, "
+        f"{table['digest']}). Counts below are over rows with audio."
     )
     for key, title in (("by_region", "region"), ("by_native_language", "native language"),
                        ("by_country", "country"), ("by_sex", "sex"), ("by_age", "age")):  # fmt: skip

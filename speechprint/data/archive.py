@@ -3,7 +3,8 @@
 Layout: ``speakers_all.csv`` beside ``recordings/`` (or ``recordings/recordings/``), one audio file
 per speaker named ``<filename>.<ext>`` with ext in mp3, wav, flac, ogg. The real CSV has an empty
 ``Unnamed: 9`` column, stray whitespace, mixed case, missing values and rows whose audio was never
-downloaded: those rows are kept (and counted) but have no ``path``.
+downloaded: those rows are kept (and counted) but have no ``path``. The ``region`` column comes
+from a region table (``seed`` unless asked otherwise), which the ``Archive`` keeps.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import pandas as pd
 import soundfile as sf
 
 from speechprint.data.audio import decode_failure
-from speechprint.data.regions import UNCLASSIFIED, region_of
+from speechprint.data.regions import UNCLASSIFIED, RegionTable, region_table
+from speechprint.errors import DataError
 
 METADATA_FILE = "speakers_all.csv"
 AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg")
@@ -27,7 +29,7 @@ TEXT_COLUMNS = ("filename", "native_language", "country", "sex", "birthplace")
 AGE_BINS = [0, 18, 25, 35, 45, 55, 65, 120]
 
 
-class ArchiveError(ValueError):
+class ArchiveError(DataError):
     """An archive that cannot be read; the message names the path, file or column."""
 
 
@@ -36,7 +38,8 @@ class Archive:
     root: Path
     recordings_dir: Path
     speakers: pd.DataFrame  # every cleaned row; ``path`` is None where there is no audio
-    unmapped_countries: list[str]
+    unmapped_countries: list[str]  # countries that ``regions`` does not know
+    regions: RegionTable  # the table the ``region`` column was computed with
 
     @property
     def with_audio(self) -> pd.DataFrame:
@@ -58,8 +61,12 @@ def _recordings_dir(root: Path) -> Path:
     raise ArchiveError(f"no recordings/ folder in {root}")
 
 
-def load_archive(path: str | Path) -> Archive:
-    """Read and clean ``speakers_all.csv`` and match each row to its audio file."""
+def load_archive(path: str | Path, *, regions: str | Path | RegionTable = "seed") -> Archive:
+    """Read and clean ``speakers_all.csv``, match each row to its audio file, add ``region``.
+
+    ``regions`` is a packaged table name (``seed``, ``geo``) or a path to a country,region CSV.
+    """
+    table = region_table(regions)  # first: a bad table name fails before the CSV is parsed
     root = Path(path).expanduser()
     if not root.exists():
         raise ArchiveError(f"archive not found: {root} does not exist")
@@ -84,7 +91,7 @@ def load_archive(path: str | Path) -> Archive:
     ]
     # object dtype keeps the contract's None (a string column would turn it into NaN).
     speakers["path"] = pd.Series(paths, index=speakers.index, dtype=object)
-    speakers["region"] = [region_of(c) for c in speakers["country"]]
+    speakers["region"] = [table.region_of(c) for c in speakers["country"]]
     unmapped = sorted(
         {
             c
@@ -94,11 +101,11 @@ def load_archive(path: str | Path) -> Archive:
     )
     if unmapped:
         warnings.warn(
-            f"{len(unmapped)} countries have no region and become '{UNCLASSIFIED}': "
-            + ", ".join(unmapped),
+            f"{len(unmapped)} countries have no region in the {table.name!r} region table and "
+            f"become '{UNCLASSIFIED}': " + ", ".join(unmapped),
             stacklevel=2,
         )
-    return Archive(root, recordings, speakers, unmapped)
+    return Archive(root, recordings, speakers, unmapped, table)
 
 
 def clean_metadata(raw: pd.DataFrame, *, source: str = METADATA_FILE) -> pd.DataFrame:
@@ -173,6 +180,11 @@ def describe_archive(archive: Archive, *, check_audio: bool = True) -> dict[str,
         "with_audio": len(with_audio),
         "without_audio": archive.rows_without_audio,
         "unreadable": unreadable,
+        "region_table": {
+            "name": archive.regions.name,
+            "digest": archive.regions.digest,
+            "source": archive.regions.source,
+        },
         "regions": int(classified.nunique()),  # "unclassified" is not a region
         "by_region": _counts(with_audio["region"]),
         "by_native_language": _counts(with_audio["native_language"]),

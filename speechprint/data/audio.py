@@ -13,6 +13,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from speechprint.errors import DataError
+
 # Below this peak level a recording holds no speech (MP3 noise floors sit well above it).
 SILENCE_PEAK = 1e-4
 # A lone click can pass the peak test; an RMS this low (-100 dBFS) is still no speech.
@@ -20,8 +22,8 @@ SILENCE_RMS = 1e-5
 MAX_CHANNELS = 8
 
 
-class AudioError(ValueError):
-    """A recording that cannot be used, with the file and the reason."""
+class AudioError(DataError):
+    """A recording that cannot be used, with the file and the reason (still a ValueError)."""
 
     def __init__(self, file: str | os.PathLike[str], reason: str) -> None:
         self.file = str(file)

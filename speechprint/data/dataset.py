@@ -11,6 +11,7 @@ import pandas as pd
 
 from speechprint.data.archive import Archive
 from speechprint.data.regions import UNCLASSIFIED
+from speechprint.errors import ConfigError, DataError
 
 TARGETS = ("region", "native_language", "country", "sex")
 SPLITS = ("train", "val", "test")
@@ -26,6 +27,9 @@ class Dataset:
     fingerprint: str
     dropped_classes: dict[str, int] = field(default_factory=dict)
     dropped_rows: int = 0
+    # ``name@digest`` of the region table when target is "region" (None otherwise): runs log it,
+    # and the fingerprint includes it, so results on two region tables never look comparable.
+    regions: str | None = None
 
     def split(self, name: str) -> pd.DataFrame:
         if name not in SPLITS:
@@ -40,18 +44,47 @@ class Dataset:
     def without(self, paths: list[str] | set[str]) -> Dataset:
         """The same dataset without some files (e.g. unreadable ones); labels stay as they are."""
         drop = {str(p) for p in paths}
-        manifest = self.manifest[~self.manifest["path"].isin(drop)].reset_index(drop=True)
-        return replace(self, manifest=manifest, fingerprint=fingerprint(manifest, self.target))
+        return self.with_manifest(self.manifest[~self.manifest["path"].isin(drop)])
+
+    def with_manifest(self, manifest: pd.DataFrame) -> Dataset:
+        """The same dataset over another manifest (a subset, a fold), fingerprinted afresh."""
+        manifest = manifest.reset_index(drop=True)
+        return replace(
+            self, manifest=manifest, fingerprint=fingerprint(manifest, self.target, self.regions)
+        )
 
 
-def fingerprint(manifest: pd.DataFrame, target: str) -> str:
-    """sha256 over (speaker, file name, file size, label, split) rows and the target."""
+def fingerprint(manifest: pd.DataFrame, target: str, regions: str | None = None) -> str:
+    """sha256 over (speaker, file name, file size, label, split) rows, the target and ``regions``.
+
+    ``regions`` is the region table's ``name@digest``, given for the region target only.
+    """
     digest = hashlib.sha256(target.encode())
+    if regions is not None:  # absent for other targets: their fingerprints stay as they were
+        digest.update(f"|regions={regions}\n".encode())
     for row in manifest.sort_values(["speakerid", "path"]).itertuples(index=False):
         path = Path(row.path)
         size = path.stat().st_size if path.exists() else -1
         digest.update(f"{row.speakerid}|{path.name}|{size}|{row.label}|{row.split}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def _split_speakers(
+    speaker_labels: pd.Series, kept: list[str], seed: int, val_fraction: float, test_fraction: float
+) -> dict[str, str]:
+    """``{speaker: split}``, each kept class split on its own with one seeded generator."""
+    rng = np.random.default_rng(seed)
+    split_of: dict[str, str] = {}
+    for label in kept:
+        speakers = np.array(sorted(speaker_labels[speaker_labels == label].index))
+        rng.shuffle(speakers)
+        n = len(speakers)
+        # At least one speaker in each split, and never so many held out that train is empty.
+        n_test = min(max(1, int(round(n * test_fraction))), n - 2)
+        n_val = min(max(1, int(round(n * val_fraction))), n - 1 - n_test)
+        for i, speaker in enumerate(speakers):
+            split_of[speaker] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
+    return split_of
 
 
 def make_dataset(
@@ -68,18 +101,19 @@ def make_dataset(
     Each class is split on its own (exact stratification) so that even a class of ``min_count``
     speakers has at least one speaker in every split; classes smaller than ``min_count`` are
     dropped and reported in ``dropped_classes``. Rows whose target is missing (or whose region is
-    ``unclassified``) are dropped and counted in ``dropped_rows``.
+    ``unclassified``) are dropped and counted in ``dropped_rows``. For the region target, the
+    archive's region table (``archive.regions``) is recorded in ``regions`` and the fingerprint.
 
     Splitting per class with a seeded shuffle (instead of two stratified ``train_test_split``
     calls) is what guarantees every class in every split: sklearn's rounding can leave a
     3-speaker class out of val or test.
     """
     if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; valid: {', '.join(TARGETS)}")
+        raise ConfigError(f"unknown target {target!r}; valid: {', '.join(TARGETS)}")
     if min_count < 3:
-        raise ValueError(f"min_count must be at least 3 (one speaker per split), got {min_count}")
+        raise ConfigError(f"min_count must be at least 3 (one speaker per split), got {min_count}")
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise ValueError(f"invalid split fractions val={val_fraction}, test={test_fraction}")
+        raise ConfigError(f"invalid split fractions val={val_fraction}, test={test_fraction}")
     rows = archive.with_audio
     labelled = rows[rows[target].notna() & (rows[target] != UNCLASSIFIED)]
     dropped_rows = len(rows) - len(labelled)
@@ -88,23 +122,12 @@ def make_dataset(
     kept = sorted(str(c) for c in counts[counts >= min_count].index)
     dropped = {str(c): int(n) for c, n in counts[counts < min_count].items()}
     if len(kept) < 2:
-        raise ValueError(
+        raise DataError(
             f"target {target!r} has {len(kept)} class(es) with at least {min_count} speakers; "
             "need 2 or more (lower min_count or use more data)"
         )
 
-    rng = np.random.default_rng(seed)
-    split_of: dict[str, str] = {}
-    for label in kept:
-        speakers = np.array(sorted(speaker_labels[speaker_labels == label].index))
-        rng.shuffle(speakers)
-        n = len(speakers)
-        # At least one speaker in each split, and never so many held out that train is empty.
-        n_test = min(max(1, int(round(n * test_fraction))), n - 2)
-        n_val = min(max(1, int(round(n * val_fraction))), n - 1 - n_test)
-        for i, speaker in enumerate(speakers):
-            split_of[speaker] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
-
+    split_of = _split_speakers(speaker_labels, kept, seed, val_fraction, test_fraction)
     manifest = labelled[labelled[target].isin(kept)].copy()
     manifest = pd.DataFrame(
         {
@@ -117,11 +140,13 @@ def make_dataset(
     manifest["y"] = manifest["label"].map(index).astype(int)
     manifest["split"] = manifest["speakerid"].map(split_of)
     manifest = manifest.sort_values(["split", "label", "speakerid"]).reset_index(drop=True)
+    regions = archive.regions.identity if target == "region" else None
     return Dataset(
         target=target,
         labels=tuple(kept),
         manifest=manifest,
-        fingerprint=fingerprint(manifest, target),
+        fingerprint=fingerprint(manifest, target, regions),
         dropped_classes=dropped,
         dropped_rows=dropped_rows,
+        regions=regions,
     )
