@@ -6,7 +6,14 @@ Importing this package registers every extractor in ``FEATURES`` (one module per
 from __future__ import annotations
 
 from speechprint.features import logmel, mfcc, pretrained  # noqa: F401  (they register)
-from speechprint.features.base import FEATURES, Extractor, make_extractor, pool_statistics
+from speechprint.features.base import (
+    FEATURES,
+    Extractor,
+    Kind,
+    check_extractor_params,
+    make_extractor,
+    pool_statistics,
+)
 from speechprint.features.cache import resolve_cache_dir
 from speechprint.features.extract import FeatureSet, SkippedFile, extract_features
 
@@ -14,7 +21,9 @@ __all__ = [
     "FEATURES",
     "Extractor",
     "FeatureSet",
+    "Kind",
     "SkippedFile",
+    "check_extractor_params",
     "extract_features",
     "make_extractor",
     "pool_statistics",

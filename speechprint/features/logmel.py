@@ -93,7 +93,6 @@ class LogMel(Extractor):
     (101, 64)
     """
 
-    name = "logmel"
     version = 1
     kind = "sequence"
 

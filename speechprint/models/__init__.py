@@ -3,11 +3,24 @@
 from speechprint.models import linear, mlp, recurrent, tdnn  # noqa: F401  (they register)
 from speechprint.models.base import (
     MODELS,
+    Family,
+    accepts,
     build_model,
+    check_model_params,
     compatible,
     family,
     incompatibility,
     pools_sequences,
 )
 
-__all__ = ["MODELS", "build_model", "compatible", "family", "incompatibility", "pools_sequences"]
+__all__ = [
+    "MODELS",
+    "Family",
+    "accepts",
+    "build_model",
+    "check_model_params",
+    "compatible",
+    "family",
+    "incompatibility",
+    "pools_sequences",
+]

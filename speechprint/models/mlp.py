@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from speechprint.models.base import MODELS
+from speechprint.models.base import MODELS, params_like
 
 
 class MLP(nn.Module):
@@ -36,5 +36,6 @@ def mlp_space(trial: Any) -> dict[str, Any]:
 
 
 @MODELS.register("mlp", space=mlp_space, accepts={"pooled"}, family="torch")
+@params_like(MLP)
 def build_mlp(input_dim: int, n_classes: int, **params: Any) -> MLP:
     return MLP(input_dim, n_classes, **params)

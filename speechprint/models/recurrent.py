@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from speechprint.models.base import MODELS
+from speechprint.models.base import MODELS, params_like
 from speechprint.models.pooling import AttentiveStatsPooling, frame_mask, masked_mean
 
 POOLINGS = ("last", "mean", "attentive")
@@ -100,17 +100,20 @@ def _space(prefix: str, conv: bool = False) -> Any:
 
 
 @MODELS.register("lstm", space=_space("lstm"), accepts={"sequence"}, family="torch")
+@params_like(RecurrentClassifier, drop={"bidirectional"})
 def build_lstm(input_dim: int, n_classes: int, **params: Any) -> RecurrentClassifier:
     return RecurrentClassifier(input_dim, n_classes, bidirectional=False, **params)
 
 
 @MODELS.register("bilstm", space=_space("bilstm"), accepts={"sequence"}, family="torch")
+@params_like(RecurrentClassifier, drop={"bidirectional"})
 def build_bilstm(input_dim: int, n_classes: int, **params: Any) -> RecurrentClassifier:
     return RecurrentClassifier(input_dim, n_classes, bidirectional=True, **params)
 
 
 @MODELS.register("cnn_lstm", space=_space("cnn_lstm", conv=True), accepts={"sequence"},
                  family="torch")  # fmt: skip
+@params_like(RecurrentClassifier, drop={"bidirectional"})
 def build_cnn_lstm(input_dim: int, n_classes: int, **params: Any) -> RecurrentClassifier:
     params.setdefault("conv_channels", 64)
     return RecurrentClassifier(input_dim, n_classes, bidirectional=True, **params)

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from speechprint.models.base import MODELS
+from speechprint.models.base import MODELS, params_like
 from speechprint.models.pooling import AttentiveStatsPooling, frame_mask
 
 
@@ -85,10 +85,12 @@ def attn_pool_space(trial: Any) -> dict[str, Any]:
 
 
 @MODELS.register("tdnn", space=tdnn_space, accepts={"sequence"}, family="torch")
+@params_like(TDNN)
 def build_tdnn(input_dim: int, n_classes: int, **params: Any) -> TDNN:
     return TDNN(input_dim, n_classes, **params)
 
 
 @MODELS.register("attn_pool", space=attn_pool_space, accepts={"sequence"}, family="torch")
+@params_like(AttentivePoolingClassifier)
 def build_attn_pool(input_dim: int, n_classes: int, **params: Any) -> AttentivePoolingClassifier:
     return AttentivePoolingClassifier(input_dim, n_classes, **params)
