@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
@@ -62,3 +64,72 @@ def shared_seed_regions() -> Path:
             pytest.fail(f"{message}, but SPEECHPRINT_REQUIRE_SHARED=1")
         pytest.skip(message)
     return path
+
+
+@pytest.fixture()
+def misbehaving_models() -> Iterator[tuple[str, str]]:
+    """Two torch models registered for one test: ``test_crash`` raises in ``forward``,
+    ``test_nan`` returns NaN logits. Both accept pooled and sequence features; yields the names."""
+    import torch
+
+    from speechprint.models import MODELS
+
+    class Crash(torch.nn.Module):
+        def __init__(self, input_dim: int, n_classes: int) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(input_dim, n_classes)
+
+        def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+            raise RuntimeError("deliberate crash inside the model")
+
+    class NaN(Crash):
+        def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+            return self.linear(x) * float("nan")
+
+    def build_crash(input_dim: int, n_classes: int, **params: Any) -> Crash:
+        return Crash(input_dim, n_classes)
+
+    def build_nan(input_dim: int, n_classes: int, **params: Any) -> NaN:
+        return NaN(input_dim, n_classes)
+
+    kinds = {"pooled", "sequence"}
+    # replace=True: an older test module may still register these names globally at import.
+    with (
+        MODELS.temporary("test_crash", build_crash, accepts=kinds, family="torch", replace=True),
+        MODELS.temporary("test_nan", build_nan, accepts=kinds, family="torch", replace=True),
+    ):
+        yield ("test_crash", "test_nan")
+
+
+def _require_pretrained() -> bool:
+    return os.environ.get("SPEECHPRINT_REQUIRE_PRETRAINED", "") == "1"
+
+
+class PretrainedPolicy:
+    """The one place that decides what a test does without the ``[pretrained]`` extra:
+    skip naming the missing package, or fail when ``SPEECHPRINT_REQUIRE_PRETRAINED=1`` (CI)."""
+
+    def __call__(self, *modules: str) -> None:
+        """Skip (or fail) unless every module in ``modules`` imports."""
+        import importlib
+
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except ImportError as error:
+                self.missing(module, error)
+
+    def missing(self, package: str | None, error: BaseException) -> NoReturn:
+        """Skip (or fail) for ``error``, an ImportError (e.g. ``MissingExtraError``) met in a test."""
+        package = package or getattr(error, "name", None) or "a package"
+        reason = f"{package} is not installed ({error}); install speechprint[pretrained]"
+        if _require_pretrained():
+            pytest.fail(f"{reason}, but SPEECHPRINT_REQUIRE_PRETRAINED=1")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def require_pretrained() -> PretrainedPolicy:
+    """``require_pretrained("ctranslate2", ...)`` skips/fails a test without those packages;
+    ``require_pretrained.missing(None, error)`` does the same for an ImportError it caught."""
+    return PretrainedPolicy()
