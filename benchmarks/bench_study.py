@@ -37,14 +37,15 @@ def summarise(study: optuna.Study) -> str:
 
 def lstm_seconds_per_epoch(archive: str, epochs: int = 3) -> float:
     """The notebook's LSTM (hidden 128, 2 layers, 200 frames) on the real split."""
-    from speechprint.train import RunConfig, TrainConfig, prepare_data, run
+    from speechprint.prepare import prepare_data
+    from speechprint.train import RunConfig, TrainConfig, run
 
     config = RunConfig(archive=archive, extractor="mfcc_seq", model="lstm", min_count=5,
                        model_params={"hidden": 128, "layers": 2},
                        train=TrainConfig(epochs=epochs, max_frames=200, patience=epochs))  # fmt: skip
     data = prepare_data(config, progress=False)
     started = time.perf_counter()
-    run(config, features=data)
+    run(config, data)
     return (time.perf_counter() - started) / epochs
 
 
@@ -69,7 +70,8 @@ def main() -> None:
                 f"{summary.study_name}: {summarise(optuna.load_study(study_name=summary.study_name, storage=url))}"
             )
     else:
-        from speechprint.search import StudySpec, run_study
+        from speechprint.study.runner import run_study
+        from speechprint.study.spec import StudySpec
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with tempfile.TemporaryDirectory() as tmp:

@@ -11,7 +11,6 @@ Each run gets its own journal file and MLflow store in a temporary folder.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import tempfile
 import time
@@ -20,8 +19,10 @@ from typing import Any
 
 import optuna
 
-from speechprint.search import StudySpec, open_storage, prepare_features, suggest_config
-from speechprint.workers import run_study_parallel
+from speechprint.study.runner import prepare_features, run_study
+from speechprint.study.space import suggest_config
+from speechprint.study.spec import PrunerSpec, StudySpec
+from speechprint.study.storage import open_storage
 
 REPO = Path(__file__).resolve().parents[1]
 BUILT_IN = {
@@ -29,8 +30,8 @@ BUILT_IN = {
     "data": {"archive": "../shared/data/saa8k", "target": "region", "min_count": 5, "seed": 0},
     "extractors": ["mfcc_mean", "mfcc_seq"],
     "models": ["logreg", "mlp", "lstm"],
-    "budget": {"n_trials": 8, "epochs": 20},
-    "train": {"max_frames": 200, "patience": 5},
+    "budget": {"n_trials": 8},
+    "train": {"epochs": 20, "max_frames": 200, "patience": 5},
 }
 
 
@@ -43,7 +44,7 @@ def load_spec(path: str | None) -> StudySpec:
     else:
         spec = StudySpec.from_dict(BUILT_IN, source="<built-in>")
     # The same work in both runs: pruning depends on trial order, which parallelism changes.
-    return dataclasses.replace(spec, pruner={"name": "none"})
+    return spec.model_copy(update={"pruner": PrunerSpec(name="none")})
 
 
 def sample_configurations(spec: StudySpec, n: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -69,8 +70,8 @@ def timed_run(spec: StudySpec, params: list[dict[str, Any]], *, workers: int, ar
     for p in params:
         study.enqueue_trial(p)
     started = time.perf_counter()
-    outcome = run_study_parallel(spec, workers=workers, archive=archive, n_trials=len(params),
-                                 storage=storage, cache_dir=cache_dir)  # fmt: skip
+    outcome = run_study(spec, workers=workers, archive=archive, n_trials=len(params),
+                        storage=storage, cache_dir=cache_dir)  # fmt: skip
     return time.perf_counter() - started, outcome.study
 
 
@@ -87,7 +88,7 @@ def main() -> None:
     spec = load_spec(args.study)
     params = sample_configurations(spec, args.n_trials)
     started = time.perf_counter()
-    prepare_features(spec, archive=args.archive, cache_dir=args.cache_dir)
+    prepare_features(spec.with_archive(args.archive), cache_dir=args.cache_dir)
     print(f"features ready in {time.perf_counter() - started:.1f} s (cache)")
     times: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from speechprint.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 QUICKSTART_STUDY = "quickstart.yaml"
 
@@ -15,7 +21,7 @@ def find_study_file(name: str = QUICKSTART_STUDY) -> Path:
         candidate = root / "studies" / name
         if candidate.exists():
             return candidate
-    raise FileNotFoundError(f"cannot find studies/{name} (run from the repository's root)")
+    raise ConfigError(f"cannot find studies/{name} (run from the repository's root)")
 
 
 def run_quickstart(
@@ -23,20 +29,24 @@ def run_quickstart(
     *,
     n_trials: int | None = None,
     speakers_per_class: int = 10,
-    console: Any = None,
+    on_step: Callable[[str], None] | None = None,
+    on_line: Callable[[str], None] | None = None,
+    on_trial: Any = None,
 ) -> dict[str, Any]:
-    """Synthesise the demo corpus, run the quick-start study, promote, predict, report."""
-    from rich.console import Console
+    """Synthesise the demo corpus, run the quick-start study, promote, predict, report.
 
+    ``on_step`` gets each step's heading, ``on_line`` each result line and ``on_trial`` each
+    finished trial (an Optuna callback); by default they go to the log.
+    """
     from speechprint import tracking
-    from speechprint.cli.study import _print_trial
     from speechprint.data.synth import synthesize_corpus
-    from speechprint.predict import predict_files
     from speechprint.promote import promote
     from speechprint.report import write_report
-    from speechprint.search import StudySpec, run_study
+    from speechprint.study.runner import run_study
+    from speechprint.study.spec import StudySpec
 
-    console = console or Console()
+    step = on_step or log.info
+    say = on_line or log.info
     study_file = find_study_file()
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -44,34 +54,31 @@ def run_quickstart(
 
     corpus = workdir / "demo-corpus"
     if not (corpus / "speakers_all.csv").exists():
-        console.rule("1/5 demo corpus (eSpeak NG voices reading the archive's paragraph)")
+        step("1/5 demo corpus (eSpeak NG voices reading the archive's paragraph)")
         synthesize_corpus(corpus, speakers_per_class=speakers_per_class, seed=0)
     else:
-        console.rule(f"1/5 demo corpus already at {corpus}")
+        step(f"1/5 demo corpus already at {corpus}")
 
     spec = StudySpec.from_yaml(study_file)
-    console.rule(f"2/5 study {spec.name} ({study_file})")
-    outcome = run_study(spec, archive=str(corpus), n_trials=n_trials, on_trial=_print_trial)
+    step(f"2/5 study {spec.name} ({study_file})")
+    outcome = run_study(spec, archive=str(corpus), n_trials=n_trials, on_trial=on_trial)
     best = outcome.study.best_trial
-    console.print(
-        f"best trial {best.number}: {best.user_attrs.get('extractor')} + "
-        f"{best.user_attrs.get('model')}, val balanced accuracy {best.value:.3f}"
-    )
+    say(f"best trial {best.number}: {best.user_attrs.get('extractor')} + "
+        f"{best.user_attrs.get('model')}, val balanced accuracy {best.value:.3f}")  # fmt: skip
 
-    console.rule("3/5 promote the best trial (scored once on the held-out test split)")
+    step("3/5 promote the best trial (scored once on the held-out test split)")
     decision = promote(spec.name, archive=str(corpus))
-    console.print(decision.summary())
+    say(decision.summary())
 
-    console.rule("4/5 predict from raw audio with the registered model")
+    step("4/5 predict from raw audio with the registered model")
     model_uri = f"models:/{decision.model_name}@{decision.alias}"
-    examples = sorted((corpus / "recordings").iterdir())[:: max(1, speakers_per_class)][:4]
-    for result in predict_files(examples, model_uri=model_uri, top_k=3):
-        ranked = ", ".join(f"{t['label']} {t['probability']:.2f}" for t in result["top"])
-        console.print(f"{Path(result['file']).name}: {ranked or result.get('error')}")
+    examples = _examples(corpus, speakers_per_class)
+    for line in _predictions(examples, model_uri):
+        say(line)
 
-    console.rule("5/5 report")
+    step("5/5 report")
     summary = write_report(spec.name, workdir / "reports" / spec.name)
-    console.print(f"report: {summary}")
+    say(f"report: {summary}")
     return {
         "demo corpus": corpus,
         "MLflow store": tracking.tracking_uri(),
@@ -80,3 +87,18 @@ def run_quickstart(
         "predict": f"speechprint predict {examples[0]} --model {model_uri}",
         "report": summary,
     }
+
+
+def _examples(corpus: Path, speakers_per_class: int) -> list[Path]:
+    """One recording of each of the first four accents."""
+    return sorted((corpus / "recordings").iterdir())[:: max(1, speakers_per_class)][:4]
+
+
+def _predictions(files: list[Path], model_uri: str) -> list[str]:
+    from speechprint.predict import predict_files
+
+    lines = []
+    for result in predict_files(files, model_uri=model_uri, top_k=3):
+        ranked = ", ".join(f"{t['label']} {t['probability']:.2f}" for t in result["top"])
+        lines.append(f"{Path(result['file']).name}: {ranked or result.get('error')}")
+    return lines

@@ -8,16 +8,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+# No matplotlib.use() here: importing a library must not switch a notebook's backend. Without a
+# display matplotlib picks the non-interactive Agg backend by itself.
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from speechprint import tracking  # noqa: E402
-from speechprint.compare import compare_pairs, markdown_table  # noqa: E402
-from speechprint.promote import DEFAULT_MODEL_NAME  # noqa: E402
-from speechprint.search import load_study  # noqa: E402
+from speechprint import tracking
+from speechprint.compare import compare_pairs, markdown_table
+from speechprint.promote import DEFAULT_MODEL_NAME
+from speechprint.study.storage import load_study
 
 
 def _save(figure: plt.Figure, path: Path) -> Path:

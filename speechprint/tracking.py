@@ -21,11 +21,22 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 
+from speechprint.errors import ServiceError
+
 # Optuna trial states -> MLflow run statuses (the `state` tag keeps Optuna's own word).
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 
 
-class TrackingError(RuntimeError):
+# MLflow's UI opens an experiment on its GenAI overview unless told it trains models; the runs
+# table then leads with the metric studies optimise.
+EXPERIMENT_TAGS = {
+    "mlflow.experimentKind": "custom_model_development",
+    "mlflow.experiment.primaryMetric.name": "val/balanced_accuracy",
+    "mlflow.experiment.primaryMetric.greaterIsBetter": "true",
+}
+
+
+class TrackingError(ServiceError):
     """The tracking store cannot be reached or used."""
 
 
@@ -62,13 +73,37 @@ def client() -> MlflowClient:
 
 
 def check_reachable(mlflow_client: MlflowClient) -> None:
-    """Fail fast, before any training, when the tracking store is down or unusable."""
+    """Fail fast, before any training, when the tracking store is down or unusable.
+
+    A server gets a plain GET of ``/health`` first: MLflow's own HTTP client retries a refused
+    connection for minutes before giving up.
+    """
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        _check_health(uri)
     try:
         mlflow_client.search_experiments(max_results=1)
     except Exception as error:  # noqa: BLE001 - any failure here means "cannot track"
         raise TrackingError(
             f"cannot reach the MLflow tracking store at {tracking_uri()}: "
             f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        ) from error
+
+
+def _check_health(uri: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=10):
+            pass
+    except urllib.error.HTTPError:
+        pass  # something answers (a proxy without /health?): let MLflow's call judge it
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise TrackingError(
+            f"cannot reach the MLflow tracking server at {uri}: {reason}; start it "
+            "(see docs/SCALING.md) or point MLFLOW_TRACKING_URI at a running one"
         ) from error
 
 
@@ -80,7 +115,9 @@ def experiment_id(mlflow_client: MlflowClient, name: str) -> str:
     root = artifact_root()
     location = f"{root}/{name}" if root else None
     try:
-        return mlflow_client.create_experiment(name, artifact_location=location)
+        return mlflow_client.create_experiment(
+            name, artifact_location=location, tags=EXPERIMENT_TAGS
+        )
     except Exception:  # another worker created it between our get and create
         existing = mlflow_client.get_experiment_by_name(name)
         if existing is None:

@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from speechprint.cli import _register_subcommands, app
 from speechprint.promote import promote
-from speechprint.search import StudySpec, run_study
+from speechprint.study.runner import run_study
+from speechprint.study.spec import StudySpec
 
 _register_subcommands()
 
@@ -38,8 +39,8 @@ def _spec(archive: Path, name: str, model: str = "mlp", **train: object) -> Stud
             "data": {"archive": str(archive), "target": "region", "min_count": 3, "seed": 0},
             "extractors": ["mfcc_deltas"],
             "models": [model],
-            "budget": {"n_trials": 1, "epochs": train.pop("epochs", 15)},
-            "train": {"max_frames": 100, **train},
+            "budget": {"n_trials": 1},
+            "train": {"max_frames": 100, "epochs": train.pop("epochs", 15), **train},
             "search_training": False,
             "pruner": {"name": "none"},
         }

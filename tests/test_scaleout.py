@@ -24,9 +24,10 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from speechprint.search import StudySpec, StudySpecError, load_study
+from speechprint.study.runner import run_study
+from speechprint.study.spec import StudySpec
+from speechprint.study.storage import StorageError, load_study
 from speechprint.tracking import TrackingError
-from speechprint.workers import run_study_parallel
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -38,8 +39,8 @@ def study_dict(archive: Path, *, name: str = "scale", n_trials: int = 4, epochs:
         "data": {"archive": str(archive), "target": "region", "min_count": 3, "seed": 0},
         "extractors": ["mfcc_mean"],
         "models": list(models),
-        "budget": {"n_trials": n_trials, "epochs": epochs},
-        "train": {"patience": epochs},
+        "budget": {"n_trials": n_trials},
+        "train": {"epochs": epochs, "patience": epochs},
         "sampler": {"name": "random", "seed": 0},
         "pruner": {"name": "none"},
     }
@@ -48,7 +49,7 @@ def study_dict(archive: Path, *, name: str = "scale", n_trials: int = 4, epochs:
 @pytest.fixture(scope="module")
 def feature_cache(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """One feature cache for the module, filled once (the runs below then only read it)."""
-    from speechprint.search import prepare_features
+    from speechprint.study.runner import prepare_features
 
     path = str(tmp_path_factory.mktemp("scaleout-cache"))
     prepare_features(StudySpec.from_dict(study_dict(tiny_archive)), jobs=1, cache_dir=path,
@@ -85,7 +86,7 @@ def test_two_local_workers_share_one_study(
 ) -> None:
     spec = StudySpec.from_dict(study_dict(tiny_archive, n_trials=4))
     journal = tmp_path / "scale.journal.log"
-    outcome = run_study_parallel(spec, workers=2, storage=str(journal), cache_dir=feature_cache)
+    outcome = run_study(spec, workers=2, storage=str(journal), cache_dir=feature_cache)
     study = outcome.study
     assert not outcome.interrupted and outcome.ran == 4
     assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
@@ -118,7 +119,7 @@ def _wait_for(
         assert proc.poll() is None, proc.communicate()[0]
         try:
             found = condition(load_study(name, storage))
-        except StudySpecError:  # not created yet
+        except StorageError:  # not created yet
             found = None
         if found is not None:
             return found
@@ -196,7 +197,7 @@ def test_killed_workers_fail_their_trials_and_a_repeat_completes(
     assert client.get_run(second.user_attrs["mlflow_run_id"]).info.status == "RUNNING"
 
     # The same command again cleans up first, then completes the budget.
-    again = run_study_parallel(StudySpec.from_dict(raw), workers=2, storage=journal,
+    again = run_study(StudySpec.from_dict(raw), workers=2, storage=journal,
                                cache_dir=feature_cache)  # fmt: skip
     assert not again.interrupted
     resumed = again.study
@@ -356,8 +357,8 @@ def test_unreachable_storage_is_a_clear_error_before_any_work(
     spec = StudySpec.from_dict(study_dict(tiny_archive))
     url = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/optuna"
     started = time.monotonic()
-    with pytest.raises(StudySpecError, match=r"cannot open the Optuna storage .*127\.0\.0\.1"):
-        run_study_parallel(spec, workers=2, storage=url, cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(StorageError, match=r"cannot open the Optuna storage .*127\.0\.0\.1"):
+        run_study(spec, workers=2, storage=url, cache_dir=str(tmp_path / "cache"))
     assert time.monotonic() - started < 30
     assert not (tmp_path / "cache").exists()  # no feature extraction, no training
     assert mlflow.MlflowClient(tracking).get_experiment_by_name("scale") is None
@@ -384,5 +385,5 @@ def test_mlflow_server_down_is_a_clear_error_before_any_work(
     # Same check in the library, without the CLI.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
     with pytest.raises(TrackingError, match="cannot reach the MLflow tracking server"):
-        run_study_parallel(StudySpec.from_dict(study_dict(tiny_archive)), workers=2,
+        run_study(StudySpec.from_dict(study_dict(tiny_archive)), workers=2,
                            storage=str(journal))  # fmt: skip

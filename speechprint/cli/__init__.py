@@ -14,6 +14,18 @@ app = typer.Typer(
 _registered = False
 
 
+@app.callback()
+def _options(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for user errors too."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress notes (INFO)."),
+) -> None:
+    """Accent identification research harness: data, features, studies, MLflow, promotion."""
+    from speechprint.cli.common import fail, setup_logging
+
+    fail.debug = debug
+    setup_logging(verbose)
+
+
 def _register_subcommands() -> None:
     # Imported here so each sub-app stays in its own file and importing the package stays light.
     global _registered

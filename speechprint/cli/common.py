@@ -1,13 +1,21 @@
-"""What every command shares: user errors become one clear line and exit code 2."""
+"""What every command shares: the console, logging, and user errors as one line with exit code 2.
+
+Only ``SpeechPrintError`` (something the user can fix) becomes a one-line message; any other
+exception is a bug and keeps its traceback. ``speechprint --debug ...`` shows tracebacks for user
+errors too.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections.abc import Iterator
 
 import typer
 from rich.console import Console
+
+from speechprint.errors import SpeechPrintError
 
 err_console = Console(stderr=True, soft_wrap=True)  # error lines stay greppable
 # Piped output (logs, CI, notebooks) gets wide tables instead of rich's 80-column default.
@@ -15,23 +23,43 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 class _Fail:
+    debug = False
+
     @contextlib.contextmanager
     def on_user_errors(self) -> Iterator[None]:
-        """Turn the library's user-facing errors into a message (no traceback) and exit 2."""
+        """Turn a ``SpeechPrintError`` into its message (no traceback) and exit 2."""
         try:
             yield
-        except (ValueError, KeyError, FileNotFoundError, RuntimeError, ImportError) as error:
-            if isinstance(error, KeyError) and not _is_user_key_error(error):
+        except SpeechPrintError as error:
+            if self.debug:
                 raise
-            message = str(error) if not isinstance(error, KeyError) else str(error.args[0])
-            err_console.print(f"[bold red]error:[/] {message}")
+            err_console.print(f"[bold red]error:[/] {_escape(str(error))}")
             raise typer.Exit(2) from None
 
 
-def _is_user_key_error(error: KeyError) -> bool:
-    from speechprint.registry import UnknownNameError
-
-    return isinstance(error, UnknownNameError)
-
-
 fail = _Fail()
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """The library's log records go to stderr: warnings always, progress notes with -v."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger("speechprint")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.propagate = False
+
+
+def print_trial(study, trial) -> None:  # noqa: ANN001 - Optuna callback signature
+    """The one trial line (serial runs, workers, quick start), coloured by state."""
+    from speechprint.study.summary import trial_line
+
+    colour = {"COMPLETE": "green", "PRUNED": "yellow"}.get(trial.state.name, "red")
+    line = _escape(trial_line(study, trial))
+    console.print(line.replace(trial.state.name, f"[{colour}]{trial.state.name}[/]", 1))
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from speechprint.cli.common import console, err_console, fail
+from speechprint.cli.common import console, err_console, fail, print_trial
 
 
 def promote_command(
@@ -86,7 +86,7 @@ def ui_command(
 ) -> None:
     """Print (or start) the MLflow UI and optuna-dashboard commands, both on 127.0.0.1."""
     from speechprint import tracking
-    from speechprint.search import default_storage
+    from speechprint.study.storage import default_storage
 
     uri = tracking.tracking_uri()
     mlflow_cmd = ["mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
@@ -116,8 +116,9 @@ def quickstart_command(
 
     with fail.on_user_errors():
         summary = run_quickstart(
-            workdir, n_trials=n_trials, speakers_per_class=speakers_per_class, console=console
-        )
+            workdir, n_trials=n_trials, speakers_per_class=speakers_per_class,
+            on_step=console.rule, on_line=console.print, on_trial=print_trial,
+        )  # fmt: skip
     table = Table("what", "where")
     for key, value in summary.items():
         table.add_row(key, str(value))

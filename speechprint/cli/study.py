@@ -8,7 +8,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from speechprint.cli.common import console, fail
+from speechprint.cli.common import console, fail, print_trial
+from speechprint.errors import ConfigError
 
 app = typer.Typer(help="Launch, resume and inspect Optuna studies (logged to MLflow).")
 runs_app = typer.Typer(help="Compare MLflow runs of a study.")
@@ -30,25 +31,19 @@ def study_run(
     cache_dir: str | None = typer.Option(None, help="Feature cache folder."),
 ) -> None:
     """Create or resume a study and run the trials its budget still misses."""
-    from speechprint.search import StudySpec, run_study
+    from speechprint.study.runner import run_study
+    from speechprint.study.spec import StudySpec
+    from speechprint.study.summary import best_line, state_counts
 
     with fail.on_user_errors():
         spec = StudySpec.from_yaml(study_file)
-        if workers > 1:
-            from speechprint.workers import run_study_parallel
-
-            outcome = run_study_parallel(
-                spec, workers=workers, archive=archive, n_trials=n_trials, timeout=timeout,
-                storage=storage, jobs=jobs, cache_dir=cache_dir,
-            )  # fmt: skip
-        else:
-            outcome = run_study(
-                spec, archive=archive, n_trials=n_trials, timeout=timeout, storage=storage,
-                jobs=jobs, cache_dir=cache_dir, on_trial=_print_trial,
-            )  # fmt: skip
+        outcome = run_study(
+            spec, archive=archive, n_trials=n_trials, timeout=timeout, storage=storage,
+            workers=workers, jobs=jobs, cache_dir=cache_dir, on_trial=print_trial,
+        )  # fmt: skip
     study = outcome.study
-    console.print(f"[bold]{spec.name}[/]: ran {outcome.ran} trial(s); {_state_counts(study)}")
-    _print_best(study)
+    console.print(f"[bold]{spec.name}[/]: ran {outcome.ran} trial(s); {state_counts(study)}")
+    console.print(best_line(study))
     if outcome.interrupted:
         resume = [f"speechprint study run {study_file}"]
         resume += [f"--archive {archive}"] if archive else []
@@ -66,11 +61,12 @@ def study_show(
     top: int = typer.Option(10, help="How many of the best trials to list."),
 ) -> None:
     """List a study's best trials."""
-    from speechprint.search import load_study
+    from speechprint.study.storage import load_study
+    from speechprint.study.summary import short, state_counts
 
     with fail.on_user_errors():
         study = load_study(name, storage)
-    console.print(f"[bold]{name}[/]: {_state_counts(study)}")
+    console.print(f"[bold]{name}[/]: {state_counts(study)}")
     complete = sorted(
         (t for t in study.trials if t.value is not None), key=lambda t: t.value, reverse=True
     )[:top]
@@ -83,7 +79,7 @@ def study_show(
             f"{trial.user_attrs.get('val_macro_f1', float('nan')):.3f}",
             trial.user_attrs.get("extractor", "?"),
             trial.user_attrs.get("model", "?"),
-            ", ".join(f"{k}={_short(v)}" for k, v in params.items()),
+            ", ".join(f"{k}={short(v)}" for k, v in params.items()),
         )
     console.print(table)
     failed = [t for t in study.trials if t.state.name == "FAIL"]
@@ -127,11 +123,13 @@ def runs_compare(
 
 
 def _print_table(frame: Any, title: str, headers: list[str]) -> None:
+    from speechprint.study.summary import short
+
     table = Table(title=title)
     for header in headers:
         table.add_column(header, no_wrap=True)
     for row in frame.itertuples(index=False):
-        table.add_row(*("-" if v is None or v != v or v == "" else _short(v) for v in row))
+        table.add_row(*("-" if v is None or v != v or v == "" else short(v) for v in row))
     console.print(table)
 
 
@@ -182,47 +180,4 @@ def _parse_cv(text: str) -> tuple[int, int]:
         folds, _, repeats = text.lower().partition("x")
         return int(folds), int(repeats or 1)
     except ValueError:
-        raise ValueError(f"--cv expects FOLDSxREPEATS such as 5x2, got {text!r}") from None
-
-
-def _print_trial(study, trial) -> None:  # noqa: ANN001 - Optuna callback signature
-    extractor = trial.user_attrs.get("extractor", "?")
-    model = trial.user_attrs.get("model", "?")
-    if trial.state.name == "COMPLETE":
-        best = study.best_value
-        console.print(
-            f"trial {trial.number:4d} [green]COMPLETE[/] {extractor}+{model}: "
-            f"val bal. acc. {trial.value:.3f} (best {best:.3f})"
-        )
-    else:
-        reason = trial.user_attrs.get("fail_reason") or trial.user_attrs.get("prune_reason", "")
-        colour = "yellow" if trial.state.name == "PRUNED" else "red"
-        console.print(
-            f"trial {trial.number:4d} [{colour}]{trial.state.name}[/] {extractor}+{model}: {reason}"
-        )
-
-
-def _print_best(study) -> None:  # noqa: ANN001
-    try:
-        best = study.best_trial
-    except ValueError:
-        console.print("no completed trial yet")
-        return
-    params = ", ".join(f"{k}={_short(v)}" for k, v in best.params.items())
-    console.print(
-        f"best trial {best.number}: val balanced accuracy {best.value:.3f} "
-        f"({best.user_attrs.get('extractor')}+{best.user_attrs.get('model')}); {params}"
-    )
-
-
-def _state_counts(study) -> str:  # noqa: ANN001
-    counts: dict[str, int] = {}
-    for trial in study.trials:
-        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
-    return ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items())) or "no trials"
-
-
-def _short(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+        raise ConfigError(f"--cv expects FOLDSxREPEATS such as 5x2, got {text!r}") from None

@@ -1,0 +1,18 @@
+"""Optuna studies: a study file -> trials -> ``run(config)`` -> MLflow.
+
+One module per reason to change:
+
+| module | what |
+| --- | --- |
+| ``spec`` | the study-file schema (strict: unknown keys are errors naming the key path) |
+| ``checks`` | every name in a study file resolved against the registries |
+| ``space`` | Trial -> ``RunConfig``: models' spaces, the training space, ``space:`` overrides |
+| ``storage`` | Optuna storage URLs (importable without torch, MLflow or scikit-learn) |
+| ``recovery`` | trials of dead workers (the only user of Optuna's private API) |
+| ``session`` | one invocation's lifecycle: checks, study, MLflow parent run, budget |
+| ``objective`` | one trial: config -> run -> value, with one failure policy |
+| ``runner`` | ``run_study`` (serial or with workers) and ``run_worker`` |
+| ``summary`` | one-line descriptions of trials and studies, for whoever prints them |
+
+This package's ``__init__`` imports nothing, so ``speechprint.study.storage`` stays light.
+"""

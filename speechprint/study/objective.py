@@ -1,0 +1,107 @@
+"""The objective: one Optuna trial -> ``RunConfig`` -> ``run()`` -> validation balanced accuracy.
+
+One failure policy: a pruned trial (the median pruner, or a NaN loss) and a failed one (any other
+exception) keep their reason in Optuna and on their MLflow run, and the run is always closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+from speechprint import tracking
+from speechprint.cv import cross_validate
+from speechprint.study.recovery import mark_worker
+from speechprint.study.session import StudySession
+from speechprint.study.space import suggest_config
+from speechprint.train import NonFiniteLossError, RunConfig, run
+
+log = logging.getLogger(__name__)
+
+
+def make_objective(
+    session: StudySession, prepared: dict[str, Any]
+) -> Callable[[optuna.Trial], float]:
+    """The objective of ``session``'s study over features ``prepared`` per extractor."""
+    spec = session.spec
+
+    def objective(trial: optuna.Trial) -> float:
+        mark_worker(trial)  # first: a kill from here on is detected by the other workers
+        config = suggest_config(trial, spec)
+        data = prepared[config.extractor]
+        tracker = _start_trial_run(session, trial, config, data.dataset.fingerprint)
+        try:
+            value = _score(trial, spec.cv, config, data, tracker)
+        except optuna.TrialPruned as pruned:
+            _close(trial, tracker, "PRUNED", str(pruned))
+            raise
+        except NonFiniteLossError as error:
+            _close(trial, tracker, "PRUNED", str(error))
+            raise optuna.TrialPruned(str(error)) from error
+        except BaseException as error:
+            _close(trial, tracker, "FAIL", f"{type(error).__name__}: {error}")
+            raise
+        tracker.end("COMPLETE")
+        return value
+
+    return objective
+
+
+def _start_trial_run(session: StudySession, trial: optuna.Trial, config: RunConfig,
+                     fingerprint: str) -> tracking.MLflowTracker:  # fmt: skip
+    """The trial's child run, named for what it is: ``trial-0007 whisper_encoder+logreg``."""
+    tracker = tracking.MLflowTracker.start(
+        session.client, session.spec.name,
+        run_name=f"trial-{trial.number:04d} {config.extractor}+{config.model}",
+        parent_run_id=session.parent.run_id,
+        tags={"study": session.spec.name, "trial_number": trial.number,
+              "extractor": config.extractor, "model": config.model,
+              "data_fingerprint": fingerprint, "regions": config.regions,
+              "worker": f"{socket.gethostname()}:{os.getpid()}"},
+    )  # fmt: skip
+    for key, value in {"mlflow_run_id": tracker.run_id, "extractor": config.extractor,
+                       "model": config.model, "data_fingerprint": fingerprint}.items():  # fmt: skip
+        trial.set_user_attr(key, value)
+    tracker.log_params(config.to_dict())
+    return tracker
+
+
+def _score(trial: optuna.Trial, cv: Any, config: RunConfig, data: Any,
+           tracker: tracking.MLflowTracker) -> float:  # fmt: skip
+    """Validation balanced accuracy, or the k-fold mean when the study scores by ``cv``."""
+
+    def report(step: int, value: float) -> None:
+        trial.report(value, step)
+        if trial.should_prune():
+            unit = "fold" if cv else "epoch"
+            raise optuna.TrialPruned(
+                f"pruned at {unit} {step}: val balanced accuracy {value:.3f} below the median"
+            )
+
+    folds = None
+    if cv is not None:
+        # The objective is the k-fold mean (pruned fold by fold); the model logged for
+        # promotion is still trained on the study's own train/val split.
+        folds = cross_validate(config, data, folds=cv.folds, repeats=cv.repeats, report=report)
+        tracker.log_metrics(folds.metrics())
+        for key, value in folds.metrics().items():
+            trial.set_user_attr(key.replace("/", "_"), value)
+    result = run(config, data, tracker, report=None if folds else report)
+    for key in ("balanced_accuracy", "macro_f1", "accuracy"):
+        trial.set_user_attr(f"val_{key}", float(result.val[key]))
+    return folds.mean if folds is not None else float(result.val["balanced_accuracy"])
+
+
+def _close(trial: optuna.Trial, tracker: tracking.MLflowTracker, state: str, reason: str) -> None:
+    key = "fail_reason" if state == "FAIL" else "prune_reason"
+    trial.set_user_attr(key, reason[:2000])
+    try:
+        tracker.set_tags({key: reason[:5000]})
+        tracker.end(state)
+    except Exception as error:  # noqa: BLE001 - never mask the trial's own error
+        log.warning("could not close MLflow run %s: %s", tracker.run_id, error)

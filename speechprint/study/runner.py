@@ -1,0 +1,106 @@
+"""Running a study: data flows down once (archive -> dataset -> features -> trials).
+
+``run_study`` is the one entry point, for one process or several (``workers``): it opens the
+session, prepares every extractor's features once, then runs the trials still missing from the
+budget here or in worker processes (``speechprint.workers``), each of which calls ``run_worker``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from typing import Any
+
+from speechprint.study import recovery
+from speechprint.study.session import StudyOutcome, StudySession, TrialCallback
+from speechprint.study.space import base_config
+from speechprint.study.spec import StudySpec
+
+log = logging.getLogger(__name__)
+
+
+def prepare_features(
+    spec: StudySpec,
+    *,
+    jobs: int | None = None,
+    cache_dir: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Data preparation, an explicit step: features of every extractor, once, before trials."""
+    from speechprint.prepare import prepare_data
+
+    prepared = {}
+    for choice in spec.extractors:
+        config = base_config(spec, choice.name, spec.models[0])
+        config.jobs, config.cache_dir = jobs, cache_dir
+        prepared[choice.name] = prepare_data(config, progress=progress)
+    return prepared
+
+
+def run_study(
+    spec: StudySpec,
+    *,
+    archive: str | None = None,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    storage: str | None = None,
+    workers: int = 1,
+    jobs: int | None = None,
+    cache_dir: str | None = None,
+    on_trial: TrialCallback | None = None,
+) -> StudyOutcome:
+    """Create or resume the study and run the trials still missing from its budget.
+
+    ``n_trials`` is the total budget of finished trials (default: the study file's). With
+    ``workers > 1`` the trials run in that many processes sharing the storage (a journal file by
+    default); ``on_trial`` must then be a picklable module-level function.
+    """
+    if workers < 1:
+        from speechprint.errors import ConfigError
+
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    spec = spec.with_archive(archive)
+    session = StudySession(spec, storage=storage, n_trials=n_trials, workers=workers)
+    with session:
+        if session.remaining > 0:
+            prepared = prepare_features(spec, jobs=jobs, cache_dir=cache_dir)
+            if workers > 1:
+                from speechprint.workers import run_workers
+
+                run_workers(session, workers=workers, timeout=timeout, cache_dir=cache_dir,
+                            on_trial=on_trial)  # fmt: skip
+            else:
+                _optimize(session, prepared, timeout=timeout, on_trial=on_trial)
+    return session.outcome()
+
+
+def run_worker(spec: StudySpec, settings: dict[str, Any],
+               on_trial: TrialCallback | None = None) -> StudyOutcome:  # fmt: skip
+    """One worker process's share of a study; its trial runs nest under the invocation's parent.
+
+    ``settings``: ``storage``, ``n_trials``, ``timeout``, ``cache_dir`` and ``parent_run_id``.
+    """
+    session = StudySession(
+        spec, storage=settings["storage"], n_trials=settings["n_trials"],
+        parent_run_id=settings["parent_run_id"], sampler_seed=worker_seed(spec.sampler.seed),
+    )  # fmt: skip
+    with session:
+        # jobs=1: the parent filled the cache, so this only loads it.
+        prepared = prepare_features(spec, jobs=1, cache_dir=settings["cache_dir"], progress=False)
+        _optimize(session, prepared, timeout=settings["timeout"], on_trial=on_trial)
+    return session.outcome()
+
+
+def _optimize(session: StudySession, prepared: dict[str, Any], *, timeout: float | None,
+              on_trial: TrialCallback | None) -> None:  # fmt: skip
+    from speechprint.study.objective import make_objective
+
+    session.optimize(make_objective(session, prepared), timeout=timeout, on_trial=on_trial)
+
+
+def worker_seed(seed: int | None) -> int:
+    """The study's sampler seed mixed with this process: workers seeded alike would all propose
+    the same startup points. Parallel studies are not reproducible anyway (timing decides)."""
+    token = f"{seed}:{recovery.worker_host()}:{os.getpid()}".encode()
+    return int.from_bytes(hashlib.sha256(token).digest()[:4], "little")

@@ -1,0 +1,147 @@
+"""The search space: Trial -> ``RunConfig``, with the study file's ``space:`` overrides.
+
+Each model's space lives beside the model (``MODELS`` entries carry ``space(trial)``); the training
+space is here. A study file may pin a parameter (``mlp.hidden: 256``), narrow its choices
+(``mlp.hidden: [128, 256]``) or its range (``train.lr: {low: 1e-4, high: 1e-3}``) without editing
+code: ``OverriddenTrial`` applies those to every ``suggest_*`` call by parameter name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from speechprint.study.spec import PAIR_SEPARATOR, Range, StudySpec
+from speechprint.train import RunConfig
+
+
+def suggest_training(trial: Any) -> dict[str, Any]:
+    """The optimiser's own space (only in torch branches: sklearn models ignore it)."""
+    return {
+        "lr": trial.suggest_float("train.lr", 3e-4, 5e-3, log=True),
+        "weight_decay": trial.suggest_float("train.weight_decay", 1e-5, 1e-2, log=True),
+        "imbalance": trial.suggest_categorical("train.imbalance", ["weighted", "sampler"]),
+        "batch_size": trial.suggest_categorical("train.batch_size", [16, 32, 64]),
+    }
+
+
+class OverriddenTrial:
+    """An Optuna trial whose ``suggest_*`` calls follow the study file's ``space:`` overrides.
+
+    >>> from optuna.trial import FixedTrial
+    >>> trial = OverriddenTrial(FixedTrial({"mlp.layers": 2}), {"mlp.hidden": 256})
+    >>> trial.suggest_categorical("mlp.hidden", [128, 512]), trial.suggest_int("mlp.layers", 1, 3)
+    (256, 2)
+    """
+
+    def __init__(self, trial: Any, overrides: dict[str, Any]) -> None:
+        self._trial = trial
+        self._overrides = overrides
+
+    def __getattr__(self, name: str) -> Any:  # report, should_prune, number, params, ...
+        return getattr(self._trial, name)
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        override = self._overrides.get(name)
+        if isinstance(override, list):
+            return self._trial.suggest_categorical(name, override)
+        if override is not None and not isinstance(override, Range):
+            return override
+        return self._trial.suggest_categorical(name, choices)
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False,
+                      step: float | None = None) -> float:  # fmt: skip
+        override = self._overrides.get(name)
+        if isinstance(override, Range):
+            log = override.log if override.log is not None else log
+            step = override.step if override.step is not None else (None if log else step)
+            return self._trial.suggest_float(name, override.low, override.high, log=log, step=step)
+        if isinstance(override, list):
+            return float(self._trial.suggest_categorical(name, override))
+        if override is not None:
+            return float(override)
+        return self._trial.suggest_float(name, low, high, log=log, step=step)
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1,
+                    log: bool = False) -> int:  # fmt: skip
+        override = self._overrides.get(name)
+        if isinstance(override, Range):
+            step = int(override.step) if override.step is not None else step
+            log = override.log if override.log is not None else log
+            return self._trial.suggest_int(name, int(override.low), int(override.high), step=step,
+                                           log=log)  # fmt: skip
+        if isinstance(override, list):
+            return int(self._trial.suggest_categorical(name, override))
+        if override is not None:
+            return int(override)
+        return self._trial.suggest_int(name, low, high, step=step, log=log)
+
+
+@dataclass(frozen=True)
+class Searched:
+    """One searched parameter as its component declares it (for checks and messages)."""
+
+    name: str
+    kind: str  # float | int | categorical
+    choices: tuple[Any, ...] = ()
+
+
+class RecordingTrial:
+    """Walks a space without Optuna to learn which parameters it samples (every space here is
+    unconditional within its component, so one walk sees all of them)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, Searched] = {}
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        self.seen[name] = Searched(name, "categorical", tuple(choices))
+        return list(choices)[0]
+
+    def suggest_float(self, name: str, low: float, high: float, **_: Any) -> float:
+        self.seen[name] = Searched(name, "float")
+        return low
+
+    def suggest_int(self, name: str, low: int, high: int, **_: Any) -> int:
+        self.seen[name] = Searched(name, "int")
+        return low
+
+
+def searched_parameters(spec: StudySpec) -> dict[str, Searched]:
+    """Every parameter the study can sample, by name (``pair`` included)."""
+    from speechprint.models import MODELS, family
+
+    recorder = RecordingTrial()
+    recorder.suggest_categorical("pair", spec.pairs())
+    for model in spec.models:
+        entry = MODELS.get(model)
+        if entry.space:
+            entry.space(recorder)
+        if spec.search_training and family(model) == "torch":
+            suggest_training(recorder)
+    return recorder.seen
+
+
+def base_config(spec: StudySpec, extractor: str, model: str) -> RunConfig:
+    """The run configuration every trial of ``extractor+model`` starts from."""
+    return RunConfig(
+        **spec.data.model_dump(),
+        extractor=extractor,
+        extractor_params=dict(spec.extractor_params(extractor)),
+        model=model,
+        train=spec.train.model_copy(),
+    )
+
+
+def suggest_config(trial: Any, spec: StudySpec) -> RunConfig:
+    """Trial -> RunConfig. Works with ``optuna.trial.FixedTrial`` in tests."""
+    from speechprint.models import MODELS, family
+
+    trial = OverriddenTrial(trial, spec.space)
+    pair = trial.suggest_categorical("pair", spec.pairs())
+    extractor, model = pair.split(PAIR_SEPARATOR)
+    config = base_config(spec, extractor, model)
+    entry = MODELS.get(model)
+    config.model_params = entry.space(trial) if entry.space else {}
+    if spec.search_training and family(model) == "torch":
+        config.train = config.train.model_copy(update=suggest_training(trial))
+    return config
