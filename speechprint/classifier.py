@@ -4,6 +4,8 @@ It predicts from features, from waveforms or from audio files, and saves to one 
 anywhere (a plain dict of parameters and weights; the model class is rebuilt from the registry).
 Sequence models see fixed-length segments: a long recording is cut into segments of
 ``segment_frames`` and their probabilities are averaged (speaker-level aggregation).
+Inference runs on the model's device (``to(device)``); the saved form always loads on the CPU
+first, so a model trained on a GPU loads on a machine without one.
 """
 
 from __future__ import annotations
@@ -39,6 +41,18 @@ class AccentClassifier:
     model: Any = None  # torch module (eval mode) or fitted sklearn estimator
     _extractor: Any = field(default=None, repr=False, compare=False)
 
+    # -- device ----------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Where inference runs: the torch model's device (the CPU for scikit-learn models)."""
+        return module_device(self.model)
+
+    def to(self, device: torch.device | str) -> AccentClassifier:
+        """Move a torch model to ``device`` (batches follow it); scikit-learn stays on the CPU."""
+        if isinstance(self.model, torch.nn.Module):
+            self.model = self.model.to(torch.device(device))
+        return self
+
     # -- features -> probabilities ---------------------------------------------------------------
     def normalise(self, array: np.ndarray) -> np.ndarray:
         return ((array - self.mean) / self.std).astype(np.float32)
@@ -58,7 +72,8 @@ class AccentClassifier:
             if family(self.model_name) == "sklearn":
                 return self.model.predict_proba(x).astype(np.float32)
             with torch.inference_mode():
-                return torch.softmax(self.model(torch.from_numpy(x)), -1).numpy()
+                logits = self.model(torch.from_numpy(x).to(self.device))
+                return torch.softmax(logits, -1).cpu().numpy()
         segments, owners = segment_sequences(
             [self.normalise(f) for f in features], self.segment_frames, self.max_segments
         )
@@ -122,7 +137,10 @@ class AccentClassifier:
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | io.BytesIO) -> AccentClassifier:
+    def load(
+        cls, path: str | os.PathLike[str] | io.BytesIO, *, device: torch.device | str = "cpu"
+    ) -> AccentClassifier:
+        """Read a saved classifier onto the CPU, then move it to ``device``."""
         # Our own artifact (numpy arrays, sklearn pickle): not a weights-only checkpoint.
         state = torch.load(path, map_location="cpu", weights_only=False)
         if state.get("format") != FORMAT_VERSION:
@@ -137,7 +155,7 @@ class AccentClassifier:
                                 len(classifier.labels), classifier.model_params)  # fmt: skip
             model.load_state_dict(weights)
             classifier.model = model.eval()
-        return classifier
+        return classifier.to(device)
 
 
 def segment_sequences(
@@ -181,16 +199,25 @@ def pad_batch(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 def predict_segments(model: Any, segments: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
     """Softmax probabilities per segment; segments batched by similar length."""
     order = np.argsort([len(s) for s in segments])
-    probs = np.zeros((len(segments), 0), dtype=np.float32)
     out: list[tuple[np.ndarray, np.ndarray]] = []
+    device = module_device(model)
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             x, lengths = pad_batch([segments[i] for i in chunk])
-            out.append((chunk, torch.softmax(model(x, lengths), -1).numpy()))
+            logits = model(x.to(device), lengths.to(device))
+            out.append((chunk, torch.softmax(logits, -1).cpu().numpy()))
     n_classes = out[0][1].shape[1]
     probs = np.zeros((len(segments), n_classes), dtype=np.float32)
     for chunk, values in out:
         probs[chunk] = values
     return probs
+
+
+def module_device(model: Any) -> torch.device:
+    """The device of a torch module's first parameter; the CPU for anything else."""
+    if isinstance(model, torch.nn.Module):
+        for parameter in model.parameters():
+            return parameter.device
+    return torch.device("cpu")

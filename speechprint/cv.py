@@ -83,7 +83,7 @@ def cross_validate(
     scores, f1s, truth, predicted = [], [], [], []
     fold_config = config.model_copy(update={"evaluate_test": True})
     for index, fold in enumerate(fold_datasets(dataset, folds, repeats, config.seed)):
-        result = run(fold_config, features=(fold, features))
+        result = run(fold_config, (fold, features))
         test = result.test or {}
         scores.append(float(test["balanced_accuracy"]))
         f1s.append(float(test["macro_f1"]))

@@ -9,7 +9,8 @@ import yaml
 
 from speechprint import tracking
 from speechprint.cv import cross_validate
-from speechprint.train import Result, RunConfig, prepare_data, run
+from speechprint.prepare import prepare_data
+from speechprint.train import Result, RunConfig, run
 
 DEFAULT_EXPERIMENT = "experiments"
 
@@ -94,7 +95,7 @@ def run_experiment(
         if cv is not None:
             cv_result = cross_validate(config, data, folds=cv[0], repeats=cv[1])
             tracker.log_metrics(cv_result.metrics())
-        result = run(config, tracker, features=data)
+        result = run(config, data, tracker)
         result.cv = cv_result
     except BaseException as error:
         tracker.set_tags({"fail_reason": f"{type(error).__name__}: {error}"[:5000]})

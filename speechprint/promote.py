@@ -79,7 +79,8 @@ def evaluate_on_test(
     client: MlflowClient, run_id: str, *, archive: str | None = None, jobs: int | None = None
 ) -> tuple[dict[str, Any], str, Any]:
     """Score a run's model on the test split of its own data configuration."""
-    from speechprint.train import RunConfig, evaluate_split, prepare_data
+    from speechprint.prepare import prepare_data
+    from speechprint.train import RunConfig, evaluate_split
 
     config = RunConfig.from_dict(_download_config(client, run_id))
     if archive is not None:

@@ -8,6 +8,9 @@ Input: a DataFrame with a ``path`` column (audio files: mp3, wav, flac, ogg; any
 stereo), or ``waveform`` + ``sample_rate`` columns, or a list of paths. Output: one row per input
 with ``label`` (top-1), ``top_labels`` and ``top_probabilities`` (``top_k`` from the model config,
 default 3), ``probabilities`` (label -> probability) and ``error`` (empty when predicted).
+
+The model loads on the CPU unless told otherwise: ``mlflow.pyfunc.load_model(uri,
+model_config={"device": "cuda"})`` (any ``train.device`` value, ``auto`` included).
 """
 
 from __future__ import annotations
@@ -35,9 +38,14 @@ with contextlib.redirect_stderr(io.StringIO()):
     class AccentModel(mlflow.pyfunc.PythonModel):
         def load_context(self, context: Any) -> None:
             from speechprint.classifier import AccentClassifier
+            from speechprint.train.runtime import resolve_device
 
-            self.classifier = AccentClassifier.load(context.artifacts[CLASSIFIER_ARTIFACT])
-            self.top_k = int((context.model_config or {}).get("top_k", 3))
+            config = context.model_config or {}
+            device = resolve_device(str(config.get("device", "cpu")))
+            self.classifier = AccentClassifier.load(
+                context.artifacts[CLASSIFIER_ARTIFACT], device=device
+            )
+            self.top_k = int(config.get("top_k", 3))
 
         def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
             return predict_frame(self.classifier, model_input, top_k=self.top_k)
@@ -147,7 +155,7 @@ def _save_model(path: Path, weights: Path, package_dir: str, classifier: Any) ->
         python_model=AccentModel(),
         artifacts={CLASSIFIER_ARTIFACT: str(weights)},
         code_paths=[package_dir],
-        model_config={"top_k": 3},
+        model_config={"top_k": 3, "device": "cpu"},
         pip_requirements=_requirements(),
         metadata={
             "labels": list(classifier.labels),

@@ -13,7 +13,8 @@ from speechprint.classifier import AccentClassifier, segment_sequences
 from speechprint.features import FEATURES
 from speechprint.models import MODELS, build_model, compatible, family, incompatibility
 from speechprint.models.pooling import AttentiveStatsPooling, masked_mean
-from speechprint.train import RunConfig, TrainConfig, prepare_data, run
+from speechprint.prepare import prepare_data
+from speechprint.train import RunConfig, TrainConfig, resolve_device, run
 
 SEQUENCE_MODELS = [
     n for n in MODELS.names() if not compatible(n, "pooled") and not n.startswith("test_")
@@ -106,14 +107,59 @@ def test_every_pair_trains_one_epoch_and_round_trips(
         pytest.skip(f"{extractor}: {data}")
     config = RunConfig(archive=str(tiny_archive), extractor=extractor, model=model, min_count=3,
                        train=TrainConfig(epochs=1, max_frames=60, batch_size=8))  # fmt: skip
-    result = run(config, features=data)
+    result = run(config, data)
     assert 0.0 <= result.val["balanced_accuracy"] <= 1.0
     assert result.test is None  # the test split is untouched unless asked for
     path = tmp_path / "classifier.pt"
     result.classifier.save(path)
     loaded = AccentClassifier.load(path)
+    assert loaded.device == torch.device("cpu")  # saved models always load on the CPU
     features = list(data[1].features.values())[:3]
     longer = [np.concatenate([f, f, f]) if f.ndim == 2 else f for f in features]
     assert np.allclose(loaded.predict_proba_features(features),
                        result.classifier.predict_proba_features(features), atol=1e-5)  # fmt: skip
     assert loaded.predict_proba_features(longer).shape == (3, len(result.classifier.labels))
+
+
+def _small_classifier() -> AccentClassifier:
+    torch.manual_seed(0)
+    return AccentClassifier(
+        extractor_name="mfcc_mean", extractor_params={}, labels=("a", "b"), model_name="mlp",
+        model_params={}, input_dim=4, pooled=True, mean=np.zeros(4, np.float32),
+        std=np.ones(4, np.float32), model=build_model("mlp", 4, 2, {}).eval(),
+    )  # fmt: skip
+
+
+def test_pyfunc_loads_on_cpu_unless_told_otherwise(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from speechprint.errors import ConfigError
+    from speechprint.pyfunc import CLASSIFIER_ARTIFACT, AccentModel
+
+    path = tmp_path / "classifier.pt"
+    _small_classifier().save(path)
+    model = AccentModel()
+    model.load_context(SimpleNamespace(artifacts={CLASSIFIER_ARTIFACT: str(path)},
+                                       model_config={"top_k": 2}))  # fmt: skip
+    assert model.classifier.device == torch.device("cpu") and model.top_k == 2
+    model.load_context(SimpleNamespace(artifacts={CLASSIFIER_ARTIFACT: str(path)},
+                                       model_config={"device": "auto"}))  # fmt: skip
+    assert model.classifier.device.type == resolve_device("auto").type
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match=r"train\.device"):
+            model.load_context(SimpleNamespace(artifacts={CLASSIFIER_ARTIFACT: str(path)},
+                                               model_config={"device": "cuda"}))  # fmt: skip
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_classifier_on_cuda_predicts_like_on_cpu_and_saves_for_cpu(tmp_path: Path) -> None:
+    classifier = _small_classifier()
+    features = [np.random.default_rng(i).normal(size=(30, 2)).astype(np.float32) for i in range(5)]
+    on_cpu = classifier.predict_proba_features(features)
+    classifier.to("cuda")
+    assert classifier.device.type == "cuda"
+    assert np.allclose(classifier.predict_proba_features(features), on_cpu, atol=1e-5)
+    classifier.save(tmp_path / "classifier.pt")
+    loaded = AccentClassifier.load(tmp_path / "classifier.pt")
+    assert loaded.device == torch.device("cpu")
+    assert np.allclose(loaded.predict_proba_features(features), on_cpu, atol=1e-5)

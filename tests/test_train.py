@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
+from speechprint.errors import ConfigError
 from speechprint.experiment import load_experiment, run_experiment
-from speechprint.train import IncompatibleError, RunConfig, TrainConfig, prepare_data, run
+from speechprint.prepare import PreparedData, prepare_data
+from speechprint.tracking_base import NullTracker
+from speechprint.train import IncompatibleError, RunConfig, TrainConfig, resolve_device, run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +33,7 @@ def test_training_options_run(deltas: tuple, imbalance: str, scheduler: str) -> 
     config = RunConfig.from_dict({**config.to_dict(), "train": {
         "epochs": 2, "imbalance": imbalance, "scheduler": scheduler, "max_frames": 80,
         "noise_std": 0.1, "speed_perturb": 0.1}})  # fmt: skip
-    result = run(config, features=data)
+    result = run(config, data)
     assert len(result.history) == 2
     assert {"train/loss", "val/loss", "val/balanced_accuracy", "val/macro_f1"} <= set(
         result.history[0]
@@ -38,7 +43,7 @@ def test_training_options_run(deltas: tuple, imbalance: str, scheduler: str) -> 
 def test_early_stopping_restores_the_best_epoch(deltas: tuple) -> None:
     config, data = deltas
     config.train = TrainConfig(epochs=30, patience=2, lr=1e-6, max_frames=80)  # nothing improves
-    result = run(config, features=data)
+    result = run(config, data)
     assert len(result.history) < 30
     best = max(h["val/balanced_accuracy"] for h in result.history)
     assert result.history[result.best_epoch - 1]["val/balanced_accuracy"] == best
@@ -48,16 +53,16 @@ def test_early_stopping_restores_the_best_epoch(deltas: tuple) -> None:
 def test_same_seed_same_result(deltas: tuple) -> None:
     config, data = deltas
     config.train = TrainConfig(epochs=2, max_frames=80)
-    first, second = run(config, features=data), run(config, features=data)
+    first, second = run(config, data), run(config, data)
     assert first.history == second.history
 
 
 def test_test_split_only_when_asked(deltas: tuple) -> None:
     config, data = deltas
     config.train = TrainConfig(epochs=1, max_frames=80)
-    assert run(config, features=data).test is None
+    assert run(config, data).test is None
     config.evaluate_test = True
-    test = run(config, features=data).test
+    test = run(config, data).test
     low, high = test["balanced_accuracy_ci"]
     assert low <= test["balanced_accuracy"] <= high
     assert set(test["files"]) == set(data[0].split("test")["path"])
@@ -66,8 +71,76 @@ def test_test_split_only_when_asked(deltas: tuple) -> None:
 def test_incompatible_pair_is_refused(tiny_archive: Path, cache_dir: Path) -> None:
     config = RunConfig(archive=str(tiny_archive), extractor="mfcc_mean", model="lstm",
                        min_count=3, jobs=1)  # fmt: skip
+    data = prepare_data(config, progress=False)
     with pytest.raises(IncompatibleError, match="needs sequence"):
-        run(config)
+        run(config, data)
+
+
+class TagTracker(NullTracker):
+    def __init__(self) -> None:
+        self.tags: dict[str, Any] = {}
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        self.tags.update(tags)
+
+
+def test_prepared_data_is_typed_and_unpacks(deltas: tuple) -> None:
+    _, data = deltas
+    assert isinstance(data, PreparedData)
+    dataset, features = data
+    assert dataset is data.dataset and features is data.features
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_training_runs_on_the_resolved_device_and_logs_it(deltas: tuple, device: str) -> None:
+    config, data = deltas
+    config = config.model_copy(
+        update={"train": TrainConfig(epochs=1, max_frames=80, device=device)}
+    )
+    tracker = TagTracker()
+    result = run(config, data, tracker)
+    expected = resolve_device(device)
+    assert tracker.tags["device"] == str(expected)
+    assert result.classifier.device.type == expected.type
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_a_config_error(deltas: tuple) -> None:
+    config, data = deltas
+    config = config.model_copy(update={"train": TrainConfig(epochs=1, device="cuda")})
+    with pytest.raises(ConfigError, match=r"train\.device: 'cuda'"):
+        run(config, data)
+
+
+def _machine(monkeypatch: pytest.MonkeyPatch, *, cuda: int, mps: bool) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+
+
+@pytest.mark.parametrize(
+    ("cuda", "mps", "expected"), [(2, True, "cuda"), (0, True, "mps"), (0, False, "cpu")]
+)
+def test_auto_prefers_cuda_then_mps_then_cpu(
+    monkeypatch: pytest.MonkeyPatch, cuda: int, mps: bool, expected: str
+) -> None:
+    _machine(monkeypatch, cuda=cuda, mps=mps)
+    assert resolve_device("auto") == torch.device(expected)
+
+
+def test_explicit_devices_must_exist(monkeypatch: pytest.MonkeyPatch) -> None:
+    _machine(monkeypatch, cuda=2, mps=False)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match=r"train\.device: 'cuda:2'.*2 CUDA device"):
+        resolve_device("cuda:2")
+    with pytest.raises(ConfigError, match=r"train\.device: 'mps'"):
+        resolve_device("mps")
+    _machine(monkeypatch, cuda=0, mps=False)
+    with pytest.raises(ConfigError, match=r"train\.device: 'cuda:0'"):
+        resolve_device("cuda:0")
+    with pytest.raises(ValueError, match="device"):
+        TrainConfig(device="gpu")
 
 
 def test_config_errors_name_the_field() -> None:

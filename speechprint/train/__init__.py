@@ -1,0 +1,29 @@
+"""Training one configuration: ``run(config, data, tracker) -> Result``.
+
+``config`` (run and training options), ``augment`` (crops, speed, masks, noise), ``optim``
+(optimisers and schedules), ``batches`` and ``loop`` (the torch loop), ``evaluate`` (split
+scores and their logs), ``runtime`` (device, seeds, threads) and ``run`` (the whole run).
+"""
+
+from speechprint.train.config import DEVICE_PATTERN, RunConfig, TrainConfig
+from speechprint.train.errors import IncompatibleError, NonFiniteLossError
+from speechprint.train.evaluate import evaluate_arrays, evaluate_split
+from speechprint.train.loop import Reporter
+from speechprint.train.run import Result, run
+from speechprint.train.runtime import resolve_device, seed_everything, torch_threads
+
+__all__ = [
+    "DEVICE_PATTERN",
+    "IncompatibleError",
+    "NonFiniteLossError",
+    "Reporter",
+    "Result",
+    "RunConfig",
+    "TrainConfig",
+    "evaluate_arrays",
+    "evaluate_split",
+    "resolve_device",
+    "run",
+    "seed_everything",
+    "torch_threads",
+]

@@ -1,0 +1,100 @@
+"""What a torch model sees in training and validation: tensors built once per run, batches per epoch.
+
+Batches are drawn and augmented on the CPU from the run's seeded generators (the same batches on
+every device) and only then moved to the training device, with their lengths and targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from speechprint.classifier import AccentClassifier, segment_sequences
+from speechprint.train.augment import add_noise, random_crops, spec_augment
+from speechprint.train.config import TrainConfig
+
+Batch = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]  # inputs, lengths, targets
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights (``n / (k * count)``); a class absent from training weighs 0."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    weights = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    return max(1, -(-n_train // batch_size))
+
+
+class BatchStream:
+    """Shuffled (or class-balanced) batches of the training split, one pass per ``epoch()``."""
+
+    def __init__(self, classifier: AccentClassifier, arrays: list[np.ndarray], y: np.ndarray,
+                 train: TrainConfig, *, seed: int, device: torch.device) -> None:  # fmt: skip
+        self.train, self.device, self.pooled = train, device, classifier.pooled
+        self.y = torch.tensor(y, dtype=torch.long)
+        self.rng = np.random.default_rng(seed)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.vectors: torch.Tensor | None = None
+        self.sequences: list[np.ndarray] = []
+        if self.pooled:
+            self.vectors = torch.from_numpy(classifier.vectors(arrays))
+        else:
+            self.sequences = [classifier.normalise(a) for a in arrays]
+        balanced = train.imbalance == "sampler"
+        self.sample_weights = class_weights(y, len(classifier.labels))[self.y] if balanced else None
+
+    def epoch(self) -> Iterator[Batch]:
+        """Every training recording once (with replacement when class-balanced), in batches."""
+        train, n = self.train, len(self.y)
+        if self.vectors is not None:
+            x_all, len_all = self.vectors, None
+        else:
+            x_all, len_all = random_crops(self.sequences, train.max_frames, self.rng,
+                                          train.speed_perturb)  # fmt: skip
+        if self.sample_weights is not None:
+            order = torch.multinomial(self.sample_weights, n, replacement=True,
+                                      generator=self.generator)  # fmt: skip
+        else:
+            order = torch.randperm(n, generator=self.generator)
+        for start in range(0, n, train.batch_size):
+            index = order[start : start + train.batch_size]
+            if len(index) < 2 and self.pooled:
+                continue  # BatchNorm cannot train on a single vector
+            yield self._batch(x_all, len_all, index)
+
+    def _batch(self, x_all: torch.Tensor, len_all: torch.Tensor | None,
+               index: torch.Tensor) -> Batch:  # fmt: skip
+        x, lengths = x_all[index], None
+        if len_all is not None:
+            lengths = len_all[index]
+            x = spec_augment(x[:, : int(lengths.max())], lengths, self.train, self.generator)
+            lengths = lengths.to(self.device)
+        else:
+            x = add_noise(x, self.train.noise_std, self.generator)
+        return x.to(self.device), lengths, self.y[index].to(self.device)
+
+
+@dataclass
+class ValidationSet:
+    """The validation split as the model scores it: vectors on the device, or segments per
+    recording (``owners`` maps each segment to its recording) that are batched when scored."""
+
+    y: np.ndarray
+    vectors: torch.Tensor | None = None
+    segments: list[np.ndarray] | None = None
+    owners: np.ndarray | None = None
+
+    @classmethod
+    def build(cls, classifier: AccentClassifier, arrays: list[np.ndarray], y: np.ndarray,
+              max_frames: int, device: torch.device) -> ValidationSet:  # fmt: skip
+        if classifier.pooled:
+            return cls(y, vectors=torch.from_numpy(classifier.vectors(arrays)).to(device))
+        segments, owners = segment_sequences(
+            [classifier.normalise(a) for a in arrays], max_frames, classifier.max_segments
+        )
+        return cls(y, segments=segments, owners=owners)

@@ -1,0 +1,64 @@
+"""The run and training configuration: what one run trains and logs (strict pydantic models)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from speechprint.config import StrictModel, parse
+
+DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
+
+
+class TrainConfig(StrictModel):
+    """How one configuration trains: optimiser, schedule, early stopping, augmentation, device."""
+
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(32, ge=2)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    optimizer: Literal["adamw", "adam"] = "adamw"  # adam + weight decay is the notebook's
+    scheduler: Literal["plateau", "cosine", "onecycle", "none"] = "plateau"
+    patience: int = Field(8, ge=1)  # early stopping on validation balanced accuracy
+    grad_clip: float = Field(1.0, ge=0)
+    # none | weighted (class-weighted loss) | sampler (class-balanced sampling)
+    imbalance: Literal["none", "weighted", "sampler"] = "weighted"
+    max_frames: int = Field(400, ge=4)  # training crop and evaluation segment (sequence models)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    # Augmentation, training only, sequence models only (features are normalised first).
+    time_masks: int = Field(2, ge=0)
+    time_mask_width: int = Field(20, ge=0)
+    freq_masks: int = Field(2, ge=0)
+    freq_mask_width: int = Field(4, ge=0)
+    noise_std: float = Field(0.0, ge=0)
+    speed_perturb: float = Field(0.0, ge=0, lt=1)  # max relative change of the frame rate
+    # auto: CUDA when available, else MPS, else CPU. Saved models always load on CPU first.
+    device: str = Field("auto", pattern=DEVICE_PATTERN)
+
+
+class RunConfig(StrictModel):
+    """One configuration: data, extractor, model and training; what every run logs."""
+
+    archive: str
+    extractor: str
+    model: str
+    target: str = "region"
+    regions: str = "seed"  # region table: a packaged name (seed, geo) or a CSV path
+    min_count: int = Field(5, ge=2)
+    seed: int = 0
+    val_fraction: float = Field(0.15, gt=0, lt=1)
+    test_fraction: float = Field(0.15, gt=0, lt=1)
+    extractor_params: dict[str, Any] = Field(default_factory=dict)
+    model_params: dict[str, Any] = Field(default_factory=dict)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate_test: bool = False
+    cache_dir: str | None = None
+    jobs: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<run config>") -> RunConfig:
+        return parse(cls, data, source=source)

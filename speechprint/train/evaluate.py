@@ -1,0 +1,70 @@
+"""Scoring a trained classifier on a split, and logging what a split's scores look like."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from speechprint.classifier import AccentClassifier
+from speechprint.data.dataset import Dataset
+from speechprint.features import FeatureSet
+from speechprint.metrics import bootstrap_interval, evaluate, plot_confusion
+from speechprint.tracking_base import Tracker
+
+
+def evaluate_arrays(
+    classifier: AccentClassifier,
+    features: list[np.ndarray],
+    y_true: np.ndarray,
+    labels: tuple[str, ...],
+    train_counts: dict[str, int],
+    *,
+    files: list[str] | None = None,
+) -> dict[str, Any]:
+    """Metrics + bootstrap interval of balanced accuracy for one split."""
+    proba = classifier.predict_proba_features(features)
+    metrics = evaluate(y_true, proba, labels, train_counts=train_counts)
+    metrics["balanced_accuracy_ci"] = list(bootstrap_interval(y_true, proba.argmax(1)))
+    metrics["y_true"] = [int(y) for y in y_true]
+    metrics["y_pred"] = [int(y) for y in proba.argmax(1)]
+    if files is not None:
+        metrics["files"] = files
+    return metrics
+
+
+def evaluate_split(
+    classifier: AccentClassifier, dataset: Dataset, features: FeatureSet, split: str
+) -> dict[str, Any]:
+    """Score a trained classifier on one split of a dataset (used by promotion)."""
+    frame = dataset.split(split)
+    frame = frame[frame["path"].isin(features.features)]
+    return evaluate_arrays(
+        classifier, [features.features[p] for p in frame["path"]], frame["y"].to_numpy(),
+        dataset.labels, dataset.class_counts("train"), files=list(frame["path"]),
+    )  # fmt: skip
+
+
+def log_best(tracker: Tracker, val: dict[str, Any], best_epoch: int) -> None:
+    """The kept model's validation scores, as ``best/*`` metrics (what a study compares)."""
+    low, high = val["balanced_accuracy_ci"]
+    tracker.log_metrics({"best/val_balanced_accuracy": val["balanced_accuracy"],
+                         "best/val_balanced_accuracy_ci_low": low,
+                         "best/val_balanced_accuracy_ci_high": high,
+                         "best/val_macro_f1": val["macro_f1"], "best/val_accuracy": val["accuracy"],
+                         "best/epoch": best_epoch})  # fmt: skip
+
+
+def log_split(tracker: Tracker, split: str, metrics: dict[str, Any]) -> None:
+    """Confusion matrices (figures and JSON) and per-class recall of one split."""
+    labels = metrics["labels"]
+    tracker.log_figure(plot_confusion(metrics["confusion"], labels, normalized=True, title=split),
+                       f"confusion_{split}.png")  # fmt: skip
+    tracker.log_figure(plot_confusion(metrics["confusion"], labels, normalized=False, title=split),
+                       f"confusion_{split}_counts.png")  # fmt: skip
+    tracker.log_dict({"labels": labels, "counts": metrics["confusion"],
+                      "normalized": metrics["confusion_normalized"]}, f"confusion_{split}.json")  # fmt: skip
+    tracker.log_dict(
+        {label: {"recall": metrics["per_class_recall"][label], "support": metrics["support"][label]}
+         for label in labels}, f"per_class_{split}.json",
+    )  # fmt: skip

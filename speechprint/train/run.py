@@ -1,0 +1,145 @@
+"""One run: ``run(config, data, tracker) -> Result``, used by experiments, studies and tests.
+
+``data`` is prepared beforehand (``speechprint.prepare.prepare_data``), so a study prepares each
+extractor once and passes the result to every trial. Training keeps all data in memory; sequence
+models train on random crops of ``max_frames`` and are evaluated on every segment of a recording,
+averaged per speaker. The test split is only scored when ``config.evaluate_test`` is set (fixed
+experiments, promotion), never inside a study.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from speechprint.classifier import AccentClassifier
+from speechprint.data.dataset import Dataset
+from speechprint.features import FeatureSet, make_extractor, pool_statistics
+from speechprint.models import build_model, family, incompatibility, pools_sequences
+from speechprint.tracking_base import NullTracker, Tracker
+from speechprint.train.config import RunConfig
+from speechprint.train.errors import IncompatibleError
+from speechprint.train.evaluate import evaluate_arrays, log_best, log_split
+from speechprint.train.loop import Reporter, train_torch
+from speechprint.train.runtime import resolve_device, seed_everything, torch_threads
+
+if TYPE_CHECKING:
+    from speechprint.prepare import PreparedData
+
+logger = logging.getLogger(__name__)
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Result:
+    config: RunConfig
+    val: dict[str, Any]
+    test: dict[str, Any] | None
+    best_epoch: int
+    history: list[dict[str, float]]
+    classifier: AccentClassifier
+    dataset_fingerprint: str
+    n_skipped: int
+    seconds: float
+    cv: Any = None  # a CVResult when the configuration was also scored by k-fold
+
+
+def run(
+    config: RunConfig,
+    data: PreparedData | tuple[Dataset, FeatureSet],
+    tracker: Tracker | None = None,
+    *,
+    report: Reporter | None = None,
+) -> Result:
+    """Train one configuration on prepared ``data`` and evaluate it (validation; test if asked)."""
+    started = time.perf_counter()
+    tracker = tracker or NullTracker()
+    device = resolve_device(config.train.device)  # before any work: a missing GPU fails fast
+    seed_everything(config.seed)
+    torch.set_num_threads(torch_threads())
+    dataset, feature_set = data
+    _check_pair(config, feature_set)
+    skipped = {s.file for s in feature_set.skipped}
+    dataset = dataset.without(skipped) if skipped else dataset
+    tracker.log_metrics({"data/skipped_files": len(skipped)})
+
+    splits = {name: dataset.split(name) for name in SPLITS}
+    arrays = {name: [feature_set.features[p] for p in frame["path"]]
+              for name, frame in splits.items()}  # fmt: skip
+    targets = {name: frame["y"].to_numpy() for name, frame in splits.items()}
+    train_counts = dataset.class_counts("train")
+    pooled = feature_set.extractor.kind == "pooled" or pools_sequences(config.model)
+    classifier = _fit_normaliser(config, dataset.labels, arrays["train"], pooled)
+    history: list[dict[str, float]] = []
+    if family(config.model) == "sklearn":
+        device, best_epoch = torch.device("cpu"), 0  # scikit-learn runs where numpy does
+        _fit_sklearn(config, classifier, arrays["train"], targets["train"])
+    else:
+        logger.info("training %s on %s", config.model, device)
+        best_epoch, history = train_torch(config, classifier, arrays, targets, train_counts,
+                                          tracker, report, device)  # fmt: skip
+    tracker.set_tags({"device": str(device)})
+
+    val = evaluate_arrays(classifier, arrays["val"], targets["val"], dataset.labels, train_counts)
+    log_best(tracker, val, best_epoch)
+    log_split(tracker, "val", val)
+    test = _score_test(config, classifier, dataset, splits["test"], arrays["test"], tracker)
+    tracker.log_dict(config.to_dict(), "config.json")
+    tracker.set_tags({"data_fingerprint": dataset.fingerprint})
+    tracker.log_classifier(classifier)
+    return Result(config, val, test, best_epoch, history, classifier, dataset.fingerprint,
+                  len(skipped), time.perf_counter() - started)  # fmt: skip
+
+
+def _check_pair(config: RunConfig, feature_set: FeatureSet) -> None:
+    """The prepared features are the config's extractor's, and the model can train on them."""
+    if feature_set.extractor.id != make_extractor(config.extractor, config.extractor_params).id:
+        raise ValueError("features were prepared for another extractor than the config names")
+    reason = incompatibility(config.model, config.extractor, feature_set.extractor.kind)
+    if reason:
+        raise IncompatibleError(reason)
+
+
+def _score_test(config: RunConfig, classifier: AccentClassifier, dataset: Dataset,
+                frame: pd.DataFrame, arrays: list[np.ndarray],
+                tracker: Tracker) -> dict[str, Any] | None:  # fmt: skip
+    """Test metrics only when the configuration asks for them (never inside a study)."""
+    if not config.evaluate_test:
+        return None
+    test = evaluate_arrays(classifier, arrays, frame["y"].to_numpy(), dataset.labels,
+                           dataset.class_counts("train"), files=list(frame["path"]))  # fmt: skip
+    tracker.log_metrics({f"test/{k}": v for k, v in test.items() if isinstance(v, float)})
+    log_split(tracker, "test", test)
+    tracker.log_dict(test, "test_metrics.json")
+    return test
+
+
+def _fit_sklearn(config: RunConfig, classifier: AccentClassifier, arrays: list[np.ndarray],
+                 y: np.ndarray) -> None:  # fmt: skip
+    classifier.model = build_model(config.model, classifier.input_dim, len(classifier.labels),
+                                   config.model_params)  # fmt: skip
+    classifier.model.fit(classifier.vectors(arrays), y)
+
+
+def _fit_normaliser(
+    config: RunConfig, labels: tuple[str, ...], train: list[np.ndarray], pooled: bool
+) -> AccentClassifier:
+    """Standardisation statistics from the training split only."""
+    if pooled:
+        matrix = np.stack([pool_statistics(a) for a in train])
+    else:
+        matrix = np.concatenate(train, axis=0)
+    mean = matrix.mean(axis=0).astype(np.float32)
+    std = (matrix.std(axis=0) + 1e-5).astype(np.float32)
+    return AccentClassifier(
+        extractor_name=config.extractor, extractor_params=dict(config.extractor_params),
+        labels=labels, model_name=config.model, model_params=dict(config.model_params),
+        input_dim=int(matrix.shape[1]), pooled=pooled, mean=mean, std=std,
+        segment_frames=config.train.max_frames,
+    )  # fmt: skip
