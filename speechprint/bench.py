@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from speechprint.errors import ConfigError
 from speechprint.features import extract_features, make_extractor
 
 NOTEBOOK_RATE = 22050
@@ -117,7 +118,7 @@ def archive_paths(archive: str | os.PathLike[str], limit: int | None = None) -> 
     from speechprint.data.archive import load_archive
 
     if limit is not None and limit < 1:
-        raise ValueError("limit must be at least 1")
+        raise ConfigError("limit must be at least 1")
     return [str(p) for p in load_archive(archive).with_audio["path"]][:limit]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from speechprint.errors import DataError
 from speechprint.features.base import make_extractor, pool_statistics
 from speechprint.models import build_model, family
 
@@ -144,7 +145,7 @@ class AccentClassifier:
         # Our own artifact (numpy arrays, sklearn pickle): not a weights-only checkpoint.
         state = torch.load(path, map_location="cpu", weights_only=False)
         if state.get("format") != FORMAT_VERSION:
-            raise ValueError(f"{path}: unsupported classifier format {state.get('format')}")
+            raise DataError(f"{path}: unsupported classifier format {state.get('format')}")
         weights = state.pop("weights")
         state.pop("format")
         classifier = cls(**{**state, "labels": tuple(state["labels"])})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from speechprint import tracking
+from speechprint.errors import ConfigError
 
 
 def compare_pairs(study: str) -> pd.DataFrame:
@@ -16,7 +17,7 @@ def compare_pairs(study: str) -> pd.DataFrame:
     client = tracking.client()
     experiment = client.get_experiment_by_name(study)
     if experiment is None:
-        raise ValueError(f"no MLflow experiment named {study!r} at {tracking.tracking_uri()}")
+        raise ConfigError(f"no MLflow experiment named {study!r} at {tracking.tracking_uri()}")
     runs = client.search_runs(
         [experiment.experiment_id], filter_string="tags.trial_number != ''", max_results=50000
     )
@@ -86,7 +87,7 @@ def test_scores(study: str) -> pd.DataFrame:
                "test_ci95", "test_macro_f1", "test_accuracy", "majority_accuracy", "chance",
                "registered_as"]  # fmt: skip
     if experiment is None:
-        raise ValueError(f"no MLflow experiment named {study!r} at {tracking.tracking_uri()}")
+        raise ConfigError(f"no MLflow experiment named {study!r} at {tracking.tracking_uri()}")
     runs = client.search_runs(
         [experiment.experiment_id],
         filter_string="metrics.`test/balanced_accuracy` >= 0",

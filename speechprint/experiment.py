@@ -1,61 +1,75 @@
-"""Fixed experiments (``experiments/*.yaml``): one run config, logged to MLflow like a trial."""
+"""Fixed experiments (``experiments/*.yaml``): one run config, logged to MLflow like a trial.
+
+The file is a small override layer over ``RunConfig``'s defaults, checked strictly (unknown keys
+at any depth, unknown names and parameters are errors naming the file and key path) before any run.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
+from pydantic import Field
 
 from speechprint import tracking
+from speechprint.config import StrictModel, load_yaml, parse
 from speechprint.cv import cross_validate
+from speechprint.errors import ConfigError, DataError
 from speechprint.prepare import prepare_data
-from speechprint.train import Result, RunConfig, run
+from speechprint.train import Component, DataSpec, Result, RunConfig, TrainConfig, run
 
 DEFAULT_EXPERIMENT = "experiments"
 
 
+class ExperimentSpec(StrictModel):
+    """An experiment file."""
+
+    name: str = ""
+    experiment: str = DEFAULT_EXPERIMENT  # the MLflow experiment the run goes to
+    description: str = ""
+    data: DataSpec
+    extractor: Component
+    model: Component
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate_test: bool = True
+
+
 def load_experiment(path: str | Path, *, archive: str | None = None) -> tuple[str, RunConfig]:
-    """Read an experiment file: a small override layer over ``RunConfig``'s defaults.
-
-    Layout: ``name``, ``experiment`` (MLflow experiment, default "experiments"), ``data``
-    (archive, target, min_count, seed, ...), ``extractor`` and ``model`` (name + params),
-    ``train`` (TrainConfig overrides) and ``evaluate_test``.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"experiment file not found: {path}")
-    raw: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
-    known = {"name", "experiment", "description", "data", "extractor", "model", "train",
-             "evaluate_test"}  # fmt: skip
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown field(s) {unknown}; valid: {sorted(known)}")
-    for required in ("extractor", "model"):
-        if required not in raw:
-            raise ValueError(f"{path}: missing required field {required!r}")
-    data = dict(raw.get("data") or {})
+    """Read and check an experiment file; ``archive`` overrides ``data.archive``."""
+    raw = load_yaml(path)
     if archive is not None:
-        data["archive"] = archive
-    if "archive" not in data:
-        raise ValueError(f"{path}: no archive: set data.archive or pass --archive")
-    extractor, model = _component(raw["extractor"]), _component(raw["model"])
-    config = RunConfig.from_dict(
-        {
-            **data,
-            "extractor": extractor["name"],
-            "extractor_params": extractor.get("params", {}),
-            "model": model["name"],
-            "model_params": model.get("params", {}),
-            "train": raw.get("train") or {},
-            "evaluate_test": bool(raw.get("evaluate_test", True)),
-        }
+        raw["data"] = {**(raw.get("data") or {}), "archive": archive}
+    spec = parse(ExperimentSpec, raw, source=str(path))
+    _check_components(spec, str(path))
+    config = RunConfig(
+        **spec.data.model_dump(),
+        extractor=spec.extractor.name, extractor_params=spec.extractor.params,
+        model=spec.model.name, model_params=spec.model.params,
+        train=spec.train, evaluate_test=spec.evaluate_test,
+    )  # fmt: skip
+    return spec.experiment, config
+
+
+def _check_components(spec: ExperimentSpec, source: str) -> None:
+    from speechprint.features import FEATURES, check_extractor_params
+    from speechprint.models import MODELS, check_model_params, incompatibility
+
+    checks = (
+        ("extractor", FEATURES, check_extractor_params),
+        ("model", MODELS, check_model_params),
     )
-    return str(raw.get("experiment", DEFAULT_EXPERIMENT)), config
-
-
-def _component(value: str | dict[str, Any]) -> dict[str, Any]:
-    return {"name": value} if isinstance(value, str) else dict(value)
+    for key, registry, check in checks:
+        component = getattr(spec, key)
+        try:
+            registry.get(component.name)
+            check(component.name, component.params)
+        except ConfigError as error:
+            raise ConfigError(f"{source}: {key}: {error}") from None
+        except KeyError as error:  # UnknownNameError: a SpeechPrintError and a KeyError
+            raise ConfigError(f"{source}: {key}.name: {error}") from None
+    kind = FEATURES.get(spec.extractor.name).obj.kind
+    reason = incompatibility(spec.model.name, spec.extractor.name, kind)
+    if reason:
+        raise ConfigError(f"{source}: model: {reason}")
 
 
 def run_experiment(
@@ -73,7 +87,7 @@ def run_experiment(
     """
     experiment, config = load_experiment(path, archive=archive)
     if not Path(config.archive).exists():
-        raise FileNotFoundError(f"archive not found: {config.archive}")
+        raise DataError(f"{path}: data.archive: archive not found: {config.archive}")
     config.jobs, config.cache_dir = jobs, cache_dir
     client = tracking.client()
     tracking.check_reachable(client)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from speechprint.errors import ConfigError
+
 DEFAULT_MODEL_URI = "models:/speechprint-accent@champion"
 
 
@@ -19,7 +21,7 @@ def load_model(uri: str = DEFAULT_MODEL_URI) -> Any:
         return mlflow.pyfunc.load_model(uri)
     except Exception as error:  # noqa: BLE001 - MLflow raises several types here
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise RuntimeError(
+        raise ConfigError(
             f"cannot load model {uri} from {tracking.tracking_uri()}: {first}. "
             "Run `speechprint promote --study NAME` first, or pass --model."
         ) from error

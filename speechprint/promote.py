@@ -16,7 +16,8 @@ from typing import Any
 from mlflow import MlflowClient
 
 from speechprint import tracking
-from speechprint.search import load_study
+from speechprint.errors import ConfigError
+from speechprint.study.storage import load_study
 
 DEFAULT_MODEL_NAME = "speechprint-accent"
 DEFAULT_ALIAS = "champion"
@@ -71,7 +72,7 @@ def load_classifier(client: MlflowClient, run_id: str) -> Any:
         local = Path(client.download_artifacts(run_id, "model", tmp))
         candidates = sorted((local / "artifacts").glob(f"*{CLASSIFIER_ARTIFACT}*"))
         if not candidates:
-            raise FileNotFoundError(f"run {run_id} has no classifier in its model artifacts")
+            raise ConfigError(f"run {run_id} has no classifier in its model artifacts")
         return AccentClassifier.load(candidates[0])
 
 
@@ -110,7 +111,7 @@ def promote(
     best = _chosen_trial(study, study_name, trial)
     run_id = best.user_attrs.get("mlflow_run_id")
     if not run_id:
-        raise ValueError(f"trial {best.number} of {study_name!r} has no MLflow run id")
+        raise ConfigError(f"trial {best.number} of {study_name!r} has no MLflow run id")
     client = tracking.client()
     tracking.check_reachable(client)
 
@@ -211,13 +212,13 @@ def _chosen_trial(study: Any, study_name: str, number: int | None) -> Any:
         try:
             return study.best_trial
         except ValueError:
-            raise ValueError(f"study {study_name!r} has no completed trial to promote") from None
+            raise ConfigError(f"study {study_name!r} has no completed trial to promote") from None
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in by_number:
-        raise ValueError(f"study {study_name!r} has no trial {number} (it has {len(by_number)})")
+        raise ConfigError(f"study {study_name!r} has no trial {number} (it has {len(by_number)})")
     chosen = by_number[number]
     if chosen.state != optuna.trial.TrialState.COMPLETE:
-        raise ValueError(
+        raise ConfigError(
             f"trial {number} of {study_name!r} is {chosen.state.name}: only a COMPLETE trial "
             "has a model to promote"
         )

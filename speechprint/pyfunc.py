@@ -27,6 +27,8 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from speechprint.errors import ConfigError
+
 CLASSIFIER_ARTIFACT = "classifier"
 
 
@@ -112,7 +114,7 @@ def _as_frame(model_input: Any) -> pd.DataFrame:
     else:
         frame = pd.DataFrame({"path": [str(p) for p in model_input]})
     if "path" not in frame.columns and not {"waveform", "sample_rate"} <= set(frame.columns):
-        raise ValueError(
+        raise ConfigError(
             "model input needs a 'path' column (audio files) or 'waveform' and 'sample_rate' "
             f"columns; got {list(frame.columns)}"
         )

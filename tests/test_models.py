@@ -94,6 +94,7 @@ def prepared(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("extractor", "model"), PAIRS, ids=[f"{e}+{m}" for e, m in PAIRS])
 def test_every_pair_trains_one_epoch_and_round_trips(
     extractor: str, model: str, prepared: dict, tiny_archive: Path, tmp_path: Path

@@ -224,6 +224,7 @@ def test_phoneme_posteriors_recognise_speech(phonemes: PhonemePosteriors) -> Non
     assert "p l i z" in decoded and "b ɹ ɪ ŋ" in decoded, decoded
 
 
+@pytest.mark.slow
 def test_phoneme_posteriors_chunk_long_audio(
     phonemes: PhonemePosteriors, long_audio: np.ndarray
 ) -> None:

@@ -21,6 +21,8 @@ from speechprint.study.runner import run_study
 from speechprint.study.spec import StudySpec
 
 _register_subcommands()
+# Each test trains, registers and loads models in a real MLflow store: the slow tier.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

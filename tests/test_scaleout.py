@@ -81,6 +81,7 @@ def assert_one_run_per_trial(client: mlflow.MlflowClient, study: optuna.Study) -
     return children
 
 
+@pytest.mark.slow
 def test_two_local_workers_share_one_study(
     tiny_archive: Path, tracking: str, feature_cache: str, tmp_path: Path
 ) -> None:
@@ -364,6 +365,7 @@ def test_unreachable_storage_is_a_clear_error_before_any_work(
     assert mlflow.MlflowClient(tracking).get_experiment_by_name("scale") is None
 
 
+@pytest.mark.slow
 def test_mlflow_server_down_is_a_clear_error_before_any_work(
     tiny_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -69,6 +69,7 @@ def test_study_logs_one_parent_and_one_child_per_trial(
             assert abs(run.data.metrics["best/val_balanced_accuracy"] - trial.value) < 1e-9
 
 
+@pytest.mark.slow
 def test_logged_model_loads_back_and_predicts_any_length(
     tiny_archive: Path, tracking: str, cache_dir: Path
 ) -> None:
@@ -82,6 +83,7 @@ def test_logged_model_loads_back_and_predicts_any_length(
     assert all(abs(sum(p.values()) - 1) < 1e-4 for p in frame["probabilities"])
 
 
+@pytest.mark.slow
 def test_resume_runs_only_the_missing_trials(
     tiny_archive: Path, tracking: str, cache_dir: Path
 ) -> None:
@@ -93,6 +95,7 @@ def test_resume_runs_only_the_missing_trials(
     assert len(again.study.trials) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2], ids=["serial", "two-workers"])
 def test_baselines_run_first_once_and_count_as_run(
     tiny_archive: Path, tracking: str, cache_dir: Path, workers: int

@@ -9,6 +9,7 @@ import soundfile as sf
 
 from speechprint.data.regions import region_of
 from speechprint.data.synth import ACCENT_CLASSES, paragraph, synthesize, synthesize_corpus
+from speechprint.errors import SpeechPrintError
 
 REAL_COLUMNS = [
     "age",
@@ -166,6 +167,6 @@ def test_missing_espeak_gives_a_clear_error(monkeypatch, tmp_path):
     import sys
 
     monkeypatch.setitem(sys.modules, "espeakng_loader", None)  # import now fails
-    with pytest.raises(RuntimeError, match="espeakng-loader"):
+    with pytest.raises(SpeechPrintError, match="espeakng-loader"):
         synthesize_corpus(tmp_path / "x", speakers_per_class=1, seconds=1.0, progress=False)
     assert not (tmp_path / "x").exists()

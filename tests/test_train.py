@@ -26,6 +26,7 @@ def deltas(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     return config, prepare_data(config, progress=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("imbalance", ["none", "weighted", "sampler"])
 @pytest.mark.parametrize("scheduler", ["plateau", "cosine", "onecycle"])
 def test_training_options_run(deltas: tuple, imbalance: str, scheduler: str) -> None:
@@ -151,6 +152,7 @@ def test_config_errors_name_the_field() -> None:
         TrainConfig(optimizer="sgd")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "path", sorted((REPO_ROOT / "experiments").glob("*.yaml")), ids=lambda p: p.name
 )

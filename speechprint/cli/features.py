@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from speechprint.cli.common import console, fail
+from speechprint.errors import ConfigError
 
 app = typer.Typer(help="Feature extractors: list them, extract (cached, parallel), benchmark.")
 
@@ -52,7 +53,7 @@ def features_extract(
     with fail.on_user_errors():
         built = make_extractor(extractor, parse_params(param, extractor))
         if jobs is not None and jobs < 1:
-            raise ValueError("--jobs must be at least 1")
+            raise ConfigError("--jobs must be at least 1")
         from speechprint.data.archive import load_archive
 
         paths = [str(p) for p in load_archive(archive).with_audio["path"]]
@@ -99,7 +100,7 @@ def parse_params(items: list[str], extractor: str) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ValueError(f"--param expects key=value, got {item!r}")
+            raise ConfigError(f"--param expects key=value, got {item!r}")
         params[key] = _coerce(raw.strip(), defaults.get(key), key)
     return params
 
@@ -117,7 +118,7 @@ def _coerce(raw: str, default: Any, key: str) -> Any:
         if isinstance(default, float):
             return float(raw)
     except ValueError:
-        raise ValueError(f"--param {key}={raw!r}: expected {type(default).__name__}") from None
+        raise ConfigError(f"--param {key}={raw!r}: expected {type(default).__name__}") from None
     for number in (int, float):  # no typed default (None or unknown key): best effort
         try:
             return number(raw)

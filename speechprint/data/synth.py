@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from speechprint.errors import ConfigError, SpeechPrintError
+
 __all__ = ["ACCENT_CLASSES", "AccentClass", "paragraph", "synthesize", "synthesize_corpus"]
 
 CSV_COLUMNS = (
@@ -140,14 +142,14 @@ def _loader_paths() -> tuple[str, Path]:
     try:
         import espeakng_loader
     except ImportError as exc:
-        raise RuntimeError(
+        raise SpeechPrintError(
             "the demo corpus needs eSpeak NG from the 'espeakng-loader' package "
             "(pip install espeakng-loader)"
         ) from exc
     try:
         return espeakng_loader.get_library_path(), Path(espeakng_loader.get_data_path())
     except RuntimeError as exc:
-        raise RuntimeError(f"the 'espeakng-loader' package is incomplete: {exc}") from exc
+        raise SpeechPrintError(f"the 'espeakng-loader' package is incomplete: {exc}") from exc
 
 
 def _declare(lib) -> None:
@@ -384,9 +386,9 @@ def synthesize_corpus(
     gives the same corpus, byte for byte. `jobs`: worker threads (default: all cores).
     """
     if speakers_per_class < 1:
-        raise ValueError(f"speakers_per_class must be at least 1, got {speakers_per_class}")
+        raise ConfigError(f"speakers_per_class must be at least 1, got {speakers_per_class}")
     if seconds is not None and seconds <= 0:
-        raise ValueError(f"seconds must be positive, got {seconds}")
+        raise ConfigError(f"seconds must be positive, got {seconds}")
     synthesize("Hello.", "en-us")  # fails early, with a clear error, when eSpeak NG cannot start
     out = Path(out_dir)
     recordings = out / "recordings"

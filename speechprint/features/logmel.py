@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from speechprint.errors import ConfigError
 from speechprint.features.base import FEATURES, Extractor
 
 _BLOCK = 256  # frames per FFT block: keeps the windowed block in cache, bounds peak memory
@@ -41,9 +42,9 @@ def mel_basis(
 def check_band(sample_rate: int, fmax: float | None, n_mels: int, n_fft: int) -> None:
     """Reject settings that would silently produce empty or aliased mel bands."""
     if sample_rate <= 0 or n_fft <= 0 or n_mels <= 0:
-        raise ValueError("sample_rate, n_fft and n_mels must be positive")
+        raise ConfigError("sample_rate, n_fft and n_mels must be positive")
     if fmax is not None and not 0 < fmax <= sample_rate / 2:
-        raise ValueError(f"fmax={fmax} must be in (0, sample_rate/2 = {sample_rate / 2}]")
+        raise ConfigError(f"fmax={fmax} must be in (0, sample_rate/2 = {sample_rate / 2}]")
 
 
 def log_mel_spectrogram(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from speechprint.errors import ConfigError
 from speechprint.features.base import FEATURES, Extractor
 from speechprint.features.logmel import log_mel_spectrogram
 
@@ -33,7 +34,7 @@ def mfcc_frames(
     (11, 13)
     """
     if not 0 < n_mfcc <= n_mels:
-        raise ValueError(f"n_mfcc={n_mfcc} must be in [1, n_mels={n_mels}]")
+        raise ConfigError(f"n_mfcc={n_mfcc} must be in [1, n_mels={n_mels}]")
     import scipy.fft
 
     log_mel = log_mel_spectrogram(

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from speechprint.errors import SpeechPrintError
+from speechprint.errors import ConfigError, SpeechPrintError
 from speechprint.features.base import FEATURES, Extractor
 from speechprint.features.logmel import _hann, mel_basis
 
@@ -90,7 +90,7 @@ def load_whisper(model_path: str = "", compute_type: str = "int8", threads: int 
     ctranslate2 = _import_ctranslate2()
     path = model_path or default_whisper_path()
     if not os.path.isfile(os.path.join(path, "model.bin")):
-        raise FileNotFoundError(f"no CTranslate2 Whisper model (model.bin) in {path!r}")
+        raise ConfigError(f"no CTranslate2 Whisper model (model.bin) in {path!r}")
     # 0 = one thread: extraction runs one worker process per core, so more would oversubscribe.
     intra = threads if threads > 0 else 1
     key = (os.path.realpath(path), compute_type, intra)
@@ -210,11 +210,11 @@ class WhisperEncoder(Extractor):
     def __post_init__(self) -> None:
         # Validation only (no model loading): bad settings fail when the config is built.
         if self.sample_rate != WHISPER_SR:
-            raise ValueError(f"whisper_encoder needs sample_rate={WHISPER_SR} (Whisper's rate)")
+            raise ConfigError(f"whisper_encoder needs sample_rate={WHISPER_SR} (Whisper's rate)")
         if self.frame_stride < 1:
-            raise ValueError("frame_stride must be >= 1")
+            raise ConfigError("frame_stride must be >= 1")
         if self.compute_type not in ("int8", "int8_float32", "float32"):
-            raise ValueError("compute_type must be one of int8, int8_float32, float32 (CPU)")
+            raise ConfigError("compute_type must be one of int8, int8_float32, float32 (CPU)")
 
     def params(self) -> dict[str, Any]:
         params = super().params()
@@ -277,7 +277,7 @@ class SpeakerEmbedding(Extractor):
 
     def __post_init__(self) -> None:
         if self.sample_rate != WHISPER_SR:
-            raise ValueError(f"speaker_embedding needs sample_rate={WHISPER_SR} (Resemblyzer's)")
+            raise ConfigError(f"speaker_embedding needs sample_rate={WHISPER_SR} (Resemblyzer's)")
 
     def transform(self, wave: np.ndarray) -> np.ndarray:
         encoder = load_voice_encoder()
@@ -330,9 +330,9 @@ class PhonemePosteriors(Extractor):
 
     def __post_init__(self) -> None:
         if self.sample_rate != WHISPER_SR:
-            raise ValueError(f"phoneme_posteriors needs sample_rate={WHISPER_SR} (hama's rate)")
+            raise ConfigError(f"phoneme_posteriors needs sample_rate={WHISPER_SR} (hama's rate)")
         if self.frame_stride < 1:
-            raise ValueError("frame_stride must be >= 1")
+            raise ConfigError("frame_stride must be >= 1")
 
     def transform(self, wave: np.ndarray) -> np.ndarray:
         recogniser = load_phoneme_recogniser()

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from speechprint.errors import ConfigError
 from speechprint.models.base import MODELS, params_like
 from speechprint.models.pooling import AttentiveStatsPooling, frame_mask, masked_mean
 
@@ -32,7 +33,7 @@ class RecurrentClassifier(nn.Module):
         super().__init__()
         self.subsample = subsample  # average k frames: k times fewer LSTM steps
         if pooling not in POOLINGS:
-            raise ValueError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
+            raise ConfigError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
         self.pooling = pooling
         self.conv: nn.Module | None = None
         width = input_dim

@@ -12,30 +12,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import optuna
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from speechprint.config import StrictModel, load_yaml, parse
 from speechprint.errors import ConfigError
-from speechprint.train import TrainConfig
+from speechprint.train.config import Component, DataSpec, TrainConfig
 
 PAIR_SEPARATOR = "+"
-
-
-class DataSpec(StrictModel):
-    """Which recordings and labels: the part of ``RunConfig`` a study fixes for every trial."""
-
-    archive: str
-    target: str = "region"
-    regions: str = "seed"
-    min_count: int = Field(5, ge=2)
-    seed: int = 0
-    val_fraction: float = Field(0.15, gt=0, lt=1)
-    test_fraction: float = Field(0.15, gt=0, lt=1)
-
-
-class ExtractorChoice(StrictModel):
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class Budget(StrictModel):
@@ -138,7 +121,7 @@ class StudySpec(StrictModel):
     name: str = Field(min_length=1)
     description: str = ""
     data: DataSpec
-    extractors: list[ExtractorChoice] = Field(min_length=1)
+    extractors: list[Component] = Field(min_length=1)
     models: list[str] = Field(min_length=1)
     budget: Budget = Field(default_factory=Budget)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -152,13 +135,6 @@ class StudySpec(StrictModel):
     space: dict[str, Override] = Field(default_factory=dict)
     storage: str | None = None
     source: str = Field("<dict>", exclude=True)
-
-    @field_validator("extractors", mode="before")
-    @classmethod
-    def _names_as_choices(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"name": v} if isinstance(v, str) else v for v in value]
-        return value
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> StudySpec:

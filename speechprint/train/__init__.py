@@ -5,7 +5,7 @@
 scores and their logs), ``runtime`` (device, seeds, threads) and ``run`` (the whole run).
 """
 
-from speechprint.train.config import DEVICE_PATTERN, RunConfig, TrainConfig
+from speechprint.train.config import DEVICE_PATTERN, Component, DataSpec, RunConfig, TrainConfig
 from speechprint.train.errors import IncompatibleError, NonFiniteLossError
 from speechprint.train.evaluate import evaluate_arrays, evaluate_split
 from speechprint.train.loop import Reporter
@@ -14,6 +14,8 @@ from speechprint.train.runtime import resolve_device, seed_everything, torch_thr
 
 __all__ = [
     "DEVICE_PATTERN",
+    "Component",
+    "DataSpec",
     "IncompatibleError",
     "NonFiniteLossError",
     "Reporter",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from speechprint.config import StrictModel, parse
 
@@ -37,18 +37,35 @@ class TrainConfig(StrictModel):
     device: str = Field("auto", pattern=DEVICE_PATTERN)
 
 
-class RunConfig(StrictModel):
-    """One configuration: data, extractor, model and training; what every run logs."""
+class DataSpec(StrictModel):
+    """Which recordings and labels: the ``data:`` section of study and experiment files."""
 
     archive: str
-    extractor: str
-    model: str
     target: str = "region"
     regions: str = "seed"  # region table: a packaged name (seed, geo) or a CSV path
     min_count: int = Field(5, ge=2)
     seed: int = 0
     val_fraction: float = Field(0.15, gt=0, lt=1)
     test_fraction: float = Field(0.15, gt=0, lt=1)
+
+
+class Component(StrictModel):
+    """A registered component by name, with its parameters (``name`` alone may be a string)."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+class RunConfig(DataSpec):
+    """One configuration: data, extractor, model and training; what every run logs."""
+
+    extractor: str
+    model: str
     extractor_params: dict[str, Any] = Field(default_factory=dict)
     model_params: dict[str, Any] = Field(default_factory=dict)
     train: TrainConfig = Field(default_factory=TrainConfig)
