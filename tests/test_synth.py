@@ -158,7 +158,7 @@ def test_shared_instance_fallback_still_speaks(monkeypatch):
     # own instance is used instead.
     from speechprint.data import synth
 
-    monkeypatch.setattr(synth, "_private_copy", lambda library: None)
+    monkeypatch.setattr(synth.espeak, "_private_copy", lambda library: None)
     wave, sr = synth.synthesize("Please call Stella.", "de+f2")
     assert sr == 22_050 and wave.size > sr // 2
 
