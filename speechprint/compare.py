@@ -7,6 +7,9 @@ import pandas as pd
 from speechprint import tracking
 from speechprint.errors import ConfigError
 
+_PAIR_COLUMNS = ["extractor", "model", "best_val_balanced_accuracy", "val_macro_f1",
+                 "ci95", "trials", "complete", "pruned", "failed"]  # fmt: skip
+
 
 def compare_pairs(study: str) -> pd.DataFrame:
     """Best validation balanced accuracy (with its macro-F1) and trial counts per pair.
@@ -15,64 +18,71 @@ def compare_pairs(study: str) -> pd.DataFrame:
     invocation and worker.
     """
     client = tracking.client()
-    experiment = client.get_experiment_by_name(study)
-    if experiment is None:
-        raise ConfigError(f"no MLflow experiment named {study!r} at {tracking.tracking_uri()}")
+    experiment = _experiment(client, study)
     runs = client.search_runs(
         [experiment.experiment_id], filter_string="tags.trial_number != ''", max_results=50000
     )
-    rows = []
-    for run in runs:
-        metrics, tags = run.data.metrics, run.data.tags
-        rows.append(
-            {
-                "extractor": tags.get("extractor", "?"),
-                "model": tags.get("model", "?"),
-                "state": tags.get("state", run.info.status),
-                "val_balanced_accuracy": metrics.get("best/val_balanced_accuracy"),
-                "val_macro_f1": metrics.get("best/val_macro_f1"),
-                # k-fold interval when the study scored by k-fold, else the bootstrap interval
-                # of the validation split
-                "ci_low": metrics.get(
-                    "cv/balanced_accuracy_ci_low", metrics.get("best/val_balanced_accuracy_ci_low")
-                ),
-                "ci_high": metrics.get(
-                    "cv/balanced_accuracy_ci_high",
-                    metrics.get("best/val_balanced_accuracy_ci_high"),
-                ),
-            }
-        )
-    columns = ["extractor", "model", "best_val_balanced_accuracy", "val_macro_f1",
-               "ci95", "trials", "complete", "pruned", "failed"]  # fmt: skip
+    rows = [_trial_row(run) for run in runs]
     if not rows:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=_PAIR_COLUMNS)
     frame = pd.DataFrame(rows)
-    out = []
-    for (extractor, model), group in frame.groupby(["extractor", "model"], sort=True):
-        complete = group[group["state"] == "COMPLETE"].dropna(subset=["val_balanced_accuracy"])
-        best = complete.loc[complete["val_balanced_accuracy"].idxmax()] if len(complete) else None
-        ci = ""
-        if best is not None and pd.notna(best["ci_low"]):
-            ci = f"{best['ci_low']:.3f}-{best['ci_high']:.3f}"
-        out.append(
-            {
-                "extractor": extractor,
-                "model": model,
-                "best_val_balanced_accuracy": round(float(best["val_balanced_accuracy"]), 4)
-                if best is not None
-                else None,
-                "val_macro_f1": round(float(best["val_macro_f1"]), 4)
-                if best is not None and pd.notna(best["val_macro_f1"])
-                else None,
-                "ci95": ci,
-                "trials": len(group),
-                "complete": int((group["state"] == "COMPLETE").sum()),
-                "pruned": int((group["state"] == "PRUNED").sum()),
-                "failed": int((group["state"] == "FAIL").sum()),
-            }
-        )
-    result = pd.DataFrame(out, columns=columns)
+    out = [
+        _pair_row(extractor, model, group)
+        for (extractor, model), group in frame.groupby(["extractor", "model"], sort=True)
+    ]
+    result = pd.DataFrame(out, columns=_PAIR_COLUMNS)
     return result.sort_values("best_val_balanced_accuracy", ascending=False, na_position="last")
+
+
+def _experiment(client, study: str):
+    experiment = client.get_experiment_by_name(study)
+    if experiment is None:
+        raise ConfigError(f"no MLflow experiment named {study!r} at {tracking.tracking_uri()}")
+    return experiment
+
+
+def _trial_row(run) -> dict:
+    """One trial's run: its pair, state, best validation scores and interval."""
+    metrics, tags = run.data.metrics, run.data.tags
+    return {
+        "extractor": tags.get("extractor", "?"),
+        "model": tags.get("model", "?"),
+        "state": tags.get("state", run.info.status),
+        "val_balanced_accuracy": metrics.get("best/val_balanced_accuracy"),
+        "val_macro_f1": metrics.get("best/val_macro_f1"),
+        # k-fold interval when the study scored by k-fold, else the bootstrap interval of the
+        # validation split
+        "ci_low": metrics.get(
+            "cv/balanced_accuracy_ci_low", metrics.get("best/val_balanced_accuracy_ci_low")
+        ),
+        "ci_high": metrics.get(
+            "cv/balanced_accuracy_ci_high", metrics.get("best/val_balanced_accuracy_ci_high")
+        ),
+    }
+
+
+def _pair_row(extractor: str, model: str, group: pd.DataFrame) -> dict:
+    """One pair's line: its best complete trial and how its trials ended."""
+    complete = group[group["state"] == "COMPLETE"].dropna(subset=["val_balanced_accuracy"])
+    best = complete.loc[complete["val_balanced_accuracy"].idxmax()] if len(complete) else None
+    ci = ""
+    if best is not None and pd.notna(best["ci_low"]):
+        ci = f"{best['ci_low']:.3f}-{best['ci_high']:.3f}"
+    return {
+        "extractor": extractor,
+        "model": model,
+        "best_val_balanced_accuracy": round(float(best["val_balanced_accuracy"]), 4)
+        if best is not None
+        else None,
+        "val_macro_f1": round(float(best["val_macro_f1"]), 4)
+        if best is not None and pd.notna(best["val_macro_f1"])
+        else None,
+        "ci95": ci,
+        "trials": len(group),
+        "complete": int((group["state"] == "COMPLETE").sum()),
+        "pruned": int((group["state"] == "PRUNED").sum()),
+        "failed": int((group["state"] == "FAIL").sum()),
+    }
 
 
 def test_scores(study: str) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,113 +78,137 @@ def write_report(
     model_name: str = DEFAULT_MODEL_NAME,
 ) -> Path:
     """Write PNG figures and ``summary.md`` to ``out_dir``; log them on the study's parent run."""
-    import optuna.visualization.matplotlib as optuna_plots
-
-    from speechprint.metrics import plot_confusion
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     study = load_study(study_name, storage)
     client = tracking.client()
-    figures: list[Path] = []
-    lines = [f"# Study `{study_name}`", ""]
+    report = _Report(out, [f"# Study `{study_name}`", ""])
 
-    states: dict[str, int] = {}
-    for trial in study.trials:
-        states[trial.state.name] = states.get(trial.state.name, 0) + 1
-    lines.append("Trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())))
-    lines.append("")
-
-    complete = [t for t in study.trials if t.value is not None]
-    if complete:
-        # Optuna warns that its matplotlib plots are experimental and, per parameter, that a
-        # conditional parameter seen in few trials has a rough importance: one line in the
-        # summary says so instead of a screenful of warnings.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            axes = optuna_plots.plot_optimization_history(
-                study, target_name="val balanced accuracy"
-            )
-            figures.append(_save(axes.figure, out / "optimization_history.png"))
-            try:
-                axes = optuna_plots.plot_param_importances(
-                    study, target_name="val balanced accuracy"
-                )
-                figures.append(_save(axes.figure, out / "param_importances.png"))
-                lines.append(
-                    "Parameter importances are rough for parameters that only some models have "
-                    "(few trials each)."
-                )
-                lines.append("")
-            except Exception as error:  # noqa: BLE001 - needs enough varied trials
-                lines.append(f"(parameter importances not available: {error})")
-
-    chance = None
-    version = _promoted_version(client, study_name, model_name)
-    test: dict[str, Any] | None = None
-    if version is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                path = client.download_artifacts(version.run_id, "test_metrics.json", tmp)
-                test = json.loads(Path(path).read_text())
-            except Exception:  # noqa: BLE001 - older version without the artifact
-                test = None
-    if test is not None:
-        chance = float(test["chance"])
-        figures.append(
-            _save(
-                plot_confusion(
-                    test["confusion"],
-                    test["labels"],
-                    normalized=True,
-                    title=f"{model_name} v{version.version}: test",
-                ),
-                out / "confusion_test.png",
-            )  # fmt: skip
-        )
-        figures.append(
-            _save(
-                plot_recall(test["per_class_recall"], chance, f"{model_name} v{version.version}"),
-                out / "per_class_recall_test.png",
-            )
-        )
-        low, high = test["balanced_accuracy_ci"]
-        majority = test["majority_baseline"]
-        lines += [
-            f"## Promoted model: `{model_name}` v{version.version} "
-            f"({', '.join(version.aliases) or 'no alias'})",
-            "",
-            f"Trial {version.tags.get('trial')}: {version.tags.get('extractor')} + "
-            f"{version.tags.get('model')}, chosen by validation balanced accuracy "
-            f"{version.tags.get('val_balanced_accuracy')}; scored once on the held-out test split.",
-            "",
-            "| metric (test) | value |",
-            "| --- | --- |",
-            f"| balanced accuracy | {test['balanced_accuracy']:.3f} (95% CI {low:.3f}-{high:.3f}) |",
-            f"| macro-F1 | {test['macro_f1']:.3f} |",
-            f"| accuracy | {test['accuracy']:.3f} |",
-            f"| top-3 accuracy | {test['top3_accuracy']:.3f} |",
-            f"| chance (balanced accuracy) | {chance:.3f} |",
-            f"| majority class: accuracy / balanced accuracy | {majority['accuracy']:.3f} / "
-            f"{majority['balanced_accuracy']:.3f} |",
-            "",
-        ]
-
-    pairs = compare_pairs(study_name)
-    if len(pairs):
-        figures.append(
-            _save(plot_pairs(pairs, chance, f"{study_name}: extractor x model"), out / "pairs.png")
-        )
-        lines += ["## Extractor x model (validation)", "", markdown_table(pairs), ""]
-    lines += ["## Figures", ""] + [f"![{p.stem}]({p.name})" for p in figures]
-    summary = out / "summary.md"
-    summary.write_text("\n".join(lines) + "\n")
+    _trials_section(report, study)
+    _optuna_figures(report, study)
+    chance = _promoted_section(report, client, study_name, model_name)
+    _pairs_section(report, study_name, chance)
+    summary = report.write_summary()
 
     parent = _latest_parent_run(client, study_name)
     if parent is not None:
-        for path in [*figures, summary]:
+        for path in [*report.figures, summary]:
             client.log_artifact(parent, str(path), "report")
     return summary
+
+
+@dataclass
+class _Report:
+    """What a report has so far: the summary's lines and the figures written to `out`."""
+
+    out: Path
+    lines: list[str]
+    figures: list[Path] = field(default_factory=list)
+
+    def figure(self, figure: plt.Figure, name: str) -> None:
+        self.figures.append(_save(figure, self.out / name))
+
+    def write_summary(self) -> Path:
+        lines = [*self.lines, "## Figures", ""] + [f"![{p.stem}]({p.name})" for p in self.figures]
+        summary = self.out / "summary.md"
+        summary.write_text("\n".join(lines) + "\n")
+        return summary
+
+
+def _trials_section(report: _Report, study: Any) -> None:
+    """One line: how many trials ended in each state."""
+    states: dict[str, int] = {}
+    for trial in study.trials:
+        states[trial.state.name] = states.get(trial.state.name, 0) + 1
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items()))
+    report.lines += ["Trials: " + counts, ""]
+
+
+def _optuna_figures(report: _Report, study: Any) -> None:
+    """Optimisation history and parameter importances, once some trial has a value."""
+    import optuna.visualization.matplotlib as optuna_plots
+
+    if not any(t.value is not None for t in study.trials):
+        return
+    # Optuna warns that its matplotlib plots are experimental and, per parameter, that a
+    # conditional parameter seen in few trials has a rough importance: one line in the
+    # summary says so instead of a screenful of warnings.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        axes = optuna_plots.plot_optimization_history(study, target_name="val balanced accuracy")
+        report.figure(axes.figure, "optimization_history.png")
+        try:
+            axes = optuna_plots.plot_param_importances(study, target_name="val balanced accuracy")
+            report.figure(axes.figure, "param_importances.png")
+            report.lines += [
+                "Parameter importances are rough for parameters that only some models have "
+                "(few trials each).",
+                "",
+            ]
+        except Exception as error:  # noqa: BLE001 - needs enough varied trials
+            report.lines.append(f"(parameter importances not available: {error})")
+
+
+def _promoted_section(report: _Report, client: Any, study: str, model_name: str) -> float | None:
+    """The promoted model's test figures and table; returns its chance level (None: no model)."""
+    from speechprint.metrics import plot_confusion
+
+    version = _promoted_version(client, study, model_name)
+    test = _test_metrics(client, version) if version is not None else None
+    if test is None:
+        return None
+    chance = float(test["chance"])
+    title = f"{model_name} v{version.version}"
+    confusion = plot_confusion(
+        test["confusion"], test["labels"], normalized=True, title=f"{title}: test"
+    )
+    report.figure(confusion, "confusion_test.png")
+    report.figure(plot_recall(test["per_class_recall"], chance, title), "per_class_recall_test.png")
+    report.lines += _promoted_lines(test, version, model_name)
+    return chance
+
+
+def _test_metrics(client: Any, version: Any) -> dict[str, Any] | None:
+    """The test metrics promotion stored with a model version (None for older versions)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(version.run_id, "test_metrics.json", tmp)
+            return json.loads(Path(path).read_text())
+        except Exception:  # noqa: BLE001 - older version without the artifact
+            return None
+
+
+def _promoted_lines(test: dict[str, Any], version: Any, model_name: str) -> list[str]:
+    low, high = test["balanced_accuracy_ci"]
+    majority = test["majority_baseline"]
+    return [
+        f"## Promoted model: `{model_name}` v{version.version} "
+        f"({', '.join(version.aliases) or 'no alias'})",
+        "",
+        f"Trial {version.tags.get('trial')}: {version.tags.get('extractor')} + "
+        f"{version.tags.get('model')}, chosen by validation balanced accuracy "
+        f"{version.tags.get('val_balanced_accuracy')}; scored once on the held-out test split.",
+        "",
+        "| metric (test) | value |",
+        "| --- | --- |",
+        f"| balanced accuracy | {test['balanced_accuracy']:.3f} (95% CI {low:.3f}-{high:.3f}) |",
+        f"| macro-F1 | {test['macro_f1']:.3f} |",
+        f"| accuracy | {test['accuracy']:.3f} |",
+        f"| top-3 accuracy | {test['top3_accuracy']:.3f} |",
+        f"| chance (balanced accuracy) | {float(test['chance']):.3f} |",
+        f"| majority class: accuracy / balanced accuracy | {majority['accuracy']:.3f} / "
+        f"{majority['balanced_accuracy']:.3f} |",
+        "",
+    ]
+
+
+def _pairs_section(report: _Report, study: str, chance: float | None) -> None:
+    """Best validation score per extractor x model pair: a figure and a table."""
+    pairs = compare_pairs(study)
+    if not len(pairs):
+        return
+    report.figure(plot_pairs(pairs, chance, f"{study}: extractor x model"), "pairs.png")
+    report.lines += ["## Extractor x model (validation)", "", markdown_table(pairs), ""]
 
 
 def _latest_parent_run(client: Any, study: str) -> str | None:
