@@ -1,0 +1,1 @@
+"""Findings a linguist can read (see run.py)."""
