@@ -11,12 +11,15 @@ from rich.table import Table
 
 from speechprint.cli.common import console, err_console, fail
 
-app = typer.Typer(help="Archive data: describe an archive, synthesise the demo corpus.")
+app = typer.Typer(help="Corpus data: describe a corpus, synthesise the demo corpus.")
 
 
 @app.command("describe")
 def describe(
-    archive: Path = typer.Option(..., help="Archive folder (speakers_all.csv beside recordings/)."),
+    archive: Path = typer.Option(..., help="Corpus folder (saa: speakers_all.csv + recordings/)."),
+    corpus: str = typer.Option(
+        "saa", help="Corpus reader: saa (default), commonvoice, vctk, l2arctic."
+    ),
     out: Path | None = typer.Option(None, help="Write overview plots (PNG) to this folder."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     top: int = typer.Option(15, help="Rows in the language and country tables (human output)."),
@@ -27,11 +30,12 @@ def describe(
     ),
 ) -> None:
     """Counts by region, native language, country, sex and age; missing and unreadable audio."""
-    from speechprint.data.archive import describe_archive, load_archive, plot_overview
+    from speechprint.data.archive import describe_archive, plot_overview
+    from speechprint.data.corpora import load_corpus
 
     with fail.on_user_errors(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        loaded = load_archive(archive, regions=regions)
+        loaded = load_corpus(archive, corpus, regions=regions)
         summary = describe_archive(loaded)
         plots = plot_overview(loaded, out) if out else []
     for warning in caught:  # stderr, so that --json keeps stdout to one JSON object
@@ -46,6 +50,9 @@ def describe(
         f"unreadable; {summary['regions']} regions (region table {table['name']}, "
         f"{table['digest']}). Counts below are over rows with audio."
     )
+    if summary["corpus"] != "saa":
+        console.print(f"{summary['corpus']}: {summary['speakers']} speakers with audio; counts "
+                      "below are of speakers, not clips.")  # fmt: skip
     for key, title in (("by_region", "region"), ("by_native_language", "native language"),
                        ("by_country", "country"), ("by_sex", "sex"), ("by_age", "age")):  # fmt: skip
         counts = summary[key]
@@ -57,6 +64,11 @@ def describe(
         for name, count in shown:
             table.add_row(name, str(count))
         console.print(table)
+    if summary.get("unmapped_accents"):
+        listed = ", ".join(f"{k} ({n})" for k, n in summary["unmapped_accents"].items())
+        console.print(f"unmapped accents (speakers): {listed}", soft_wrap=True)
+    for key, value in summary.get("notes", {}).items():
+        console.print(f"{key.replace('_', ' ')}: {value}", soft_wrap=True)
     for item in summary["unreadable"]:
         console.print(f"[red]unreadable:[/] {item['file']}: {item['reason']}")
     for plot in plots:

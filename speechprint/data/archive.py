@@ -10,7 +10,7 @@ from a region table (``seed`` unless asked otherwise), which the ``Archive`` kee
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,15 @@ class ArchiveError(DataError):
 class Archive:
     root: Path
     recordings_dir: Path
-    speakers: pd.DataFrame  # every cleaned row; ``path`` is None where there is no audio
+    # Every cleaned row: one per speaker here, one per clip in corpora with many clips per
+    # speaker (``data.corpora``). ``path`` is None where there is no audio.
+    speakers: pd.DataFrame
     unmapped_countries: list[str]  # countries that ``regions`` does not know
     regions: RegionTable  # the table the ``region`` column was computed with
+    corpus: str = "saa"  # the reader that made it (``data.corpora.CORPORA``)
+    # The corpus's own accent labels that map to no region, with the speakers who carry them.
+    unmapped_accents: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)  # reader-specific counts, for describe
 
     @property
     def with_audio(self) -> pd.DataFrame:
@@ -91,11 +97,25 @@ def load_archive(path: str | Path, *, regions: str | Path | RegionTable = "seed"
     ]
     # object dtype keeps the contract's None (a string column would turn it into NaN).
     speakers["path"] = pd.Series(paths, index=speakers.index, dtype=object)
-    speakers["region"] = [table.region_of(c) for c in speakers["country"]]
+    unmapped = assign_regions(speakers, table, stacklevel=3)
+    return Archive(root, recordings, speakers, unmapped, table)
+
+
+def assign_regions(frame: pd.DataFrame, table: RegionTable, *, stacklevel: int = 2) -> list[str]:
+    """Add ``region`` from ``country`` (in place), warn about and return the unmapped countries.
+
+    A ``region`` column already present (a corpus whose accent names a region but no country)
+    is kept where the country gives none, if it is one of ``table``'s regions.
+    """
+    known = frame["region"] if "region" in frame.columns else pd.Series(UNCLASSIFIED, frame.index)
+    mapped = [table.region_of(c) for c in frame["country"]]
+    valid = set(table.regions())
+    frame["region"] = [k if r == UNCLASSIFIED and k in valid else r
+                       for r, k in zip(mapped, known)]  # fmt: skip
     unmapped = sorted(
         {
             c
-            for c, r in zip(speakers["country"], speakers["region"])
+            for c, r in zip(frame["country"], mapped)
             if r == UNCLASSIFIED and isinstance(c, str) and c
         }
     )
@@ -103,9 +123,9 @@ def load_archive(path: str | Path, *, regions: str | Path | RegionTable = "seed"
         warnings.warn(
             f"{len(unmapped)} countries have no region in the {table.name!r} region table and "
             f"become '{UNCLASSIFIED}': " + ", ".join(unmapped),
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
-    return Archive(root, recordings, speakers, unmapped, table)
+    return unmapped
 
 
 def clean_metadata(raw: pd.DataFrame, *, source: str = METADATA_FILE) -> pd.DataFrame:
@@ -153,19 +173,28 @@ def _counts(series: pd.Series) -> dict[str, int]:
     return {str(k): int(v) for k, v in series.fillna("unknown").value_counts().items()}
 
 
+def _per_speaker(archive: Archive) -> pd.DataFrame:
+    """Rows with audio, one per speaker: counts are of speakers, whatever their number of clips."""
+    with_audio = archive.with_audio
+    if archive.corpus == "saa":  # the archive's own rows, as they always were counted
+        return with_audio
+    return with_audio.drop_duplicates("speakerid").reset_index(drop=True)
+
+
 def describe_archive(archive: Archive, *, check_audio: bool = True) -> dict[str, Any]:
     """Counts over rows with audio, rows without audio, unreadable files (JSON-ready).
 
     Readability is checked from each file's header (``soundfile.info``) plus a zero-byte test: a
     full decode of every recording would take minutes; extraction reports what decoding finds.
     """
-    with_audio = archive.with_audio
+    clips = archive.with_audio
     unreadable = []
     if check_audio:
-        for path in with_audio["path"]:
+        for path in clips["path"]:
             reason = check_readable(path)
             if reason:
                 unreadable.append({"file": Path(path).name, "reason": reason})
+    with_audio = _per_speaker(archive)
     ages = pd.cut(with_audio["age"], bins=AGE_BINS, right=False)
     by_age = {
         f"{int(b.left)}-{int(b.right) - 1}": int(n)
@@ -174,10 +203,12 @@ def describe_archive(archive: Archive, *, check_audio: bool = True) -> dict[str,
     if ages.isna().any():  # missing or out-of-range ages are counted, not lost
         by_age["unknown"] = int(ages.isna().sum())
     classified = with_audio["region"][with_audio["region"] != UNCLASSIFIED]
-    return {
+    summary = {
         "archive": str(archive.root),
+        "corpus": archive.corpus,
         "rows": len(archive.speakers),
-        "with_audio": len(with_audio),
+        "with_audio": len(clips),
+        "speakers": int(with_audio["speakerid"].nunique()),
         "without_audio": archive.rows_without_audio,
         "unreadable": unreadable,
         "region_table": {
@@ -193,6 +224,12 @@ def describe_archive(archive: Archive, *, check_audio: bool = True) -> dict[str,
         "by_age": by_age,
         "unmapped_countries": archive.unmapped_countries,
     }
+    if "accent" in with_audio.columns:
+        summary["by_accent"] = _counts(with_audio["accent"])
+        summary["unmapped_accents"] = dict(archive.unmapped_accents)
+    if archive.notes:
+        summary["notes"] = dict(archive.notes)
+    return summary
 
 
 def plot_overview(archive: Archive, out_dir: str | Path, *, top: int = 30) -> list[Path]:
