@@ -19,6 +19,8 @@ import pytest
 
 from speechprint.errors import SpeechPrintError
 from speechprint.features import base, pretrained
+from speechprint.features.pretrained import phonemes as phoneme_module
+from speechprint.features.pretrained import whisper as whisper_module
 from speechprint.features.pretrained import (
     SAMPLES_PER_ENCODER_FRAME,
     WINDOW_SAMPLES,
@@ -107,7 +109,7 @@ def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "pip install 'speechprint[pretrained]'" in str(error.value)
     with pytest.raises(ImportError, match=r"speechprint\[pretrained\]"):
         SpeakerEmbedding().transform(_audio(1.0))
-    monkeypatch.setattr(pretrained, "_phoneme_recognisers", {})
+    monkeypatch.setattr(phoneme_module, "_phoneme_recognisers", {})
     with pytest.raises(MissingExtraError, match=r"hama.*speechprint\[pretrained\]"):
         PhonemePosteriors().transform(_audio(1.0))
 
@@ -182,9 +184,9 @@ def test_speaker_embedding_is_unit_vector(require_pretrained: Any) -> None:
 
 
 def test_pretrained_module_caches_models(whisper: WhisperEncoder) -> None:
-    before = dict(pretrained._whisper_models)
+    before = dict(whisper_module._whisper_models)
     whisper.transform(_audio(1.0))
-    assert pretrained._whisper_models == before  # no reload per call
+    assert whisper_module._whisper_models == before  # no reload per call
 
 
 def test_model_load_keeps_torch_thread_count(whisper: WhisperEncoder) -> None:
