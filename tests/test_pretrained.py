@@ -19,8 +19,6 @@ import pytest
 
 from speechprint.errors import SpeechPrintError
 from speechprint.features import base, pretrained
-from speechprint.features.pretrained import phonemes as phoneme_module
-from speechprint.features.pretrained import whisper as whisper_module
 from speechprint.features.pretrained import (
     SAMPLES_PER_ENCODER_FRAME,
     WINDOW_SAMPLES,
@@ -33,6 +31,8 @@ from speechprint.features.pretrained import (
     whisper_log_mel,
     window_starts,
 )
+from speechprint.features.pretrained import phonemes as phoneme_module
+from speechprint.features.pretrained import whisper as whisper_module
 
 SR = 16000
 

@@ -39,6 +39,10 @@ class Extractor:
     def transform(self, wave: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def transform_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """``transform`` of each wave; extractors that batch across files (Whisper) override it."""
+        return [self.transform(wave) for wave in waves]
+
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -194,13 +194,16 @@ def _compute_chunk(
     from speechprint.data.audio import load_audio
 
     outcomes: list[Outcome] = []
+    decoded: list[tuple[str, str, np.ndarray]] = []
     for path, key in items:
         try:
-            wave = load_audio(path, extractor.sample_rate)
+            decoded.append((path, key, load_audio(path, extractor.sample_rate)))
         except Exception as error:  # noqa: BLE001  any decoder failure means: skip this file
             outcomes.append((path, None, _reason(error), 0.0))
-            continue
-        array = np.ascontiguousarray(extractor.transform(wave), dtype=np.float32)
+    # One call for the chunk: extractors that batch across files (Whisper windows) do so here.
+    arrays = extractor.transform_many([wave for _, _, wave in decoded])
+    for (path, key, wave), transformed in zip(decoded, arrays, strict=True):
+        array = np.ascontiguousarray(transformed, dtype=np.float32)
         if not np.all(np.isfinite(array)):
             outcomes.append((path, None, f"{extractor.id} produced non-finite values", 0.0))
             continue
