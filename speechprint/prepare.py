@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from speechprint.data.archive import load_archive
+from speechprint.data.corpora import load_corpus
 from speechprint.data.dataset import Dataset, make_dataset
 from speechprint.features import FeatureSet, extract_features, make_extractor
 
@@ -24,11 +24,12 @@ class PreparedData(NamedTuple):
 
 
 def prepare_data(config: RunConfig, *, progress: bool = True) -> PreparedData:
-    """Archive -> labelled speaker-disjoint split -> cached features for every recording."""
-    archive = load_archive(config.archive, regions=config.regions)
+    """Corpus -> labelled speaker-disjoint split -> cached features for every recording."""
+    archive = load_corpus(config.archive, config.corpus, regions=config.regions)
     dataset = make_dataset(
         archive, config.target, min_count=config.min_count, seed=config.seed,
         val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+        max_clips_per_speaker=config.max_clips_per_speaker,
     )  # fmt: skip
     extractor = make_extractor(config.extractor, config.extractor_params)
     features = extract_features(

@@ -51,11 +51,13 @@ CV_SPEAKERS = {
 }
 
 
-def write_commonvoice(root: Path, clips_per_speaker: int = 3, speakers: dict | None = None) -> Path:
+def write_commonvoice(
+    root: Path, clips_per_speaker: int = 3, speakers: dict | None = None, first_seed: int = 0
+) -> Path:
     speakers = speakers or CV_SPEAKERS
     header = "client_id\tpath\tsentence_id\tsentence\tsentence_domain\tup_votes\tdown_votes\t"
     header += "age\tgender\taccents\tvariant\tlocale\tsegment\n"
-    lines, seed = [header], 0
+    lines, seed = [header], first_seed
     for client, (accents, gender, age, voice) in speakers.items():
         for _ in range(clips_per_speaker):
             seed += 1

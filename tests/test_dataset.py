@@ -159,3 +159,77 @@ def test_real_archive_split_keeps_all_17_regions(shared_archive: Path) -> None:
     assert not (train & val or train & test or val & test)
     for split in SPLITS:
         assert min(dataset.class_counts(split).values()) >= 1
+
+
+# --- many clips per speaker (a synthetic Common Voice layout) -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def commonvoice(tmp_path_factory: pytest.TempPathFactory) -> Archive:
+    """Three accents of four speakers, 2 to 6 clips each (one prolific speaker per accent)."""
+    from test_corpora import write_commonvoice
+
+    from speechprint.data.corpora import load_corpus
+
+    root = tmp_path_factory.mktemp("cv")
+    speakers = {}
+    for accent, voice in (("United States English", "en-us"), ("England English", "en"),
+                          ("Australian English", "en-029")):  # fmt: skip
+        for i in range(4):
+            speakers[f"{voice}-{i}".ljust(16, "x")] = (accent, "female", "twenties", voice)
+    write_commonvoice(root, clips_per_speaker=2, speakers=speakers)
+    prolific = {f"{v}-9".ljust(16, "x"): (a, "male", "thirties", v) for a, v in
+                (("United States English", "en-us"), ("England English", "en"))}  # fmt: skip
+    write_commonvoice(root / "more", clips_per_speaker=6, speakers=prolific, first_seed=1000)
+    for clip in (root / "more" / "clips").iterdir():  # same layout, one validated.tsv
+        clip.rename(root / "clips" / clip.name)
+    extra = (root / "more" / "validated.tsv").read_text().splitlines(keepends=True)[1:-1]
+    with open(root / "validated.tsv", "a") as handle:
+        handle.writelines(extra)
+    return load_corpus(root, "commonvoice")
+
+
+def test_many_clips_split_by_speaker(commonvoice: Archive) -> None:
+    dataset = make_dataset(commonvoice, "region", min_count=3, seed=1)
+    manifest = dataset.manifest
+    assert len(manifest) == 36 and manifest["speakerid"].nunique() == 14
+    splits_of = manifest.groupby("speakerid")["split"].nunique()
+    assert (splits_of == 1).all()  # every clip of a speaker in the same split
+    # Class balance counts speakers: the prolific speakers weigh one each.
+    assert dataset.class_counts() == {"british isles": 5, "north american": 5, "oceanian": 4}
+    assert dataset.clip_counts() == {"british isles": 14, "north american": 14, "oceanian": 8}
+    for split in SPLITS:
+        assert min(dataset.class_counts(split).values()) >= 1
+
+
+def test_max_clips_per_speaker(commonvoice: Archive) -> None:
+    capped = make_dataset(commonvoice, "region", min_count=3, seed=1, max_clips_per_speaker=3)
+    clips = capped.manifest.groupby("speakerid").size()
+    assert clips.max() == 3 and len(capped.manifest) == 8 * 2 + 4 * 2 + 2 * 3 and len(clips) == 14
+    again = make_dataset(commonvoice, "region", min_count=3, seed=1, max_clips_per_speaker=3)
+    assert again.fingerprint == capped.fingerprint  # seeded: the same sample
+    other = make_dataset(commonvoice, "region", min_count=3, seed=2, max_clips_per_speaker=3)
+    assert set(other.manifest["path"]) != set(capped.manifest["path"])
+    uncapped = make_dataset(commonvoice, "region", min_count=3, seed=1)
+    assert capped.fingerprint != uncapped.fingerprint
+    with pytest.raises(ConfigError, match="max_clips_per_speaker"):
+        make_dataset(commonvoice, "region", min_count=3, max_clips_per_speaker=0)
+
+
+def test_speaker_metrics_average_clips() -> None:
+    import numpy as np
+
+    from speechprint.units import with_units
+
+    # Speaker a: clips right, wrong, right (mean right); speaker b: one wrong clip.
+    proba = np.array([[0.9, 0.1], [0.4, 0.6], [0.8, 0.2], [0.7, 0.3]])
+    clip = {"labels": ["x", "y"], "y_true": [0, 0, 0, 1], "proba": proba.tolist(),
+            "balanced_accuracy": 0.25}  # fmt: skip
+    speakers = ["a", "a", "a", "b"]
+    chosen = with_units(clip, speakers, unit="speaker")
+    assert chosen["unit"] == "speaker" and chosen["n"] == 2
+    assert chosen["y_pred"] == [0, 0] and chosen["balanced_accuracy"] == 0.5
+    assert chosen["clip"] is clip
+    default = with_units(clip, speakers)
+    assert default["balanced_accuracy"] == 0.25 and default["speaker"]["balanced_accuracy"] == 0.5
+    np.testing.assert_allclose(default["speaker"]["proba"][0], [0.7, 0.3])

@@ -37,6 +37,13 @@ class Dataset:
         return self.manifest[self.manifest["split"] == name].reset_index(drop=True)
 
     def class_counts(self, split: str | None = None) -> dict[str, int]:
+        """Speakers per class (not clips: a prolific speaker is still one speaker)."""
+        frame = self.manifest if split is None else self.split(split)
+        counts = frame.drop_duplicates("speakerid")["label"].value_counts()
+        return {label: int(counts.get(label, 0)) for label in self.labels}
+
+    def clip_counts(self, split: str | None = None) -> dict[str, int]:
+        """Clips (recordings) per class."""
         frame = self.manifest if split is None else self.split(split)
         counts = frame["label"].value_counts()
         return {label: int(counts.get(label, 0)) for label in self.labels}
@@ -87,6 +94,23 @@ def _split_speakers(
     return split_of
 
 
+def _majority(values: pd.Series) -> str:
+    """The most frequent value (ties: the smallest), the speaker's label over their clips."""
+    counts = values.astype(str).value_counts()
+    return str(min(counts[counts == counts.max()].index))
+
+
+def cap_clips(rows: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
+    """At most ``cap`` clips per speaker: a seeded sample, the same for the same rows and seed."""
+    if rows.groupby("speakerid").size().max() <= cap:
+        return rows
+    # Random keys drawn in (speaker, path) order: the sample does not depend on row order.
+    ordered = rows.sort_values(["speakerid", "path"], kind="stable")
+    keys = pd.Series(np.random.default_rng(seed).random(len(ordered)), index=ordered.index)
+    keep = keys.groupby(ordered["speakerid"]).rank(method="first") <= cap
+    return ordered[keep].sort_index()
+
+
 def make_dataset(
     archive: Archive,
     target: str = "region",
@@ -95,8 +119,13 @@ def make_dataset(
     seed: int = 0,
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
+    max_clips_per_speaker: int | None = None,
 ) -> Dataset:
     """Label the recordings and split speakers (never recordings) into train/val/test.
+
+    Corpora with many clips per speaker: a speaker's label is the one most of their clips carry
+    (every clip gets it), classes are counted and stratified by speakers, and
+    ``max_clips_per_speaker`` keeps a seeded sample of at most that many clips per speaker.
 
     Each class is split on its own (exact stratification) so that even a class of ``min_count``
     speakers has at least one speaker in every split; classes smaller than ``min_count`` are
@@ -114,10 +143,15 @@ def make_dataset(
         raise ConfigError(f"min_count must be at least 3 (one speaker per split), got {min_count}")
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ConfigError(f"invalid split fractions val={val_fraction}, test={test_fraction}")
+    if max_clips_per_speaker is not None and max_clips_per_speaker < 1:
+        raise ConfigError(f"max_clips_per_speaker must be at least 1, got {max_clips_per_speaker}")
     rows = archive.with_audio
     labelled = rows[rows[target].notna() & (rows[target] != UNCLASSIFIED)]
     dropped_rows = len(rows) - len(labelled)
-    speaker_labels = labelled.groupby("speakerid", sort=True)[target].first()
+    speaker_labels = labelled.groupby("speakerid", sort=True)[target].agg(_majority)
+    labelled = labelled.assign(**{target: labelled["speakerid"].map(speaker_labels)})
+    if max_clips_per_speaker is not None:
+        labelled = cap_clips(labelled, max_clips_per_speaker, seed)
     counts = speaker_labels.value_counts()
     kept = sorted(str(c) for c in counts[counts >= min_count].index)
     dropped = {str(c): int(n) for c, n in counts[counts < min_count].items()}

@@ -40,13 +40,19 @@ class TrainConfig(StrictModel):
 class DataSpec(StrictModel):
     """Which recordings and labels: the ``data:`` section of study and experiment files."""
 
-    archive: str
+    archive: str  # the corpus folder (for every corpus reader, not only the archive's)
+    corpus: str = "saa"  # the corpus reader (speechprint.data.corpora.CORPORA)
     target: str = "region"
     regions: str = "seed"  # region table: a packaged name (seed, geo) or a CSV path
     min_count: int = Field(5, ge=2)
     seed: int = 0
     val_fraction: float = Field(0.15, gt=0, lt=1)
     test_fraction: float = Field(0.15, gt=0, lt=1)
+    # Many clips per speaker: at most this many (a seeded sample) per speaker; None keeps all.
+    max_clips_per_speaker: int | None = Field(None, ge=1)
+    # What "balanced accuracy" (and so a study's objective) counts: clips, or speakers with
+    # their clips' probabilities averaged. Both are reported either way.
+    unit: Literal["clip", "speaker"] = "clip"
 
 
 class Component(StrictModel):
