@@ -25,7 +25,7 @@ import numpy as np
 
 from speechprint.findings.lexicon import Word, lexicon_digest, passage_words
 
-VERSION = 1
+VERSION = 2
 SKIP_PENALTY = 25.0  # nats: skipping must beat forcing a word's sounds onto the wrong frames
 MIN_WORD_SCORE = -6.0  # mean log(p(expected) / p(best)) over the word's frames
 # CTC's spike for a word's first sound comes after its acoustic onset (measured on eSpeak en-us:
@@ -155,8 +155,11 @@ def align_posteriors(log_probs: np.ndarray, frame_seconds: float, words: list[Wo
             status = SKIPPED if w <= reached else NOT_REACHED
             spans.append(WordSpan(w, float("nan"), float("nan"), float("nan"), status))
             continue
+        # Token frames only: blanks inside a word say nothing about whether it was said.
         own = graph.tokens[path[frames]]
-        score = float(np.mean(log_probs[frames, own] - best[frames]))
+        sounds = own != blank
+        frames_, own_ = (frames[sounds], own[sounds]) if sounds.any() else (frames, own)
+        score = float(np.mean(log_probs[frames_, own_] - best[frames_]))
         status = ALIGNED if score >= MIN_WORD_SCORE else UNSURE
         start = max(previous_end, frames[0] * frame_seconds - ONSET_LAG)
         previous_end = (frames[-1] + 1) * frame_seconds

@@ -1,0 +1,151 @@
+"""Which words carry the accent: the drop in P(true class) when one word's frames are removed.
+
+For each recording and each aligned word, the word's feature frames are cut out (the recording as
+if the word had not been there) and the model that scored the speaker (its fold's model) predicts
+again; the drop in the probability of the speaker's true class is that word's evidence. Drops are
+averaged per class over speakers with a bootstrap interval. Frames of contextual encoders
+(Whisper) also carry some of their neighbours, so the drop is a lower bound on a word's role.
+Skipped, unsure and unread words have no value (NaN), never a guess.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from speechprint.findings.align import ALIGNED, WordSpan
+
+VERSION = 1
+_classifiers: list[Any] = []  # per worker: the fold models
+
+
+def word_drops(classifier: Any, features: np.ndarray, duration: float, y: int,
+               spans: list[WordSpan]) -> np.ndarray:  # fmt: skip
+    """``(n_words,)`` drop in P(class ``y``) per word (NaN where the word is not aligned)."""
+    rate = len(features) / duration if duration > 0 else 0.0
+    variants, which = [features], []
+    for span in spans:
+        if span.status != ALIGNED or rate == 0:
+            continue
+        lo, hi = int(np.floor(span.start * rate)), int(np.ceil(span.end * rate))
+        kept = np.concatenate([features[:lo], features[hi:]])
+        if hi <= lo or len(kept) < 2:
+            continue
+        variants.append(kept)
+        which.append(span.index)
+    drops = np.full(len(spans), np.nan)
+    if which:
+        proba = classifier.predict_proba_features(variants)[:, y]
+        drops[which] = proba[0] - proba[1:]
+    return drops
+
+
+def _load(paths: list[str]) -> None:
+    from speechprint.classifier import AccentClassifier
+
+    _classifiers[:] = [AccentClassifier.load(p) for p in paths]
+
+
+def _chunk(items: list[tuple[int, np.ndarray, float, int, list[WordSpan]]]) -> list[np.ndarray]:
+    return [word_drops(_classifiers[fold], f, d, y, s) for fold, f, d, y, s in items]
+
+
+def occlusion_matrix(subject: Any, alignments: dict[str, list[WordSpan]], *, jobs: int | None,
+                     progress: bool) -> np.ndarray:  # fmt: skip
+    """``(recordings, words)`` drops for the subject's recordings (cached beside its fold models)."""
+    from speechprint.findings.parallel import parallel_map
+
+    cache = subject.folder / f"occlusion-v{VERSION}.npz"
+    paths = list(subject.frame["path"])
+    if cache.exists():
+        stored = np.load(cache)
+        if list(stored["paths"]) == paths:
+            return stored["drops"]
+    n_words = len(next(iter(alignments.values()), [])) or 69
+    items, rows = [], []
+    for i, row in enumerate(subject.frame.itertuples(index=False)):
+        spans = alignments.get(row.path)
+        if spans is None or not np.isfinite(row.duration):
+            continue
+        items.append((int(row.fold), subject.features.features[row.path], float(row.duration),
+                      int(row.y), spans))  # fmt: skip
+        rows.append(i)
+    drops = np.full((len(paths), n_words), np.nan)
+    results = parallel_map(_chunk, items, jobs=jobs, label="occluding words", progress=progress,
+                           initializer=_load, initargs=([str(p) for p in subject.classifiers],))  # fmt: skip
+    for i, values in zip(rows, results):
+        drops[i] = values
+    np.savez(cache, paths=np.array(paths), drops=drops)
+    return drops
+
+
+def summarise(drops: np.ndarray, labels: list[str], classes: tuple[str, ...],
+              words: list[str], *, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """Long table: class, word, mean drop, 95% bootstrap interval over speakers, n."""
+    rng = np.random.default_rng(seed)
+    labels_arr = np.asarray(labels)
+    rows = []
+    for cls in classes:
+        block = drops[labels_arr == cls]
+        if len(block) == 0:
+            continue
+        samples = rng.integers(0, len(block), size=(n_boot, len(block)))
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: NaN is the answer
+            means = np.nanmean(block, axis=0)
+            boot = np.nanmean(block[samples], axis=1)  # (n_boot, words)
+            low, high = np.nanpercentile(boot, [2.5, 97.5], axis=0)
+        counts = np.sum(np.isfinite(block), axis=0)
+        for w, word in enumerate(words):
+            rows.append({"class": cls, "word": word, "mean_drop": means[w], "ci_low": low[w],
+                         "ci_high": high[w], "n": int(counts[w])})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def plot_heatmap(table: pd.DataFrame, words: list[str], out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = table.pivot(index="word", columns="class", values="mean_drop").reindex(words)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * grid.shape[1], 13))
+    limit = float(np.nanmax(np.abs(grid.to_numpy()))) if np.isfinite(grid.to_numpy()).any() else 1
+    image = ax.imshow(grid.to_numpy(), aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit)
+    ax.set_yticks(range(len(words)), words, fontsize=7)
+    ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=60, ha="right", fontsize=8)
+    ax.set_title("Drop in P(true class) when the word is removed")
+    fig.colorbar(image, ax=ax, shrink=0.5, label="mean drop (red: the word is evidence)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def top_words(table: pd.DataFrame, k: int = 5) -> dict[str, list[tuple[str, float]]]:
+    """Per class, the ``k`` words whose removal costs the true class most (n >= 3 speakers)."""
+    out = {}
+    for cls, block in table[table["n"] >= 3].groupby("class"):
+        best = block.sort_values("mean_drop", ascending=False).head(k)
+        out[str(cls)] = [(str(w), float(d)) for w, d in zip(best["word"], best["mean_drop"])]
+    return out
+
+
+def passage_html(words: list[str], drops: np.ndarray, title: str) -> str:
+    """The passage with each word shaded by its evidence (red: removing it costs the true class)."""
+    limit = float(np.nanmax(np.abs(drops))) if np.isfinite(drops).any() else 1.0
+    parts = []
+    for word, value in zip(words, drops):
+        text = word.split(" ", 1)[-1]
+        if not np.isfinite(value):
+            parts.append(f'<span class="na" title="not aligned">{text}</span>')
+            continue
+        alpha = min(1.0, abs(value) / (limit or 1.0))
+        colour = "220,50,40" if value > 0 else "40,90,220"
+        parts.append(f'<span style="background: rgba({colour},{alpha:.2f})" '
+                     f'title="{value:+.3f}">{text}</span>')  # fmt: skip
+    return f'<p class="speaker"><b>{title}</b>: {" ".join(parts)}</p>'
