@@ -5,7 +5,7 @@ Importing this package registers every extractor in ``FEATURES`` (one module per
 
 from __future__ import annotations
 
-from speechprint.features import logmel, mfcc, pretrained  # noqa: F401  (they register)
+from speechprint.features import fusion, logmel, mfcc, pretrained  # noqa: F401  (they register)
 from speechprint.features.base import (
     FEATURES,
     Extractor,
