@@ -15,7 +15,7 @@ TORCH = "torch==2.13.0"
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (real MLflow, Optuna and audio, in temporary folders)."""
     session.install(TORCH)
-    session.install("-e", ".[pretrained,dev]")
+    session.install("-e", ".[pretrained,dev,cluster]")  # cluster: the Dask extraction tests
     # Resemblyzer's declared deps (webrtcvad from source, a `typing` backport) break installs.
     session.install("--no-deps", "resemblyzer==0.1.4")
     session.run(

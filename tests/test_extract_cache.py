@@ -161,3 +161,43 @@ def test_resolve_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 def test_empty_input(tmp_path: Path) -> None:
     result = extract_features([], make_extractor("mfcc_mean"), cache_dir=tmp_path, progress=False)
     assert (len(result), result.computed, result.loaded, result.dim) == (0, 0, 0, None)
+
+
+@pytest.mark.parametrize("name", ["mfcc_mean", "mfcc_seq"])
+def test_lazy_features_are_the_same_arrays_memory_mapped(audio: list[Path], cache_dir: Path,
+                                                         name: str) -> None:  # fmt: skip
+    import pickle
+
+    from speechprint.features.lazy import PackedFeatures
+
+    extractor = make_extractor(name)
+    eager = extract_features(audio[:3], extractor, jobs=1, progress=False)
+    lazy = extract_features(audio, extractor, jobs=1, progress=False, lazy=True)
+    assert isinstance(lazy.features, PackedFeatures) and (lazy.loaded, lazy.computed) == (3, 1)
+    assert isinstance(lazy.features[str(audio[0])].base, np.memmap)  # a view, not a copy
+    whole = extract_features(audio, extractor, jobs=1, progress=False)
+    _same(dict(lazy.features), whole.features)
+    _same({k: lazy.features[k] for k in eager.features}, eager.features)
+    assert lazy.shape_summary() == whole.shape_summary() and lazy.dim == whole.dim
+    # One pack per set of entries: the same run reuses it; it pickles by reference (workers).
+    packs = list((FeatureCache(cache_dir, extractor).folder / "packs").glob("*.npy"))
+    again = extract_features(audio, extractor, jobs=1, progress=False, lazy=True)
+    assert again.features.data_path == lazy.features.data_path and len(packs) == 1
+    assert len(pickle.dumps(again.features)) < 2000
+    _same(dict(pickle.loads(pickle.dumps(again.features))), whole.features)
+
+
+def test_fsspec_url_cache(audio: list[Path], tmp_path: Path) -> None:
+    """An object-store cache (fsspec's in-memory filesystem here): written whole, read back."""
+    fsspec = pytest.importorskip("fsspec")
+    extractor = make_extractor("mfcc_mean")
+    url = f"memory://speechprint-test-{tmp_path.name}"
+    first = extract_features(audio, extractor, jobs=1, cache_dir=url, progress=False)
+    again = extract_features(audio, extractor, jobs=1, cache_dir=url, progress=False)
+    assert (first.computed, again.loaded, again.computed) == (4, 4, 0)
+    _same(first.features, again.features)
+    fs = fsspec.filesystem("memory")
+    folder = FeatureCache(url, extractor).url
+    names = sorted(Path(p).name for p in fs.ls(folder, detail=False))
+    assert "config.json" in names and len(names) == 5
+    assert not (tmp_path / "memory:").exists()  # a URL, never a local folder of that name

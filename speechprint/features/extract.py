@@ -1,7 +1,9 @@
 """Extract features for many files: cache first, then parallel processes for the misses.
 
-The parent hashes each file and loads cached entries (cheap); only misses go to worker processes,
-in chunks so per-task overhead stays small. Workers decode, transform, write their own cache
+The parent hashes each file and loads cached entries (cheap); only misses go to worker processes
+(or, with ``dask=ADDRESS``, to the tasks of a Dask cluster: ``features.cluster``), in chunks so
+per-task overhead stays small. ``lazy=True`` holds no array: entries are checked by their header
+and the result maps each file into one packed, memory-mapped file (``features.lazy``). Workers decode, transform, write their own cache
 entries (atomically) and send the arrays back. A file that cannot be decoded is skipped with its
 reason and reported; the run goes on. Errors inside an extractor's ``transform`` are bugs or
 invalid parameters, not bad audio, so they propagate instead of skipping every file.
@@ -9,20 +11,24 @@ invalid parameters, not bad audio, so they propagate instead of skipping every f
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from speechprint.features.base import Extractor
-from speechprint.features.cache import FeatureCache, content_hash, resolve_cache_dir
+from speechprint.features.cache import (
+    FeatureCache,
+    content_hash,
+    resolve_cache_dir,
+    resolve_cache_root,
+)
+from speechprint.features.progress import progress_bar
 
 __all__ = ["FeatureSet", "SkippedFile", "extract_features", "resolve_cache_dir"]
 
@@ -40,6 +46,7 @@ _PRELOAD = [
     "speechprint.features",
     "speechprint.data.audio",
 ]
+CLUSTER_BATCH = 32  # files per Dask task: scheduling overhead stays negligible next to decoding
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
@@ -56,7 +63,7 @@ class FeatureSet:
     """Features keyed by ``str(path)`` in input order, plus what was skipped and what was cached."""
 
     extractor: Extractor
-    features: dict[str, np.ndarray]
+    features: Mapping[str, np.ndarray]  # a dict, or ``PackedFeatures`` when extracted lazily
     skipped: list[SkippedFile] = field(default_factory=list)
     computed: int = 0
     loaded: int = 0
@@ -97,45 +104,59 @@ def extract_features(
     jobs: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    dask: str | None = None,
+    lazy: bool = False,
 ) -> FeatureSet:
     """Features for every decodable file in ``paths`` (cached on disk, misses in parallel).
 
-    ``jobs`` defaults to all cores; ``jobs=1`` computes in this process without a pool.
+    ``jobs`` defaults to all cores; ``jobs=1`` computes in this process without a pool. ``dask``
+    (a scheduler address) computes the misses on that cluster instead. ``cache_dir`` may be an
+    fsspec URL. ``lazy`` returns packed, memory-mapped features instead of arrays in memory.
     """
     ordered = list(dict.fromkeys(str(p) for p in paths))  # unique, input order kept
-    cache = FeatureCache(resolve_cache_dir(cache_dir), extractor)
-    results: dict[str, np.ndarray] = {}
+    cache = FeatureCache(resolve_cache_root(cache_dir), extractor)
+    results: dict[str, np.ndarray | None] = {}  # None: present in the cache, not held (lazy)
+    keys: dict[str, str] = {}
     skipped: dict[str, SkippedFile] = {}
     misses: list[tuple[str, str]] = []
     for path in ordered:
         try:
-            key = content_hash(path)
+            keys[path] = key = content_hash(path)
         except OSError as error:
             skipped[path] = SkippedFile(path, f"cannot read file: {error.strerror or error}")
             continue
-        array = cache.load(key)
+        array = cache.load(key, mmap=lazy and cache.url is None)
         if array is None:
             misses.append((path, key))
         else:
-            results[path] = array
+            results[path] = None if lazy else array
     loaded = len(results)
 
     computed, audio_seconds, started = 0, 0.0, time.perf_counter()
     if misses:
-        for path, array, reason, seconds in _compute(misses, extractor, cache, jobs, progress):
+        outcomes = _compute(misses, extractor, cache, jobs, progress, dask)
+        for path, array, reason, seconds in outcomes:
             if array is None:
                 skipped[path] = SkippedFile(path, reason or "unknown error")
             else:
-                results[path] = array
+                results[path] = None if lazy else array
                 computed += 1
                 audio_seconds += seconds
     compute_seconds = time.perf_counter() - started if misses else 0.0
 
     for item in skipped.values():
         log.warning("skipped %s: %s", item.file, item.reason)
+    kept = [p for p in ordered if p in results]
+    features: Mapping[str, np.ndarray]
+    if lazy and kept:
+        from speechprint.features.lazy import pack
+
+        features = pack(cache, [(p, keys[p]) for p in kept], extractor.kind == "pooled")
+    else:
+        features = {p: results[p] for p in kept}  # type: ignore[misc]
     return FeatureSet(
         extractor=extractor,
-        features={p: results[p] for p in ordered if p in results},
+        features=features,
         skipped=[skipped[p] for p in ordered if p in skipped],
         computed=computed,
         loaded=loaded,
@@ -153,10 +174,17 @@ def _compute(
     cache: FeatureCache,
     jobs: int | None,
     progress: bool,
+    dask: str | None = None,
 ) -> list[Outcome]:
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(misses)))
     outcomes: list[Outcome] = []
-    with _progress_bar(progress, len(misses), extractor.id) as advance:
+    with progress_bar(progress, len(misses), extractor.id) as advance:
+        if dask:
+            from speechprint.features.cluster import compute_on_cluster
+
+            size = CLUSTER_BATCH
+            chunks = [misses[i : i + size] for i in range(0, len(misses), size)]
+            return compute_on_cluster(dask, chunks, extractor, cache, advance)
         if jobs == 1:
             for item in misses:
                 outcomes.extend(_compute_chunk(extractor, cache, [item]))
@@ -244,53 +272,3 @@ def _init_worker() -> None:
         threadpool_limits(1)
     except ImportError:  # threadpoolctl comes with scikit-learn; without it the env vars still help
         pass
-
-
-@contextlib.contextmanager
-def _progress_bar(enabled: bool, total: int, label: str) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr (a no-op when disabled); yields ``advance(n)``."""
-    if not enabled:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        # A log file (nohup, CI) gets no live bar: a line at every tenth of the work instead.
-        yield _progress_lines(console, total, f"extracting {label}")
-        return
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task(f"extracting {label}", total=total)
-        yield lambda n: bar.advance(task, n)
-
-
-def _progress_lines(console: Any, total: int, label: str) -> Callable[[int], None]:
-    """``advance(n)`` that prints ``label: done/total (elapsed)`` at each tenth of ``total``."""
-    started = time.perf_counter()
-    state = {"done": 0, "next": max(1, total // 10)}
-
-    def advance(n: int) -> None:
-        state["done"] += n
-        if state["done"] >= state["next"] or state["done"] == total:
-            state["next"] = state["done"] + max(1, total // 10)
-            elapsed = time.perf_counter() - started
-            console.print(
-                f"{label}: {state['done']}/{total} files ({elapsed:.0f} s)", highlight=False
-            )
-
-    return advance

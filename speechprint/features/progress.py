@@ -1,0 +1,58 @@
+"""The extraction progress bar: rich on a terminal, a line per tenth of the work in a log file."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool, total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr (a no-op when disabled); yields ``advance(n)``."""
+    if not enabled:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        # A log file (nohup, CI) gets no live bar: a line at every tenth of the work instead.
+        yield progress_lines(console, total, f"extracting {label}")
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(f"extracting {label}", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def progress_lines(console: Any, total: int, label: str) -> Callable[[int], None]:
+    """``advance(n)`` that prints ``label: done/total (elapsed)`` at each tenth of ``total``."""
+    started = time.perf_counter()
+    state = {"done": 0, "next": max(1, total // 10)}
+
+    def advance(n: int) -> None:
+        state["done"] += n
+        if state["done"] >= state["next"] or state["done"] == total:
+            state["next"] = state["done"] + max(1, total // 10)
+            elapsed = time.perf_counter() - started
+            console.print(
+                f"{label}: {state['done']}/{total} files ({elapsed:.0f} s)", highlight=False
+            )
+
+    return advance
