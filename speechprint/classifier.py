@@ -39,6 +39,9 @@ class AccentClassifier:
     std: np.ndarray
     segment_frames: int = 400
     max_segments: int = 8  # evenly spaced segments per recording: long files cost no more
+    # Calibration (speechprint findings --calibrate): probabilities become softmax(log p / T).
+    # 1.0 leaves them as trained; fitted on development speakers only, never on test.
+    temperature: float = 1.0
     model: Any = None  # torch module (eval mode) or fitted sklearn estimator
     _extractor: Any = field(default=None, repr=False, compare=False)
 
@@ -65,7 +68,15 @@ class AccentClassifier:
     def predict_proba_features(
         self, features: list[np.ndarray], batch_size: int = 64
     ) -> np.ndarray:
-        """``(N, C)`` probabilities for extracted features of any length."""
+        """``(N, C)`` probabilities for extracted features of any length (after ``temperature``)."""
+        proba = self._proba_features(features, batch_size)
+        if self.temperature == 1.0 or not len(proba):
+            return proba
+        logits = np.log(np.clip(proba.astype(np.float64), 1e-12, 1.0)) / self.temperature
+        soft = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (soft / soft.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def _proba_features(self, features: list[np.ndarray], batch_size: int) -> np.ndarray:
         if not features:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         if self.pooled:
@@ -132,6 +143,7 @@ class AccentClassifier:
                 "std": self.std,
                 "segment_frames": self.segment_frames,
                 "max_segments": self.max_segments,
+                "temperature": self.temperature,
                 "weights": weights,
             },
             path,
