@@ -68,6 +68,24 @@ def test_cluster_features_equal_local_ones(tiny_archive: Path, tmp_path: Path,
     assert again.loaded == len(paths) and again.computed == 0
 
 
+def test_cli_extract_on_the_cluster(tmp_path: Path, cluster: distributed.LocalCluster) -> None:
+    from test_corpora import write_vctk
+    from typer.testing import CliRunner
+
+    from speechprint.cli import _register_subcommands, app
+
+    _register_subcommands()
+    root = write_vctk(tmp_path / "vctk", utterances=1)
+    args = ["features", "extract", "--corpus", "vctk", "--archive", str(root), "--extractor",
+            "mfcc_mean", "--dask", cluster.scheduler_address, "--cache-dir", str(tmp_path / "c"),
+            "--no-progress"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "computed: 7 loaded from cache: 0 skipped: 0" in text
+    assert f"Dask cluster {cluster.scheduler_address}" in text
+
+
 def test_killed_worker_loses_no_finished_entry(tiny_archive: Path, tmp_path: Path,
                                                cluster: distributed.LocalCluster,
                                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip

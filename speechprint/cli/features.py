@@ -35,29 +35,39 @@ def features_list() -> None:
 
 @app.command("extract")
 def features_extract(
-    archive: Path = typer.Option(..., help="Archive folder (speakers_all.csv + recordings/)."),
+    archive: Path = typer.Option(..., help="Corpus folder (saa: speakers_all.csv + recordings/)."),
     extractor: str = typer.Option(..., help="Extractor name (see `speechprint features list`)."),
+    corpus: str = typer.Option("saa", help="Corpus reader: saa, commonvoice, vctk, l2arctic."),
     param: list[str] = typer.Option(
         [], "--param", help="Extractor parameter as key=value (repeatable), e.g. n_mfcc=20."
     ),
     jobs: int | None = typer.Option(None, help="Worker processes (default: all cores)."),
-    cache_dir: Path | None = typer.Option(
+    cache_dir: str | None = typer.Option(
         None,
-        help="Feature cache (default: $SPEECHPRINT_CACHE_DIR or ~/.cache/speechprint/features).",
+        help="Feature cache: a folder (shared by machines if need be) or an fsspec URL "
+        "(default: $SPEECHPRINT_CACHE_DIR or ~/.cache/speechprint/features).",
+    ),
+    dask: str | None = typer.Option(
+        None,
+        metavar="ADDRESS",
+        help="Run on a Dask cluster, e.g. tcp://host:8786 (extra: cluster).",
     ),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Extract features for every recording of an archive; cached entries are loaded, not redone."""
-    from speechprint.features import extract_features, make_extractor, resolve_cache_dir
+    """Extract features for every recording of a corpus; cached entries are loaded, not redone."""
+    from speechprint.features import extract_features, make_extractor
+    from speechprint.features.cache import resolve_cache_root
 
     with fail.on_user_errors():
         built = make_extractor(extractor, parse_params(param, extractor))
         if jobs is not None and jobs < 1:
             raise ConfigError("--jobs must be at least 1")
-        from speechprint.data.archive import load_archive
+        from speechprint.data.corpora import load_corpus
 
-        paths = [str(p) for p in load_archive(archive).with_audio["path"]]
-    result = extract_features(paths, built, jobs=jobs, cache_dir=cache_dir, progress=progress)
+        paths = [str(p) for p in load_corpus(archive, corpus).with_audio["path"]]
+    with fail.on_user_errors():
+        result = extract_features(paths, built, jobs=jobs, cache_dir=cache_dir,
+                                  progress=progress, dask=dask)  # fmt: skip
     console.print(
         f"[bold]{built.id}[/] {built.params()}\n"
         f"computed: {result.computed}   loaded from cache: {result.loaded}   "
@@ -69,10 +79,10 @@ def features_extract(
         console.print(
             f"speed: {result.compute_seconds:.1f} s for {result.computed_audio_seconds / 60:.1f} "
             f"min of audio = {result.seconds_per_audio_minute:.2f} s per minute of audio "
-            f"({jobs or os.cpu_count()} process(es))"
+            f"({f'Dask cluster {dask}' if dask else f'{jobs or os.cpu_count()} process(es)'})"
         )
     console.print(f"shape: {result.shape_summary()}")
-    console.print(f"cache: {resolve_cache_dir(cache_dir)}", soft_wrap=True)
+    console.print(f"cache: {resolve_cache_root(cache_dir)}", soft_wrap=True)
 
 
 @app.command("bench")
