@@ -32,7 +32,7 @@ def _register_subcommands() -> None:
     if _registered:
         return
     _registered = True
-    from speechprint.cli import data, features, findings, model, study
+    from speechprint.cli import data, features, findings, model, probe, study
 
     app.add_typer(data.app, name="data")
     app.add_typer(features.app, name="features")
@@ -40,6 +40,7 @@ def _register_subcommands() -> None:
     app.add_typer(study.runs_app, name="runs")
     app.command("run")(study.experiment_run)
     model.register(app)
+    app.add_typer(probe.app, name="probe")
     findings.register(app)
 
 
