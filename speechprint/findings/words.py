@@ -20,10 +20,14 @@ def section(subject: Any, out: Path, *, jobs: int | None, progress: bool) -> Sec
     if subject.features.extractor.kind != "sequence":
         return Section("words", TITLE, "Not computed: the model's features are one vector per "
                        "recording, so single words cannot be removed from them.")  # fmt: skip
+    from speechprint.features.pretrained import MissingExtraError
+
     paths = list(subject.frame["path"])
-    alignments = align_files(
-        paths, jobs=jobs, cache_dir=subject.config.cache_dir, progress=progress
-    )
+    try:
+        alignments = align_files(paths, jobs=jobs, cache_dir=subject.config.cache_dir,
+                                 progress=progress)  # fmt: skip
+    except MissingExtraError as error:  # the other sections need no extra
+        return Section("words", TITLE, f"Not computed: {error}.")
     labels = [w.label for w in passage_words()]
     status = pd.DataFrame([[s.status for s in alignments.get(p, [])] or ["missing"] * len(labels)
                            for p in paths], columns=labels)  # fmt: skip
