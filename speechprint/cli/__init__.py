@@ -32,13 +32,14 @@ def _register_subcommands() -> None:
     if _registered:
         return
     _registered = True
-    from speechprint.cli import data, features, findings, model, probe, study
+    from speechprint.cli import data, evaluate, features, findings, model, probe, study
 
     app.add_typer(data.app, name="data")
     app.add_typer(features.app, name="features")
     app.add_typer(study.app, name="study")
     app.add_typer(study.runs_app, name="runs")
     app.command("run")(study.experiment_run)
+    app.command("evaluate")(evaluate.evaluate_command)
     model.register(app)
     app.add_typer(probe.app, name="probe")
     findings.register(app)
