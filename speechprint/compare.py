@@ -7,6 +7,7 @@ import pandas as pd
 from speechprint import tracking
 from speechprint.errors import ConfigError
 
+CANDIDATE_KINDS = ("refit", "ensemble")
 _PAIR_COLUMNS = ["extractor", "model", "best_val_balanced_accuracy", "val_macro_f1",
                  "ci95", "trials", "complete", "pruned", "failed"]  # fmt: skip
 
@@ -22,7 +23,8 @@ def compare_pairs(study: str) -> pd.DataFrame:
     runs = client.search_runs(
         [experiment.experiment_id], filter_string="tags.trial_number != ''", max_results=50000
     )
-    rows = [_trial_row(run) for run in runs]
+    # Refit and ensemble runs of promotion carry test scores, not selection scores: not trials.
+    rows = [_trial_row(run) for run in runs if run.data.tags.get("kind") not in CANDIDATE_KINDS]
     if not rows:
         return pd.DataFrame(columns=_PAIR_COLUMNS)
     frame = pd.DataFrame(rows)
@@ -48,8 +50,11 @@ def _trial_row(run) -> dict:
         "extractor": tags.get("extractor", "?"),
         "model": tags.get("model", "?"),
         "state": tags.get("state", run.info.status),
-        "val_balanced_accuracy": metrics.get("best/val_balanced_accuracy"),
-        "val_macro_f1": metrics.get("best/val_macro_f1"),
+        # The study's own score: the k-fold mean of a cross-validated trial, else validation.
+        "val_balanced_accuracy": metrics.get(
+            "cv/balanced_accuracy_mean", metrics.get("best/val_balanced_accuracy")
+        ),
+        "val_macro_f1": metrics.get("cv/macro_f1_mean", metrics.get("best/val_macro_f1")),
         # k-fold interval when the study scored by k-fold, else the bootstrap interval of the
         # validation split
         "ci_low": metrics.get(
@@ -86,16 +91,17 @@ def _pair_row(extractor: str, model: str, group: pd.DataFrame) -> dict:
 
 
 def test_scores(study: str) -> pd.DataFrame:
-    """Trials of ``study`` scored on the test split by ``speechprint promote``, best test first.
+    """Candidates of ``study`` scored on the test split by ``speechprint promote``, best first.
 
-    Only promotion measures test scores, once per registered trial, so this table is the record of
-    what the held-out speakers said about the models that were chosen by validation.
+    Only promotion measures test scores, once per refit candidate, so this table is the record of
+    what the held-out speakers said about models chosen by their selection score; the paired
+    difference against the study's linear baseline is on the same test speakers.
     """
     client = tracking.client()
     experiment = client.get_experiment_by_name(study)
-    columns = ["trial", "extractor", "model", "val_balanced_accuracy", "test_balanced_accuracy",
-               "test_ci95", "test_macro_f1", "test_accuracy", "majority_accuracy", "chance",
-               "registered_as"]  # fmt: skip
+    columns = ["trial", "extractor", "model", "selected_by", "selection_score",
+               "test_balanced_accuracy", "test_ci95", "vs_linear_baseline_paired", "test_macro_f1",
+               "test_accuracy", "majority_accuracy", "chance", "registered_as"]  # fmt: skip
     if experiment is None:
         raise ConfigError(f"no MLflow experiment named {study!r} at {tracking.tracking_uri()}")
     runs = client.search_runs(
@@ -114,9 +120,11 @@ def test_scores(study: str) -> pd.DataFrame:
                 "trial": tags.get("trial_number", ""),
                 "extractor": tags.get("extractor", "?"),
                 "model": tags.get("model", "?"),
-                "val_balanced_accuracy": value("best/val_balanced_accuracy"),
+                "selected_by": tags.get("selection_metric", ""),
+                "selection_score": _rounded(tags.get("selection_score")),
                 "test_balanced_accuracy": value("test/balanced_accuracy"),
                 "test_ci95": "" if low is None or high is None else f"{low:.3f}-{high:.3f}",
+                "vs_linear_baseline_paired": tags.get("paired_vs_linear_baseline", ""),
                 "test_macro_f1": value("test/macro_f1"),
                 "test_accuracy": value("test/accuracy"),
                 "majority_accuracy": value("test/majority_accuracy"),
@@ -126,6 +134,10 @@ def test_scores(study: str) -> pd.DataFrame:
         )
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("test_balanced_accuracy", ascending=False)
+
+
+def _rounded(text: str | None) -> float | None:
+    return None if text is None else round(float(text), 4)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -10,7 +10,7 @@ The test split is never used.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,11 +26,20 @@ from speechprint.train import RunConfig, run
 class CVResult:
     folds: int
     repeats: int
-    scores: list[float]  # balanced accuracy per fold and repeat
+    scores: list[float]  # balanced accuracy per fold and repeat (the mean over model seeds)
     macro_f1: list[float]
     mean: float
     std: float
-    interval: tuple[float, float]  # bootstrap 95% over pooled out-of-fold predictions
+    interval: tuple[float, float]  # bootstrap 95% over speakers, out-of-fold, repeats averaged
+    best_epochs: list[int] = field(default_factory=list)  # early-stopping epoch of each fold run
+    oof: list[dict[str, Any]] = field(default_factory=list)  # out-of-fold rows, see ``_oof_rows``
+    seeds: int = 1
+
+    @property
+    def refit_epochs(self) -> int:
+        """Epochs for a model refit on all development speakers: the folds' median best epoch."""
+        positive = [e for e in self.best_epochs if e > 0]
+        return int(np.median(positive)) if positive else 0
 
     def metrics(self) -> dict[str, float]:
         return {
@@ -39,6 +48,7 @@ class CVResult:
             "cv/balanced_accuracy_ci_low": self.interval[0],
             "cv/balanced_accuracy_ci_high": self.interval[1],
             "cv/macro_f1_mean": float(np.mean(self.macro_f1)),
+            "cv/refit_epochs": float(self.refit_epochs),
         }
 
 
@@ -76,27 +86,76 @@ def cross_validate(
     *,
     folds: int = 5,
     repeats: int = 2,
+    seeds: int = 1,
     report: Any = None,
 ) -> CVResult:
-    """Score ``config`` by repeated stratified k-fold on the train+val speakers."""
+    """Score ``config`` by repeated stratified k-fold on the train+val speakers.
+
+    Each fold trains ``seeds`` models (model seeds ``config.seed + s``; the folds stay the
+    same) and averages their probabilities. ``report(fold, running_mean)`` is called after each
+    fold, so a pruner can stop a hopeless configuration after one or two folds.
+    """
     dataset, features = data
-    scores, f1s, truth, predicted = [], [], [], []
-    fold_config = config.model_copy(update={"evaluate_test": True})
-    for index, fold in enumerate(fold_datasets(dataset, folds, repeats, config.seed)):
-        result = run(fold_config, (fold, features))
-        test = result.test or {}
+    scores, f1s, epochs, rows = [], [], [], []
+    splits = fold_datasets(dataset, folds, repeats, config.seed)
+    k = len(splits) // repeats
+    for index, fold in enumerate(splits):
+        test, fold_epochs = _score_fold(config, fold, features, seeds)
         scores.append(float(test["balanced_accuracy"]))
         f1s.append(float(test["macro_f1"]))
-        truth += test["y_true"]
-        predicted += test["y_pred"]
+        epochs += fold_epochs
+        rows += _oof_rows(test, fold, repeat=index // k, fold_index=index % k)
         if report is not None:
             report(index + 1, float(np.mean(scores)))
     return CVResult(
-        folds=len(scores) // repeats,
-        repeats=repeats,
-        scores=scores,
-        macro_f1=f1s,
-        mean=float(np.mean(scores)),
-        std=float(np.std(scores)),
-        interval=bootstrap_interval(truth, predicted),
-    )
+        folds=k, repeats=repeats, scores=scores, macro_f1=f1s, mean=float(np.mean(scores)),
+        std=float(np.std(scores)), interval=_speaker_interval(rows), best_epochs=epochs,
+        oof=rows, seeds=seeds,
+    )  # fmt: skip
+
+
+def _score_fold(config: RunConfig, fold: Dataset, features: FeatureSet,
+                seeds: int) -> tuple[dict[str, Any], list[int]]:  # fmt: skip
+    """The fold's held-out metrics (probabilities averaged over model seeds), best epochs."""
+    from speechprint.metrics import evaluate
+
+    tests, epochs = [], []
+    for offset in range(seeds):
+        seeded = config.model_copy(update={"evaluate_test": True, "seed": config.seed + offset})
+        result = run(seeded, (fold, features))
+        tests.append(result.test or {})
+        epochs.append(int(result.best_epoch))
+    if seeds == 1:
+        return tests[0], epochs
+    proba = np.mean([t["proba"] for t in tests], axis=0)
+    merged = evaluate(tests[0]["y_true"], proba, tests[0]["labels"],
+                      train_counts=fold.class_counts("train"))  # fmt: skip
+    return {
+        **tests[0],
+        **merged,
+        "proba": proba.tolist(),
+        "y_pred": proba.argmax(1).tolist(),
+    }, epochs
+
+
+def _oof_rows(test: dict[str, Any], fold: Dataset, *, repeat: int,
+              fold_index: int) -> list[dict[str, Any]]:  # fmt: skip
+    """One row per held-out recording: where it was scored and what the model said."""
+    speaker_of = dict(zip(fold.manifest["path"], fold.manifest["speakerid"]))
+    return [
+        {"repeat": repeat, "fold": fold_index, "path": path, "speakerid": str(speaker_of[path]),
+         "y_true": int(y), "proba": proba}
+        for path, y, proba in zip(test["files"], test["y_true"], test["proba"])
+    ]  # fmt: skip
+
+
+def _speaker_interval(rows: list[dict[str, Any]]) -> tuple[float, float]:
+    """Bootstrap over speakers of their out-of-fold probabilities averaged across repeats
+    (resampling rows would count each speaker once per repeat)."""
+    by_speaker: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_speaker.setdefault(row["speakerid"], []).append(row)
+    truth = [group[0]["y_true"] for group in by_speaker.values()]
+    predicted = [int(np.argmax(np.mean([r["proba"] for r in group], axis=0)))
+                 for group in by_speaker.values()]  # fmt: skip
+    return bootstrap_interval(truth, predicted)

@@ -1,22 +1,29 @@
-"""From study to model: evaluate the best trial on the held-out test split and promote by evidence.
+"""From study to model: promotion by evidence that does not spend the test split.
 
-The best trial is chosen by validation balanced accuracy only; its test score is measured once, here,
-and decides whether the alias (``champion``) moves. The previous holder is scored on the same test
-split (same data fingerprint), so the comparison is like for like.
+The candidate (the study's best trial by its selection score, a named trial, or an ensemble of the
+top trials) is refit on all development speakers and scored once on test. The alias (``champion``)
+moves on the *selection* evidence (cross-validated score, or validation when the study has no
+``cv:``), compared with the incumbent's only when both were measured the same way on the same data;
+otherwise the new version becomes ``challenger``. The test score is measured and reported beside the
+incumbent's and the study's linear baseline's on the same test speakers, with paired bootstrap
+intervals of the differences, and never used to choose.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
 
 from speechprint import tracking
+from speechprint.candidates import Candidate, Fitted, choose, fit, pair_of, refit_trial
 from speechprint.errors import ConfigError
+from speechprint.evidence import Selection, linear_baseline, paired_on_test
+from speechprint.metrics import PairedDifference
 from speechprint.study.storage import load_study
 
 DEFAULT_MODEL_NAME = "speechprint-accent"
@@ -25,47 +32,61 @@ CHALLENGER_ALIAS = "challenger"
 
 
 @dataclass
+class Comparison:
+    """Ours against another model on the same test speakers."""
+
+    name: str
+    test_balanced_accuracy: float
+    difference: PairedDifference
+
+
+@dataclass
 class Promotion:
     model_name: str
     version: str
-    alias: str  # the alias this version now holds: champion's name or "challenger"
+    alias: str  # the alias this version now holds: the asked alias or "challenger"
     promoted: bool
     new_version: bool
-    test_balanced_accuracy: float
-    test_interval: tuple[float, float]
-    incumbent_version: str | None
-    incumbent_test_balanced_accuracy: float | None
+    candidate: str
+    selection: Selection
+    test_metrics: dict[str, Any]
     reason: str
     run_id: str
-    test_metrics: dict[str, Any]
+    trained_on: dict[str, Any] = field(default_factory=dict)
+    comparisons: list[Comparison] = field(default_factory=list)
+    incumbent_version: str | None = None
+
+    @property
+    def test_balanced_accuracy(self) -> float:
+        return float(self.test_metrics["balanced_accuracy"])
+
+    @property
+    def test_interval(self) -> tuple[float, float]:
+        low, high = self.test_metrics["balanced_accuracy_ci"]
+        return float(low), float(high)
 
     def summary(self) -> str:
+        verdict = (f"'{self.alias}' -> v{self.version}" if self.promoted
+                   else f"'{self.alias}' set on v{self.version}")  # fmt: skip
+        test = self.test_metrics
         low, high = self.test_interval
-        ours = f"v{self.version}: test balanced accuracy {self.test_balanced_accuracy:.3f} [95% CI {low:.3f}-{high:.3f}]"
-        if self.incumbent_version is None:
-            theirs = "no previous holder"
-        else:
-            theirs = (
-                f"v{self.incumbent_version}: {self.incumbent_test_balanced_accuracy:.3f} "
-                "on the same test split"
-            )
-        verdict = (
-            f"'{self.alias}' -> v{self.version}"
-            if self.promoted
-            else f"'{self.alias}' set on v{self.version}"
-        )
-        return f"{verdict}. {ours}; {theirs}. {self.reason}"
-
-
-def _download_config(client: MlflowClient, run_id: str) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(run_id, "config.json", tmp)
-        return json.loads(Path(path).read_text())
+        lines = [
+            f"{verdict} ({self.candidate}), chosen by {self.selection.describe()}. {self.reason}",
+            f"v{self.version} trained on {self.trained_on.get('trained_on', 'train')}"
+            + (f" for {self.trained_on['refit_epochs']} epochs" if "refit_epochs" in self.trained_on else "")
+            + f"; test balanced accuracy {self.test_balanced_accuracy:.3f} [95% CI {low:.3f}-{high:.3f}] "
+            f"on {test['n']} speakers (chance {test['chance']:.3f}, majority-class accuracy "
+            f"{test['majority_baseline']['accuracy']:.3f}): measured, not used to choose.",
+        ]  # fmt: skip
+        for other in self.comparisons:
+            lines.append(f"  vs {other.name} (test {other.test_balanced_accuracy:.3f}): "
+                         + other.difference.verdict(f"v{self.version}", "it"))  # fmt: skip
+        return "\n".join(lines)
 
 
 def load_classifier(client: MlflowClient, run_id: str) -> Any:
-    """The trained classifier logged by a run (the pyfunc's own artifact)."""
-    from speechprint.classifier import AccentClassifier
+    """The trained classifier (or ensemble) logged by a run (the pyfunc's own artifact)."""
+    from speechprint.ensemble import load_classifier_file
     from speechprint.pyfunc import CLASSIFIER_ARTIFACT
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,162 +94,136 @@ def load_classifier(client: MlflowClient, run_id: str) -> Any:
         candidates = sorted((local / "artifacts").glob(f"*{CLASSIFIER_ARTIFACT}*"))
         if not candidates:
             raise ConfigError(f"run {run_id} has no classifier in its model artifacts")
-        return AccentClassifier.load(candidates[0])
+        return load_classifier_file(candidates[0])
 
 
-def evaluate_on_test(
-    client: MlflowClient, run_id: str, *, archive: str | None = None, jobs: int | None = None
-) -> tuple[dict[str, Any], str, Any]:
-    """Score a run's model on the test split of its own data configuration."""
-    from speechprint.prepare import prepare_data
-    from speechprint.train import RunConfig, evaluate_split
-
-    config = RunConfig.from_dict(_download_config(client, run_id))
-    if archive is not None:
-        config.archive = str(archive)
-    config.jobs = jobs
-    dataset, features = prepare_data(config)
-    classifier = load_classifier(client, run_id)
-    metrics = evaluate_split(classifier, dataset, features, "test")
-    return metrics, dataset.fingerprint, classifier
-
-
-def promote(
-    study_name: str,
-    *,
-    storage: str | None = None,
-    model_name: str = DEFAULT_MODEL_NAME,
-    alias: str = DEFAULT_ALIAS,
-    archive: str | None = None,
-    jobs: int | None = None,
-    trial: int | None = None,
-) -> Promotion:
-    """Register the study's best trial (or ``trial``) and move ``alias`` to it only if it wins on
-    test. Naming a trial is for putting a baseline's test score on record beside the champion."""
-    from speechprint.metrics import plot_confusion
-
+def promote(study_name: str, *, storage: str | None = None, model_name: str = DEFAULT_MODEL_NAME,
+            alias: str = DEFAULT_ALIAS, archive: str | None = None, jobs: int | None = None,
+            trial: int | None = None, ensemble: int = 0) -> Promotion:  # fmt: skip
+    """Refit and register the study's candidate; move ``alias`` only on selection evidence."""
     study = load_study(study_name, storage)
-    best = _chosen_trial(study, study_name, trial)
-    run_id = best.user_attrs.get("mlflow_run_id")
-    if not run_id:
-        raise ConfigError(f"trial {best.number} of {study_name!r} has no MLflow run id")
     client = tracking.client()
     tracking.check_reachable(client)
-
-    existing = _version_of_run(client, model_name, run_id)
-    if existing is not None:
-        test = json.loads(existing.tags.get("test_metrics", "{}"))
-        fingerprint = existing.tags.get("data_fingerprint", "")
-        new_version = False
-        version = existing
-    else:
-        test, fingerprint, _ = evaluate_on_test(client, run_id, archive=archive, jobs=jobs)
-        tracker = tracking.MLflowTracker(client, run_id)
-        low, high = test["balanced_accuracy_ci"]
-        tracker.log_metrics(
-            {f"test/{k}": v for k, v in test.items() if isinstance(v, int | float)}
-            | {
-                "test/balanced_accuracy_ci_low": low,
-                "test/balanced_accuracy_ci_high": high,
-                "test/majority_accuracy": test["majority_baseline"]["accuracy"],
-            }  # fmt: skip
-        )
-        tracker.log_dict(test, "test_metrics.json")
-        tracker.log_figure(
-            plot_confusion(test["confusion"], test["labels"], normalized=True, title="test"),
-            "confusion_test.png",
-        )
-        _ensure_registered_model(client, model_name)
-        tags = {
-            "study": study_name,
-            "trial": str(best.number),
-            "selected_by": "best validation" if trial is None else "named on the command line",
-            "run_id": run_id,
-            "extractor": best.user_attrs.get("extractor", ""),
-            "model": best.user_attrs.get("model", ""),
-            "val_balanced_accuracy": f"{best.value:.4f}",
-            "val_macro_f1": f"{best.user_attrs.get('val_macro_f1', float('nan')):.4f}",
-            "test_balanced_accuracy": f"{test['balanced_accuracy']:.4f}",
-            "test_balanced_accuracy_ci95": f"{low:.4f}-{high:.4f}",
-            "test_macro_f1": f"{test['macro_f1']:.4f}",
-            "data_fingerprint": fingerprint,
-            "labels": json.dumps(list(test["labels"])),
-            "test_metrics": json.dumps(_compact(test))[:5000],
-        }
-        version = client.create_model_version(
-            model_name, f"runs:/{run_id}/model", run_id=run_id, tags=tags,
-            description=f"Best trial {best.number} of study {study_name}",
-        )  # fmt: skip
-        client.set_tag(run_id, "registered_as", f"{model_name} v{version.version}")
-        new_version = True
-
-    ours = float(test["balanced_accuracy"])
-    interval = tuple(test.get("balanced_accuracy_ci", (float("nan"), float("nan"))))
+    candidate = choose(study, client, trial=trial, ensemble=ensemble)
+    fitted = fit(client, study_name, candidate, archive=archive, jobs=jobs)
+    version, new_version = _register(client, model_name, study_name, candidate, fitted)
     incumbent = _alias_holder(client, model_name, alias)
-    incumbent_score: float | None = None
-    if incumbent is not None and incumbent.version == version.version:
-        promoted, held, reason = True, alias, f"v{version.version} already holds '{alias}'."
-        incumbent = None
-    else:
-        if incumbent is not None:
-            incumbent_score = _score_on_split(client, incumbent, fingerprint, archive, jobs, test)
-        if incumbent is None or incumbent_score is None or ours > incumbent_score:
-            client.set_registered_model_alias(model_name, alias, version.version)
-            promoted, held = True, alias
-            reason = (
-                "first model under this alias."
-                if incumbent is None
-                else "it beats the previous holder on test balanced accuracy."
-                if incumbent_score is not None
-                else "the previous holder was trained for other labels, so it cannot be compared."
-            )
-        else:
-            client.set_registered_model_alias(model_name, CHALLENGER_ALIAS, version.version)
-            promoted, held = False, CHALLENGER_ALIAS
-            reason = (
-                f"it does not beat v{incumbent.version} on test balanced accuracy, "
-                f"so '{alias}' stays on v{incumbent.version}."
-            )
+    promoted, held, reason = _decide(client, model_name, alias, version, candidate, incumbent)
+    comparisons = _comparisons(client, study, study_name, candidate, fitted, incumbent, version,
+                               archive=archive, jobs=jobs)  # fmt: skip
+    for other in comparisons:
+        if other.name.startswith("linear baseline"):
+            d = other.difference
+            client.set_tag(fitted.run_id, "paired_vs_linear_baseline",
+                           f"{d.difference:+.3f} [{d.low:+.3f}, {d.high:+.3f}]")  # fmt: skip
     return Promotion(
-        model_name=model_name,
-        version=str(version.version),
-        alias=held,
-        promoted=promoted,
-        new_version=new_version,
-        test_balanced_accuracy=ours,
-        test_interval=(float(interval[0]), float(interval[1])),
+        model_name=model_name, version=str(version.version), alias=held, promoted=promoted,
+        new_version=new_version, candidate=candidate.label, selection=candidate.selection,
+        test_metrics=fitted.test, reason=reason, run_id=fitted.run_id,
+        trained_on=fitted.trained_on, comparisons=comparisons,
         incumbent_version=None if incumbent is None else str(incumbent.version),
-        incumbent_test_balanced_accuracy=incumbent_score,
-        reason=reason,
-        run_id=run_id,
-        test_metrics=test,
-    )
+    )  # fmt: skip
 
 
-def _chosen_trial(study: Any, study_name: str, number: int | None) -> Any:
-    import optuna
+def _register(client: MlflowClient, model_name: str, study_name: str, candidate: Candidate,
+              fitted: Fitted) -> tuple[Any, bool]:  # fmt: skip
+    """A new model version of the refit run, or the one registered before for it."""
+    existing = _version_of_run(client, model_name, fitted.run_id)
+    if existing is not None:
+        return existing, False
+    _ensure_registered_model(client, model_name)
+    test = fitted.test
+    low, high = test["balanced_accuracy_ci"]
+    first = candidate.members[0]
+    tags = {
+        "study": study_name, "trial": candidate.key, "candidate": candidate.label,
+        "run_id": fitted.run_id, "extractor": first.user_attrs.get("extractor", ""),
+        "model": "ensemble" if len(candidate.members) > 1 else first.user_attrs.get("model", ""),
+        **candidate.selection.as_tags(), **{k: str(v) for k, v in fitted.trained_on.items()},
+        "test_balanced_accuracy": f"{test['balanced_accuracy']:.4f}",
+        "test_balanced_accuracy_ci95": f"{low:.4f}-{high:.4f}",
+        "test_macro_f1": f"{test['macro_f1']:.4f}",
+        "data_fingerprint": candidate.selection.fingerprint,
+        "labels": json.dumps(list(test["labels"])),
+    }  # fmt: skip
+    version = client.create_model_version(
+        model_name, f"runs:/{fitted.run_id}/model", run_id=fitted.run_id, tags=tags,
+        description=f"{candidate.label} of study {study_name}, refit on all development speakers",
+    )  # fmt: skip
+    for key, value in {"registered_as": f"{model_name} v{version.version}",
+                       **candidate.selection.as_tags()}.items():  # fmt: skip
+        client.set_tag(fitted.run_id, key, value)
+    return version, True
 
-    if number is None:
-        try:
-            return study.best_trial
-        except ValueError:
-            raise ConfigError(f"study {study_name!r} has no completed trial to promote") from None
-    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
-    if number not in by_number:
-        raise ConfigError(f"study {study_name!r} has no trial {number} (it has {len(by_number)})")
-    chosen = by_number[number]
-    if chosen.state != optuna.trial.TrialState.COMPLETE:
-        raise ConfigError(
-            f"trial {number} of {study_name!r} is {chosen.state.name}: only a COMPLETE trial "
-            "has a model to promote"
-        )
-    return chosen
+
+def _decide(client: MlflowClient, model_name: str, alias: str, version: Any,
+            candidate: Candidate, incumbent: Any) -> tuple[bool, str, str]:  # fmt: skip
+    """Move ``alias`` when the selection evidence beats the incumbent's (test never decides)."""
+    ours = candidate.selection
+    if incumbent is None:
+        client.set_registered_model_alias(model_name, alias, version.version)
+        return True, alias, "First model under this alias."
+    if incumbent.version == version.version:
+        return True, alias, f"v{version.version} already holds '{alias}'."
+    theirs = Selection.from_tags(incumbent.tags)
+    if theirs is not None and theirs.comparable(ours) and ours.score > theirs.score:
+        client.set_registered_model_alias(model_name, alias, version.version)
+        return True, alias, (f"It beats v{incumbent.version}'s {theirs.score:.3f} by the same "
+                             "measure on the same data.")  # fmt: skip
+    client.set_registered_model_alias(model_name, CHALLENGER_ALIAS, version.version)
+    if theirs is None or not theirs.comparable(ours):
+        why = (f"v{incumbent.version} was chosen by another measure or on other data "
+               f"({theirs.describe() if theirs else 'no selection evidence'}), so the two cannot "
+               "be compared without the test split")  # fmt: skip
+    else:
+        why = f"it does not beat v{incumbent.version}'s {theirs.score:.3f}"
+    return False, CHALLENGER_ALIAS, f"'{alias}' stays on v{incumbent.version}: {why}."
 
 
-def _compact(metrics: dict[str, Any]) -> dict[str, Any]:
-    keep = ("balanced_accuracy", "balanced_accuracy_ci", "accuracy", "macro_f1", "top3_accuracy",
-            "chance", "majority_baseline", "per_class_recall", "n")  # fmt: skip
-    return {k: metrics[k] for k in keep if k in metrics}
+def _comparisons(client: MlflowClient, study: Any, study_name: str, candidate: Candidate,
+                 fitted: Fitted, incumbent: Any, version: Any, *, archive: str | None,
+                 jobs: int | None) -> list[Comparison]:  # fmt: skip
+    """Paired test differences against the incumbent and the study's linear baseline."""
+    out = []
+    if incumbent is not None and incumbent.version != version.version:
+        theirs = _test_predictions(client, incumbent, fitted.test)
+        if theirs is not None:
+            out.append(_compare(f"v{incumbent.version} (previous '{DEFAULT_ALIAS}' holder)",
+                                fitted.test, theirs))  # fmt: skip
+    baseline = linear_baseline(study)
+    if baseline is not None and [t.number for t in candidate.members] != [baseline.number]:
+        base = refit_trial(client, study_name, baseline, archive=archive, jobs=jobs)
+        out.append(_compare(f"linear baseline trial {baseline.number} {pair_of(baseline)}",
+                            fitted.test, base.test))  # fmt: skip
+    return out
+
+
+def _compare(name: str, ours: dict[str, Any], theirs: dict[str, Any]) -> Comparison:
+    return Comparison(name, float(theirs["balanced_accuracy"]), paired_on_test(ours, theirs))
+
+
+def _test_predictions(client: MlflowClient, incumbent: Any,
+                      ours: dict[str, Any]) -> dict[str, Any] | None:  # fmt: skip
+    """The incumbent's predictions on our test files: its own record when its test split is
+    ours, else its model run on our files; None when it predicts other labels."""
+    from speechprint.evidence import download_json
+    from speechprint.metrics import evaluate
+
+    if json.loads(incumbent.tags.get("labels", "[]")) != list(ours["labels"]):
+        return None
+    try:
+        recorded = download_json(client, incumbent.run_id, "test_metrics.json")
+    except Exception:  # noqa: BLE001 - an older version without the record
+        recorded = {}
+    if set(recorded.get("files", [])) >= set(ours["files"]):
+        return recorded
+    classifier = load_classifier(client, incumbent.run_id)
+    proba, errors = classifier.predict_proba_files(ours["files"])
+    kept = [i for i, f in enumerate(ours["files"]) if f not in errors]
+    truth = [ours["y_true"][i] for i in kept]
+    metrics = evaluate(truth, proba, list(ours["labels"]))
+    return {**metrics, "files": [ours["files"][i] for i in kept], "y_true": truth,
+            "y_pred": proba.argmax(1).tolist()}  # fmt: skip
 
 
 def _ensure_registered_model(client: MlflowClient, name: str) -> None:
@@ -236,8 +231,7 @@ def _ensure_registered_model(client: MlflowClient, name: str) -> None:
         client.get_registered_model(name)
     except Exception:  # noqa: BLE001 - MLflow raises RestException for "not found"
         client.create_registered_model(
-            name,
-            description="SpeechPrint accent classifier: audio files in, region probabilities out.",
+            name, description="SpeechPrint accent classifier: audio in, region probabilities out."
         )
 
 
@@ -254,27 +248,3 @@ def _alias_holder(client: MlflowClient, name: str, alias: str) -> Any | None:
         return client.get_model_version_by_alias(name, alias)
     except Exception:  # noqa: BLE001 - alias not set yet
         return None
-
-
-def _score_on_split(
-    client: MlflowClient,
-    incumbent: Any,
-    fingerprint: str,
-    archive: str | None,
-    jobs: int | None,
-    our_test: dict[str, Any],
-) -> float | None:
-    """The incumbent's test balanced accuracy on *our* test split (None if not comparable)."""
-    if incumbent.tags.get("data_fingerprint") == fingerprint:
-        return float(incumbent.tags["test_balanced_accuracy"])
-    if json.loads(incumbent.tags.get("labels", "[]")) != list(our_test["labels"]):
-        return None
-    # Different split of the same labels: score the incumbent's model on our test files.
-    from speechprint.metrics import evaluate
-
-    classifier = load_classifier(client, incumbent.run_id)
-    paths = our_test["files"]
-    probabilities, errors = classifier.predict_proba_files(paths)
-    kept = [i for i, p in enumerate(paths) if p not in errors]
-    y_true = [our_test["y_true"][i] for i in kept]
-    return float(evaluate(y_true, probabilities, list(our_test["labels"]))["balanced_accuracy"])

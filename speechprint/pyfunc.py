@@ -15,9 +15,12 @@ model_config={"device": "cuda"})`` (any ``train.device`` value, ``auto`` include
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import io
 import logging
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +33,7 @@ import pandas as pd
 from speechprint.errors import ConfigError
 
 CLASSIFIER_ARTIFACT = "classifier"
+OUTPUT_COLUMNS = ["file", "label", "top_labels", "top_probabilities", "probabilities", "error"]
 
 
 # MLflow warns at class definition that ``predict`` has no type hints, inside its own
@@ -39,12 +43,12 @@ with contextlib.redirect_stderr(io.StringIO()):
 
     class AccentModel(mlflow.pyfunc.PythonModel):
         def load_context(self, context: Any) -> None:
-            from speechprint.classifier import AccentClassifier
+            from speechprint.ensemble import load_classifier_file
             from speechprint.train.runtime import resolve_device
 
             config = context.model_config or {}
             device = resolve_device(str(config.get("device", "cpu")))
-            self.classifier = AccentClassifier.load(
+            self.classifier = load_classifier_file(
                 context.artifacts[CLASSIFIER_ARTIFACT], device=device
             )
             self.top_k = int(config.get("top_k", 3))
@@ -54,8 +58,12 @@ with contextlib.redirect_stderr(io.StringIO()):
 
 
 def predict_frame(classifier: Any, model_input: Any, *, top_k: int = 3) -> pd.DataFrame:
-    """Score files or waveforms; a bad input gets an ``error`` row, never sinks the batch."""
+    """Score files, audio content or waveforms; a bad input gets an ``error`` row (``label``
+    None, strict JSON when served), never sinks the batch."""
     frame = _as_frame(model_input)
+    if "audio" in frame.columns:
+        with tempfile.TemporaryDirectory() as tmp:
+            return _predict_audio_content(classifier, frame, Path(tmp), top_k)
     labels = list(classifier.labels)
     rows: list[dict[str, Any]] = []
     if "path" in frame.columns:
@@ -101,7 +109,29 @@ def predict_frame(classifier: Any, model_input: Any, *, top_k: int = 3) -> pd.Da
                 "error": "",
             }
         )
-    return pd.DataFrame(rows)
+    # object dtype: a missing label stays None (JSON null), never NaN (not JSON at all)
+    return pd.DataFrame(rows, columns=OUTPUT_COLUMNS, dtype=object)
+
+
+def _predict_audio_content(classifier: Any, frame: pd.DataFrame, folder: Path,
+                           top_k: int) -> pd.DataFrame:  # fmt: skip
+    """Rows of base64 ``audio`` (a client's file content, with an optional ``name``)."""
+    paths, names, bad = [], [], {}
+    for index, row in enumerate(frame.to_dict(orient="records")):
+        name = str(row.get("name") or f"audio-{index}")
+        path = folder / f"{index}-{Path(name).name or 'audio'}"
+        try:
+            path.write_bytes(base64.b64decode(str(row["audio"]), validate=True))
+        except (binascii.Error, ValueError) as error:
+            bad[str(path)] = f"'audio' is not valid base64: {error}"
+        paths.append(str(path))
+        names.append(name)
+    result = predict_frame(classifier, pd.DataFrame({"path": paths}), top_k=top_k)
+    for position, path in enumerate(paths):
+        if path in bad:
+            result.loc[position, ["label", "error"]] = [None, bad[path]]
+    result["file"] = names
+    return result
 
 
 def _as_frame(model_input: Any) -> pd.DataFrame:
@@ -113,10 +143,13 @@ def _as_frame(model_input: Any) -> pd.DataFrame:
         frame = pd.DataFrame(model_input)
     else:
         frame = pd.DataFrame({"path": [str(p) for p in model_input]})
-    if "path" not in frame.columns and not {"waveform", "sample_rate"} <= set(frame.columns):
+    if not (
+        {"path", "audio"} & set(frame.columns) or {"waveform", "sample_rate"} <= set(frame.columns)
+    ):
         raise ConfigError(
-            "model input needs a 'path' column (audio files) or 'waveform' and 'sample_rate' "
-            f"columns; got {list(frame.columns)}"
+            "model input needs a 'path' column (audio files on this machine), an 'audio' column "
+            "(base64 file content, optional 'name') or 'waveform' and 'sample_rate' columns; "
+            f"got {list(frame.columns)}"
         )
     return frame
 

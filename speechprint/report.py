@@ -186,8 +186,9 @@ def _promoted_lines(test: dict[str, Any], version: Any, model_name: str) -> list
         f"({', '.join(version.aliases) or 'no alias'})",
         "",
         f"Trial {version.tags.get('trial')}: {version.tags.get('extractor')} + "
-        f"{version.tags.get('model')}, chosen by validation balanced accuracy "
-        f"{version.tags.get('val_balanced_accuracy')}; scored once on the held-out test split.",
+        f"{version.tags.get('model')}, chosen by {version.tags.get('selection_metric', 'validation')} "
+        f"{version.tags.get('selection_score', '?')[:6]}, trained on "
+        f"{version.tags.get('trained_on', 'train')}; scored once on the held-out test split.",
         "",
         "| metric (test) | value |",
         "| --- | --- |",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import balanced_accuracy_score
 
 from speechprint.metrics import bootstrap_interval, evaluate, plot_confusion
 
@@ -50,3 +51,30 @@ def test_bootstrap_interval_contains_estimate_and_narrows() -> None:
 def test_confusion_figure() -> None:
     figure = plot_confusion([[3, 1], [0, 2]], ["a", "b"], normalized=True, title="val")
     assert "row-normalised" in figure.axes[0].get_title()
+
+
+def test_paired_bootstrap_on_cases_with_known_answers() -> None:
+    from speechprint.metrics import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 4, size=200)
+    same = paired_bootstrap(truth, truth, truth)
+    assert (same.difference, same.low, same.high) == (0.0, 0.0, 0.0)
+    assert not same.distinguishable and "not distinguishable" in same.verdict()
+    # B is A with 40 of 200 answers flipped to wrong: A is better by a known margin.
+    wrong = truth.copy()
+    flipped = rng.choice(200, size=40, replace=False)
+    wrong[flipped] = (truth[flipped] + 1) % 4
+    better = paired_bootstrap(truth, truth, wrong)
+    assert better.difference == pytest.approx(1 - balanced_accuracy_score(truth, wrong))
+    assert 0 < better.low <= better.difference <= better.high
+    assert better.distinguishable and "A is better" in better.verdict()
+    # Two equally noisy, independent models: the difference is near zero and not distinguishable.
+    a, b = truth.copy(), truth.copy()
+    a[rng.choice(200, 60, replace=False)] = rng.integers(0, 4, 60)
+    b[rng.choice(200, 60, replace=False)] = rng.integers(0, 4, 60)
+    noisy = paired_bootstrap(truth, a, b)
+    assert noisy.low < 0 < noisy.high
+    # Pairing narrows the interval compared with two unpaired intervals.
+    low_a, high_a = bootstrap_interval(truth, a)
+    assert noisy.high - noisy.low < 2 * (high_a - low_a)

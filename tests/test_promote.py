@@ -11,11 +11,13 @@ from pathlib import Path
 import librosa
 import mlflow
 import numpy as np
+import optuna
 import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
 from speechprint.cli import _register_subcommands, app
+from speechprint.errors import ConfigError
 from speechprint.promote import promote
 from speechprint.study.runner import run_study
 from speechprint.study.spec import StudySpec
@@ -34,19 +36,22 @@ def small_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return synthesize_corpus(out, speakers_per_class=8, seconds=4.0, seed=1, progress=False)
 
 
-def _spec(archive: Path, name: str, model: str = "mlp", **train: object) -> StudySpec:
-    return StudySpec.from_dict(
-        {
-            "name": name,
-            "data": {"archive": str(archive), "target": "region", "min_count": 3, "seed": 0},
-            "extractors": ["mfcc_deltas"],
-            "models": [model],
-            "budget": {"n_trials": 1},
-            "train": {"max_frames": 100, "epochs": train.pop("epochs", 15), **train},
-            "search_training": False,
-            "pruner": {"name": "none"},
-        }
-    )
+def _spec(archive: Path, name: str, model: str = "mlp", cv: dict | None = None,
+          models: list[str] | None = None, n_trials: int = 1, **train: object) -> StudySpec:  # fmt: skip
+    raw = {
+        "name": name,
+        "data": {"archive": str(archive), "target": "region", "min_count": 3, "seed": 0},
+        "extractors": ["mfcc_deltas"],
+        "models": models or [model],
+        "budget": {"n_trials": n_trials},
+        "train": {"max_frames": 100, "epochs": train.pop("epochs", 15), **train},
+        "search_training": False,
+        "pruner": {"name": "none"},
+        "sampler": {"name": "random", "seed": 0},
+    }
+    if cv:
+        raw["cv"] = cv
+    return StudySpec.from_dict(raw)
 
 
 @pytest.fixture()
@@ -57,25 +62,41 @@ def promoted(small_archive: Path, tracking: str, cache_dir: Path) -> dict:
     return {"decision": decision, "archive": small_archive, "tracking": tracking}
 
 
-def test_first_promotion_sets_the_alias_with_test_evidence(promoted: dict) -> None:
+def client_of(uri: str) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def test_first_promotion_refits_registers_and_scores_test_once(promoted: dict) -> None:
     decision = promoted["decision"]
     assert decision.promoted and decision.alias == "champion" and decision.new_version
-    client = mlflow.MlflowClient(promoted["tracking"])
+    client = client_of(promoted["tracking"])
     version = client.get_model_version_by_alias("speechprint-accent", "champion")
     assert str(version.version) == decision.version
-    for tag in ("study", "trial", "extractor", "model", "val_balanced_accuracy",
+    for tag in ("study", "trial", "extractor", "model", "selection_metric", "selection_score",
                 "test_balanced_accuracy", "test_balanced_accuracy_ci95", "data_fingerprint",
-                "labels"):  # fmt: skip
+                "labels", "trained_on"):  # fmt: skip
         assert version.tags[tag], tag
+    assert version.tags["selection_metric"] == "validation balanced accuracy"
+    assert version.tags["trained_on"] == "train+val"
+    run = client.get_run(version.run_id)  # the refit run, not the trial's
+    assert run.data.tags["kind"] == "refit"
+    study = optuna.load_study(
+        study_name="good", storage=f"sqlite:///{Path('studies/good.db').resolve()}"
+    )
+    trial_run = client.get_run(study.best_trial.user_attrs["mlflow_run_id"])
+    assert run.data.metrics["data/train_speakers"] > trial_run.data.metrics.get(
+        "data/train_speakers", 0
+    )
     low, high = decision.test_interval
     assert low <= decision.test_balanced_accuracy <= high
     assert decision.test_balanced_accuracy > decision.test_metrics["chance"]  # it learned accents
+    assert "measured, not used to choose" in decision.summary()
 
 
 def test_promoting_twice_registers_nothing_new(promoted: dict) -> None:
     again = promote("good")
     assert not again.new_version and again.version == promoted["decision"].version
-    client = mlflow.MlflowClient(promoted["tracking"])
+    client = client_of(promoted["tracking"])
     assert len(client.search_model_versions("name='speechprint-accent'")) == 1
 
 
@@ -85,10 +106,13 @@ def test_a_worse_study_leaves_the_alias_where_it_was(promoted: dict, cache_dir: 
     decision = promote("worse")
     assert not decision.promoted and decision.alias == "challenger"
     assert decision.incumbent_version == promoted["decision"].version
-    assert decision.incumbent_test_balanced_accuracy >= decision.test_balanced_accuracy
-    client = mlflow.MlflowClient(promoted["tracking"])
+    client = client_of(promoted["tracking"])
     champion = client.get_model_version_by_alias("speechprint-accent", "champion")
     assert str(champion.version) == promoted["decision"].version
+    # Compared on the same test speakers, with the paired difference (and a linear baseline).
+    names = [c.name for c in decision.comparisons]
+    assert any("previous 'champion' holder" in n for n in names)
+    assert all(c.difference.n == decision.test_metrics["n"] for c in decision.comparisons)
 
 
 def test_runs_compare_shows_the_promoted_trial_on_test(promoted: dict) -> None:
@@ -110,7 +134,7 @@ def test_a_named_trial_is_promoted_and_bad_trial_numbers_are_clear_errors(
 ) -> None:
     decision = promote("good", trial=0)  # the only trial: already registered, nothing new
     assert not decision.new_version and decision.version == promoted["decision"].version
-    with pytest.raises(ValueError, match="has no trial 7"):
+    with pytest.raises(ConfigError, match="has no trial 7"):
         promote("good", trial=7)
     result = CliRunner().invoke(app, ["promote", "--study", "good", "--trial", "7"])
     assert result.exit_code != 0 and "has no trial 7" in result.output

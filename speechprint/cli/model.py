@@ -17,25 +17,37 @@ def promote_command(
     study: str = typer.Option(..., "--study", help="Study whose best trial to promote."),
     storage: str | None = typer.Option(None, help="Optuna storage (default: under studies/)."),
     model_name: str = typer.Option("speechprint-accent", help="Registered model name."),
-    alias: str = typer.Option("champion", help="Alias to move if the model wins on test."),
+    alias: str = typer.Option("champion", help="Alias to move if the selection evidence wins."),
     archive: str | None = typer.Option(None, help="Archive folder (if it moved since the study)."),
     trial: int | None = typer.Option(
-        None, help="Promote this trial instead of the best (e.g. to score a baseline on test)."
+        None, help="Promote this trial instead of the best (e.g. to put a baseline on record)."
+    ),
+    ensemble: int = typer.Option(
+        0, help="Promote the average of the top K trials (by cross-validated score) instead."
     ),
 ) -> None:
-    """Register the best trial's model; move the alias only if it wins on the test split."""
+    """Refit the study's best configuration on train+val, register it, score it once on test;
+    move the alias only on the selection evidence (never on test)."""
     from speechprint.promote import promote
 
     with fail.on_user_errors():
         decision = promote(study, storage=storage, model_name=model_name, alias=alias,
-                           archive=archive, trial=trial)  # fmt: skip
+                           archive=archive, trial=trial, ensemble=ensemble)  # fmt: skip
     colour = "green" if decision.promoted else "yellow"
-    console.print(f"[{colour}]{decision.summary()}[/]")
+    console.print(f"[{colour}]{_escape(decision.summary())}[/]")
     if not decision.new_version:
-        console.print(f"(v{decision.version} was already registered for this trial: nothing new)")
+        console.print(
+            f"(v{decision.version} was already registered for this candidate: nothing new)"
+        )
     console.print(
         f"load it with: mlflow.pyfunc.load_model('models:/{model_name}@{decision.alias}')"
     )
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def predict_command(

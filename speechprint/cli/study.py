@@ -93,11 +93,20 @@ def runs_compare(
     study: str = typer.Option(..., "--study", help="Study (MLflow experiment) name."),
     csv: bool = typer.Option(False, "--csv", help="Print CSV (the validation table only)."),
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables (README)."),
+    paired: tuple[int, int] | None = typer.Option(
+        None, help="Two trial numbers: their paired difference on out-of-fold predictions."
+    ),
+    storage: str | None = typer.Option(None, help="Optuna storage (for --paired)."),
 ) -> None:
     """Best validation balanced accuracy per extractor x model pair (with k-fold intervals), then
-    the test scores of the study's promoted trials."""
+    the test scores of the study's promoted trials; or (--paired A B) two trials compared on the
+    same development speakers, out of fold."""
     from speechprint.compare import compare_pairs, markdown_table, test_scores
 
+    if paired is not None:
+        with fail.on_user_errors():
+            console.print(_paired_line(study, storage, *paired))
+        return
     with fail.on_user_errors():
         frame = compare_pairs(study)
         tested = test_scores(study)
@@ -120,6 +129,22 @@ def runs_compare(
                       "macro-F1", "accuracy", "majority acc.", "chance", "registered as"])  # fmt: skip
     else:
         console.print("no trial of this study is scored on test yet: `speechprint promote` does it")
+
+
+def _paired_line(study_name: str, storage: str | None, a: int, b: int) -> str:
+    from speechprint import tracking
+    from speechprint.errors import ConfigError
+    from speechprint.evidence import oof_rows, paired_oof
+    from speechprint.study.storage import load_study
+
+    study = load_study(study_name, storage)
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    missing = [n for n in (a, b) if n not in trials]
+    if missing:
+        raise ConfigError(f"study {study_name!r} has no trial {missing[0]}")
+    client = tracking.client()
+    difference = paired_oof(oof_rows(client, trials[a]), oof_rows(client, trials[b]))
+    return "out of fold, " + difference.verdict(f"trial {a}", f"trial {b}")
 
 
 def _print_table(frame: Any, title: str, headers: list[str]) -> None:

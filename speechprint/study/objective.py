@@ -16,6 +16,7 @@ import optuna
 
 from speechprint import tracking
 from speechprint.cv import cross_validate
+from speechprint.evidence import OOF_ARTIFACT
 from speechprint.study.recovery import mark_worker
 from speechprint.study.session import StudySession
 from speechprint.study.space import suggest_config
@@ -83,18 +84,35 @@ def _score(trial: optuna.Trial, cv: Any, config: RunConfig, data: Any,
                 f"pruned at {unit} {step}: val balanced accuracy {value:.3f} below the median"
             )
 
-    folds = None
-    if cv is not None:
-        # The objective is the k-fold mean (pruned fold by fold); the model logged for
-        # promotion is still trained on the study's own train/val split.
-        folds = cross_validate(config, data, folds=cv.folds, repeats=cv.repeats, report=report)
-        tracker.log_metrics(folds.metrics())
-        for key, value in folds.metrics().items():
-            trial.set_user_attr(key.replace("/", "_"), value)
-    result = run(config, data, tracker, report=None if folds else report)
-    for key in ("balanced_accuracy", "macro_f1", "accuracy"):
-        trial.set_user_attr(f"val_{key}", float(result.val[key]))
-    return folds.mean if folds is not None else float(result.val["balanced_accuracy"])
+    if cv is None:
+        result = run(config, data, tracker, report=report)
+        for key in ("balanced_accuracy", "macro_f1", "accuracy", "balanced_accuracy_ci"):
+            trial.set_user_attr(f"val_{key}", result.val[key])
+        trial.set_user_attr("refit_epochs", int(result.best_epoch))
+        return float(result.val["balanced_accuracy"])
+    # Cross-validated: the objective is the k-fold mean, pruned fold by fold. No model is kept
+    # here: promotion refits the chosen configuration on all development speakers.
+    folds = cross_validate(config, data, folds=cv.folds, repeats=cv.repeats, seeds=cv.seeds,
+                           report=report)  # fmt: skip
+    log_cv(tracker, folds, config, list(data.dataset.labels))
+    for key, value in folds.metrics().items():
+        trial.set_user_attr(key.replace("/", "_"), value)
+    trial.set_user_attr("refit_epochs", folds.refit_epochs)
+    trial.set_user_attr("cv_folds", folds.folds)
+    trial.set_user_attr("cv_repeats", folds.repeats)
+    return folds.mean
+
+
+def log_cv(tracker: tracking.MLflowTracker, folds: Any, config: RunConfig,
+           labels: list[str]) -> None:  # fmt: skip
+    """Per-fold scores (step = fold), summary metrics, out-of-fold predictions and the config."""
+    for step, (score, f1) in enumerate(zip(folds.scores, folds.macro_f1), start=1):
+        tracker.log_metrics({"cv/fold_balanced_accuracy": score, "cv/fold_macro_f1": f1}, step=step)
+    tracker.log_metrics(folds.metrics())
+    tracker.log_dict({"labels": labels, "folds": folds.folds, "repeats": folds.repeats, "seeds": folds.seeds,
+                      "scores": folds.scores, "best_epochs": folds.best_epochs,
+                      "rows": folds.oof}, OOF_ARTIFACT)  # fmt: skip
+    tracker.log_dict(config.to_dict(), "config.json")
 
 
 def _close(trial: optuna.Trial, tracker: tracking.MLflowTracker, state: str, reason: str) -> None:

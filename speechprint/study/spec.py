@@ -95,6 +95,7 @@ class CVSpec(StrictModel):
 
     folds: int = Field(5, ge=2)
     repeats: int = Field(1, ge=1)
+    seeds: int = Field(1, ge=1)  # model seeds per fold (deep models vary with their seed)
 
 
 class Range(StrictModel):

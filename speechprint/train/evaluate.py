@@ -28,6 +28,7 @@ def evaluate_arrays(
     metrics["balanced_accuracy_ci"] = list(bootstrap_interval(y_true, proba.argmax(1)))
     metrics["y_true"] = [int(y) for y in y_true]
     metrics["y_pred"] = [int(y) for y in proba.argmax(1)]
+    metrics["proba"] = np.round(proba, 6).tolist()  # for ensembles and paired comparisons
     if files is not None:
         metrics["files"] = files
     return metrics

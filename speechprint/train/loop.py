@@ -127,19 +127,22 @@ def train_torch(config: RunConfig, classifier: AccentClassifier,
     schedule = make_scheduler(optimizer, train, steps)
     batches = BatchStream(classifier, arrays["train"], targets["train"], train,
                           seed=config.seed, device=device)  # fmt: skip
-    val = ValidationSet.build(classifier, arrays["val"], targets["val"], train.max_frames, device)
-    stopping, history = EarlyStopping(train.patience), []
+    # No validation split (a refit on all development speakers): train the fixed number of
+    # epochs, keep the last model, and let a plateau schedule follow the training loss.
+    val = (ValidationSet.build(classifier, arrays["val"], targets["val"], train.max_frames, device)
+           if len(targets["val"]) else None)  # fmt: skip
+    stopping, history = EarlyStopping(train.patience if val else train.epochs + 1), []
     for epoch in range(1, train.epochs + 1):
         train_loss = train_epoch(model, batches.epoch(), loss_fn, optimizer, schedule,
                                  grad_clip=train.grad_clip, epoch=epoch)  # fmt: skip
-        scores = validate(model, val, labels, train_counts, epoch)
+        scores = validate(model, val, labels, train_counts, epoch) if val else {}
         row = {"train/loss": train_loss, **scores, "lr": optimizer.param_groups[0]["lr"]}
         history.append({"epoch": epoch, **row})
         tracker.log_metrics(row, step=epoch)
-        score = scores["val/balanced_accuracy"]
+        score = scores["val/balanced_accuracy"] if val else -train_loss
         schedule.after_epoch(score)
-        stopping.update(epoch, score, model)
-        if report is not None:
+        stopping.update(epoch, score if val else float(epoch), model)
+        if report is not None and val:
             report(epoch, score)  # may raise optuna.TrialPruned
         if stopping.should_stop:
             break

@@ -86,9 +86,12 @@ def run(
                                           tracker, report, device)  # fmt: skip
     tracker.set_tags({"device": str(device)})
 
-    val = evaluate_arrays(classifier, arrays["val"], targets["val"], dataset.labels, train_counts)
-    log_best(tracker, val, best_epoch)
-    log_split(tracker, "val", val)
+    val: dict[str, Any] = {}
+    if len(targets["val"]):  # a refit on all development speakers has none
+        val = evaluate_arrays(classifier, arrays["val"], targets["val"], dataset.labels,
+                              train_counts)  # fmt: skip
+        log_best(tracker, val, best_epoch)
+        log_split(tracker, "val", val)
     test = _score_test(config, classifier, dataset, splits["test"], arrays["test"], tracker)
     tracker.log_dict(config.to_dict(), "config.json")
     tracker.set_tags({"data_fingerprint": dataset.fingerprint})

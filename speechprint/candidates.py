@@ -1,0 +1,197 @@
+"""Candidates for promotion: a study's trial, or an ensemble of its best trials, refit and tested.
+
+Each member trial is refit on all development speakers (``speechprint.refit``) in a run of its own
+(``kind=refit``, cached: promoting again reuses it), which also scores it once on the test split.
+An ensemble gets a run of its own too, holding the one pyfunc model that averages its members.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+
+from speechprint import tracking
+from speechprint.errors import ConfigError
+from speechprint.evidence import (
+    OOF_ARTIFACT,
+    Selection,
+    ensemble_selection,
+    oof_rows,
+    selection_of,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Candidate:
+    members: list[optuna.trial.FrozenTrial]
+    selection: Selection
+
+    @property
+    def key(self) -> str:
+        """Which trials this candidate is, e.g. ``"12"`` or ``"12+4+0"`` (an ensemble)."""
+        return "+".join(str(t.number) for t in self.members)
+
+    @property
+    def label(self) -> str:
+        names = [f"trial {t.number} {pair_of(t)}" for t in self.members]
+        return names[0] if len(names) == 1 else f"ensemble of {', '.join(names)}"
+
+
+@dataclass
+class Fitted:
+    """A candidate's refit model: the run holding it and its test metrics (with predictions)."""
+
+    run_id: str
+    test: dict[str, Any]
+    trained_on: dict[str, Any]
+
+
+def pair_of(trial: optuna.trial.FrozenTrial) -> str:
+    return f"{trial.user_attrs.get('extractor', '?')}+{trial.user_attrs.get('model', '?')}"
+
+
+def choose(study: optuna.Study, client: Any, *, trial: int | None = None,
+           ensemble: int = 0) -> Candidate:  # fmt: skip
+    """The study's best trial (by its selection score), a named trial, or the top-``ensemble``."""
+    complete = sorted((t for t in study.get_trials(deepcopy=False)
+                       if t.state == optuna.trial.TrialState.COMPLETE),
+                      key=lambda t: t.value or 0.0, reverse=True)  # fmt: skip
+    if not complete:
+        raise ConfigError(f"study {study.study_name!r} has no completed trial to promote")
+    if trial is not None:
+        chosen = [t for t in study.get_trials(deepcopy=False) if t.number == trial]
+        if not chosen:
+            raise ConfigError(f"study {study.study_name!r} has no trial {trial} "
+                              f"(it has {len(study.trials)})")  # fmt: skip
+        if chosen[0].state != optuna.trial.TrialState.COMPLETE:
+            raise ConfigError(f"trial {trial} of {study.study_name!r} is {chosen[0].state.name}: "
+                              "only a COMPLETE trial has a model to promote")  # fmt: skip
+        return Candidate(chosen, selection_of(chosen[0]))
+    if ensemble <= 1:
+        return Candidate([complete[0]], selection_of(complete[0]))
+    members = complete[:ensemble]
+    labels = _labels(client, members[0])
+    rows = [oof_rows(client, member) for member in members]
+    return Candidate(members, ensemble_selection(rows, labels, selection_of(members[0])))
+
+
+def fit(client: Any, study_name: str, candidate: Candidate, *, archive: str | None,
+        jobs: int | None) -> Fitted:  # fmt: skip
+    """Refit every member (reusing earlier refits) and, for an ensemble, build its model."""
+    fitted = [refit_trial(client, study_name, t, archive=archive, jobs=jobs)
+              for t in candidate.members]  # fmt: skip
+    if len(fitted) == 1:
+        return fitted[0]
+    return _ensemble_run(client, study_name, candidate, fitted)
+
+
+def refit_trial(client: Any, study_name: str, trial: optuna.trial.FrozenTrial, *,
+                archive: str | None, jobs: int | None) -> Fitted:  # fmt: skip
+    """The trial refit on train+val and scored once on test, in a ``kind=refit`` run (cached)."""
+    from speechprint.evidence import download_json
+
+    existing = _refit_run(client, study_name, str(trial.number))
+    if existing is not None:
+        return Fitted(existing.info.run_id, download_json(client, existing.info.run_id,
+                      "test_metrics.json"), _trained_on(existing.data.tags))  # fmt: skip
+    from speechprint.prepare import prepare_data
+    from speechprint.refit import refit
+    from speechprint.train import RunConfig
+
+    config = RunConfig.from_dict(download_json(client, trial.user_attrs["mlflow_run_id"],
+                                               "config.json"))  # fmt: skip
+    config.jobs = jobs
+    if archive is not None:
+        config.archive = str(archive)
+    tracker = _start_candidate_run(client, study_name, "refit", str(trial.number),
+                                   {"extractor": config.extractor, "model": config.model,
+                                    "refit_of_run": trial.user_attrs["mlflow_run_id"]})  # fmt: skip
+    try:
+        epochs = int(trial.user_attrs.get("refit_epochs") or config.train.epochs)
+        result = refit(config, prepare_data(config), epochs=epochs, tracker=tracker)
+        _log_test_extras(tracker, result.test or {})
+    except BaseException as error:
+        tracker.set_tags({"fail_reason": f"{type(error).__name__}: {error}"[:5000]})
+        tracker.end("FAIL")
+        raise
+    tracker.end("COMPLETE")
+    run = client.get_run(tracker.run_id)
+    return Fitted(tracker.run_id, result.test or {}, _trained_on(run.data.tags))
+
+
+def _ensemble_run(client: Any, study_name: str, candidate: Candidate,
+                  fitted: list[Fitted]) -> Fitted:  # fmt: skip
+    """One run holding the ensemble's pyfunc and its test metrics (members' probabilities
+    averaged on the same test files)."""
+    from speechprint.ensemble import EnsembleClassifier
+    from speechprint.metrics import evaluate
+    from speechprint.promote import load_classifier
+
+    existing = _refit_run(client, study_name, candidate.key)
+    if existing is not None:
+        from speechprint.evidence import download_json
+
+        return Fitted(existing.info.run_id, download_json(client, existing.info.run_id,
+                      "test_metrics.json"), _trained_on(existing.data.tags))  # fmt: skip
+    tracker = _start_candidate_run(client, study_name, "ensemble", candidate.key, {
+        "extractor": "+".join(t.user_attrs.get("extractor", "?") for t in candidate.members),
+        "model": "ensemble", "trained_on": "train+val"})  # fmt: skip
+    first = fitted[0].test
+    files = list(first["files"])
+    by_file = [dict(zip(f.test["files"], f.test["proba"])) for f in fitted]
+    proba = np.mean([[rows[path] for path in files] for rows in by_file], axis=0)
+    test = evaluate(first["y_true"], proba, first["labels"])
+    from speechprint.metrics import bootstrap_interval
+
+    test |= {"balanced_accuracy_ci": list(bootstrap_interval(first["y_true"], proba.argmax(1))),
+             "y_true": first["y_true"], "y_pred": proba.argmax(1).tolist(), "files": files,
+             "proba": np.round(proba, 6).tolist()}  # fmt: skip
+    tracker.log_metrics({f"test/{k}": v for k, v in test.items() if isinstance(v, float)})
+    _log_test_extras(tracker, test)
+    tracker.log_dict(test, "test_metrics.json")
+    tracker.log_classifier(EnsembleClassifier([load_classifier(client, f.run_id) for f in fitted]))
+    tracker.end("COMPLETE")
+    return Fitted(tracker.run_id, test, {"trained_on": "train+val", "members": candidate.key})
+
+
+def _start_candidate_run(client: Any, study_name: str, kind: str, key: str,
+                         tags: dict[str, Any]) -> tracking.MLflowTracker:  # fmt: skip
+    return tracking.MLflowTracker.start(
+        client, study_name, run_name=f"{kind} trial-{key}",
+        tags={"kind": kind, "study": study_name, "candidate": key, "trial_number": key, **tags},
+    )  # fmt: skip
+
+
+def _refit_run(client: Any, study_name: str, key: str) -> Any | None:
+    experiment = client.get_experiment_by_name(study_name)
+    if experiment is None:
+        return None
+    runs = client.search_runs([experiment.experiment_id],
+                              f"tags.candidate = '{key}' and attributes.status = 'FINISHED'",
+                              max_results=1)  # fmt: skip
+    return runs[0] if runs else None
+
+
+def _log_test_extras(tracker: tracking.MLflowTracker, test: dict[str, Any]) -> None:
+    if not test:
+        return
+    low, high = test["balanced_accuracy_ci"]
+    tracker.log_metrics({"test/balanced_accuracy_ci_low": low,
+                         "test/balanced_accuracy_ci_high": high,
+                         "test/majority_accuracy": test["majority_baseline"]["accuracy"]})  # fmt: skip
+
+
+def _trained_on(tags: dict[str, str]) -> dict[str, Any]:
+    return {k: tags[k] for k in ("trained_on", "refit_epochs") if k in tags}
+
+
+def _labels(client: Any, trial: optuna.trial.FrozenTrial) -> list[str]:
+    from speechprint.evidence import download_json
+
+    return list(download_json(client, trial.user_attrs["mlflow_run_id"], OOF_ARTIFACT)["labels"])

@@ -1,0 +1,88 @@
+"""Ensembles: the average of the class probabilities of several classifiers over the same labels.
+
+Members may use different extractors (each decodes audio at its own rate), so an ensemble works
+from audio, not from one feature array. It is saved as one file and served as one pyfunc model,
+like a single classifier.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from speechprint.classifier import AccentClassifier
+from speechprint.errors import ConfigError
+
+ENSEMBLE_FORMAT = "ensemble-1"
+
+
+@dataclass
+class EnsembleClassifier:
+    members: list[AccentClassifier]
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            raise ConfigError("an ensemble needs at least one member")
+        labels = {member.labels for member in self.members}
+        if len(labels) > 1:
+            raise ConfigError(f"ensemble members disagree on their labels: {sorted(labels)}")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.members[0].labels
+
+    @property
+    def extractor_name(self) -> str:
+        return "+".join(member.extractor_name for member in self.members)
+
+    @property
+    def extractor_params(self) -> dict[str, Any]:
+        return {"members": [dict(m.extractor_params) for m in self.members]}
+
+    def to(self, device: torch.device | str) -> EnsembleClassifier:
+        for member in self.members:
+            member.to(device)
+        return self
+
+    def predict_proba_waveform(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
+        return np.mean([m.predict_proba_waveform(wave, sample_rate) for m in self.members], axis=0)
+
+    def predict_proba_files(
+        self, paths: list[str | os.PathLike[str]]
+    ) -> tuple[np.ndarray, dict[str, str]]:
+        """Mean probabilities for files every member could read; ``{file: reason}`` for the rest."""
+        per_member, errors = [], {}
+        for member in self.members:
+            proba, member_errors = member.predict_proba_files(paths)
+            readable = [str(p) for p in paths if str(p) not in member_errors]
+            per_member.append(dict(zip(readable, proba)))
+            errors.update(member_errors)
+        kept = [str(p) for p in paths if str(p) not in errors]
+        if not kept:
+            return np.zeros((0, len(self.labels)), dtype=np.float32), errors
+        stacked = np.stack([[rows[p] for p in kept] for rows in per_member])
+        return stacked.mean(axis=0).astype(np.float32), errors
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        blobs = []
+        for member in self.members:
+            buffer = io.BytesIO()
+            member.save(buffer)
+            blobs.append(buffer.getvalue())
+        torch.save({"format": ENSEMBLE_FORMAT, "members": blobs}, path)
+
+
+def load_classifier_file(
+    path: str | os.PathLike[str], *, device: torch.device | str = "cpu"
+) -> Any:
+    """A saved ``AccentClassifier`` or ``EnsembleClassifier``, read onto the CPU then moved."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(state, dict) and state.get("format") == ENSEMBLE_FORMAT:
+        members = [AccentClassifier.load(io.BytesIO(blob)) for blob in state["members"]]
+        return EnsembleClassifier(members).to(device)
+    return AccentClassifier.load(path, device=device)

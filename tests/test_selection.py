@@ -1,0 +1,218 @@
+"""Model selection you can trust: cross-validated trials, refits, promotion by evidence, ensembles.
+
+Real Optuna storage, a real MLflow store and registry in tmp_path, real audio; ``mlflow models
+serve`` is started for real on loopback.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pytest
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+from speechprint.cli import _register_subcommands, app
+from speechprint.promote import promote
+from speechprint.study.runner import run_study
+from speechprint.study.spec import StudySpec
+
+_register_subcommands()
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from speechprint.data.synth import synthesize_corpus
+
+    out = tmp_path_factory.mktemp("selection-archive")
+    return synthesize_corpus(out, speakers_per_class=8, seconds=4.0, seed=1, progress=False)
+
+
+def cv_spec(archive: Path, name: str, **changes: Any) -> StudySpec:
+    raw = {
+        "name": name,
+        "data": {"archive": str(archive), "min_count": 3},
+        "extractors": ["mfcc_deltas"],
+        "models": ["logreg", "mlp"],
+        "budget": {"n_trials": 3},
+        "train": {"epochs": 8, "patience": 3, "max_frames": 100},
+        "search_training": False,
+        "cv": {"folds": 3, "repeats": 1},
+        "sampler": {"name": "random", "seed": 0},
+        "pruner": {"name": "none"},
+        "baselines": [{"pair": "mfcc_deltas+logreg", "logreg.C": 1.0},
+                      {"pair": "mfcc_deltas+mlp", "mlp.hidden": 128, "mlp.layers": 1,
+                       "mlp.dropout": 0.1}],
+    }  # fmt: skip
+    return StudySpec.from_dict({**raw, **changes})
+
+
+def client_of(uri: str) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@pytest.fixture()
+def cv_study(archive: Path, tracking: str, cache_dir: Path) -> Any:
+    return run_study(cv_spec(archive, "cv"), cache_dir=str(cache_dir)).study
+
+
+def test_cross_validated_trials_log_folds_and_out_of_fold_predictions(
+    cv_study: Any, tracking: str
+) -> None:
+    client = client_of(tracking)
+    for trial in cv_study.trials:
+        assert trial.state == TrialState.COMPLETE
+        assert trial.value == pytest.approx(trial.user_attrs["cv_balanced_accuracy_mean"])
+        run_id = trial.user_attrs["mlflow_run_id"]
+        folds = client.get_metric_history(run_id, "cv/fold_balanced_accuracy")
+        assert [m.step for m in folds] == [1, 2, 3]
+        assert np.mean([m.value for m in folds]) == pytest.approx(trial.value)
+        artifacts = {a.path for a in client.list_artifacts(run_id)}
+        assert {"oof_predictions.json", "config.json"} <= artifacts
+    oof = json.loads(Path(client.download_artifacts(
+        cv_study.trials[0].user_attrs["mlflow_run_id"], "oof_predictions.json")).read_text())  # fmt: skip
+    speakers = {row["speakerid"] for row in oof["rows"]}
+    assert len(oof["rows"]) == len(speakers)  # one repeat: each development speaker once
+    assert all(abs(sum(row["proba"]) - 1) < 1e-3 for row in oof["rows"])
+
+
+def test_pruning_stops_a_hopeless_configuration_after_the_first_fold(
+    archive: Path, tracking: str, cache_dir: Path
+) -> None:
+    good = {"pair": "mfcc_deltas+logreg", "logreg.C": 1.0}
+    # Regularised into constants (queued trials must differ: Optuna skips a duplicate).
+    hopeless = [{"pair": "mfcc_deltas+logreg", "logreg.C": c} for c in (1e-6, 2e-6)]
+    spec = cv_spec(archive, "cv-pruned", models=["logreg"], budget={"n_trials": 3},
+                   baselines=[good, *hopeless],
+                   space={"logreg.C": {"low": 1e-6, "high": 10.0, "log": True}},
+                   pruner={"name": "median", "n_startup_trials": 1, "n_warmup_steps": 0})  # fmt: skip
+    trials = run_study(spec, cache_dir=str(cache_dir)).study.trials
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert [t.number for t in pruned] == [1, 2], [(t.number, t.state, t.intermediate_values) for t in trials]
+    assert all(list(t.intermediate_values) == [1] for t in pruned)  # one fold, not three
+    assert all("pruned at fold 1" in t.user_attrs["prune_reason"] for t in pruned)
+
+
+def test_promotion_refits_on_train_and_val_with_the_cv_epoch_count(
+    cv_study: Any, tracking: str
+) -> None:
+    decision = promote("cv", trial=1)  # the MLP baseline: a torch model with epochs to choose
+    client = client_of(tracking)
+    version = client.get_model_version(decision.model_name, decision.version)
+    trial = cv_study.trials[1]
+    assert int(version.tags["refit_epochs"]) == trial.user_attrs["refit_epochs"] > 0
+    assert version.tags["selection_metric"] == "cv 3x1 balanced accuracy"
+    refit_run = client.get_run(version.run_id)
+    assert refit_run.data.tags["trained_on"] == "train+val"
+    oof = json.loads(Path(client.download_artifacts(
+        trial.user_attrs["mlflow_run_id"], "oof_predictions.json")).read_text())  # fmt: skip
+    development = len({row["speakerid"] for row in oof["rows"]})  # every train+val speaker
+    assert refit_run.data.metrics["data/train_speakers"] == development
+    epochs = client.get_metric_history(version.run_id, "train/loss")
+    assert len(epochs) == trial.user_attrs["refit_epochs"]  # no early stopping without val
+
+
+def test_the_alias_moves_on_cv_evidence_never_on_test(cv_study: Any, tracking: str) -> None:
+    client = client_of(tracking)
+    first = promote("cv", trial=0)
+    assert first.promoted
+    # Make the incumbent's recorded CV evidence unbeatable: however good the next model is on
+    # test, the alias stays.
+    client.set_model_version_tag(first.model_name, first.version, "selection_score", "0.999")
+    second = promote("cv", trial=1)
+    assert not second.promoted and second.alias == "challenger"
+    champion = client.get_model_version_by_alias(first.model_name, "champion")
+    assert str(champion.version) == first.version
+    # And a worse recorded CV score lets a newcomer through even if its test score is lower.
+    client.set_model_version_tag(first.model_name, first.version, "selection_score", "0.0")
+    third = promote("cv", trial=2)
+    assert third.promoted
+    assert str(client.get_model_version_by_alias(first.model_name, "champion").version) == third.version
+    assert any("previous 'champion' holder" in c.name for c in third.comparisons)
+
+
+def test_runs_compare_pairs_two_trials_out_of_fold(cv_study: Any, tracking: str) -> None:
+    result = CliRunner().invoke(app, ["runs", "compare", "--study", "cv", "--paired", "0", "1"])
+    assert result.exit_code == 0, result.output
+    assert "out of fold, trial 0 - trial 1:" in result.output and "95% CI" in result.output
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve_and_post(uri: str, tracking: str, records: list[dict[str, Any]], cwd: Path) -> str:
+    """Start ``mlflow models serve`` on loopback, post ``records``, return the raw answer."""
+    port = free_port()
+    # MLflow starts uvicorn by name: the interpreter's own bin folder must be on PATH.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking, "PATH": path}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port)], cwd=cwd, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        body = json.dumps({"dataframe_records": records}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            return answer.read().decode()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _strict_json(text: str) -> Any:
+    def refuse(constant: str) -> Any:
+        raise AssertionError(f"not JSON: {constant} in the answer")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_an_ensemble_and_a_single_model_are_served_to_clients_with_audio(
+    cv_study: Any, archive: Path, tracking: str, tmp_path: Path
+) -> None:
+    ensemble = promote("cv", ensemble=2, alias="ensemble")
+    assert ensemble.candidate.startswith("ensemble of trial")
+    assert ensemble.selection.metric == "cv 3x1 balanced accuracy"
+    single = promote("cv", trial=0, alias="single")
+    mp3 = sorted((archive / "recordings").glob("*.mp3"))[0]
+    records = [{"audio": base64.b64encode(mp3.read_bytes()).decode(), "name": mp3.name},
+               {"audio": base64.b64encode(b"not audio at all").decode(), "name": "broken.mp3"}]  # fmt: skip
+    labels = json.loads(client_of(tracking).get_model_version(
+        ensemble.model_name, ensemble.version).tags["labels"])  # fmt: skip
+    for alias in ("ensemble", "single"):
+        answer = _strict_json(serve_and_post(f"models:/speechprint-accent@{alias}", tracking,
+                                             records, tmp_path))  # fmt: skip
+        good, broken = answer["predictions"]
+        assert good["file"] == mp3.name and good["label"] in labels and good["error"] == ""
+        assert abs(sum(good["probabilities"].values()) - 1) < 1e-3
+        assert broken["file"] == "broken.mp3" and broken["label"] is None and broken["error"]
+    # The ensemble loads by alias in this process too and predicts from raw audio.
+    model = mlflow.pyfunc.load_model("models:/speechprint-accent@ensemble")
+    frame = model.predict([str(mp3)])
+    assert frame.iloc[0]["label"] in labels
+    assert single.version != ensemble.version
