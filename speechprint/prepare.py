@@ -34,6 +34,6 @@ def prepare_data(config: RunConfig, *, progress: bool = True) -> PreparedData:
     extractor = make_extractor(config.extractor, config.extractor_params)
     features = extract_features(
         list(dataset.manifest["path"]), extractor, jobs=config.jobs,
-        cache_dir=config.cache_dir, progress=progress,
+        cache_dir=config.cache_dir, progress=progress, lazy=config.lazy_features,
     )  # fmt: skip
     return PreparedData(dataset, features)

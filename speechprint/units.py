@@ -43,7 +43,10 @@ def speaker_metrics(
     train_counts: dict[str, int] | None = None,
     proba: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Speaker-level metrics from a split's clip-level ones (``clip["proba"]`` or ``proba``)."""
+    """Speaker-level metrics from a split's clip-level ones (``clip["proba"]`` or ``proba``;
+    without either, each clip votes for its predicted label)."""
+    if proba is None and "proba" not in clip:
+        proba = np.eye(len(clip["labels"]))[np.asarray(clip["y_pred"], dtype=int)]
     proba = np.asarray(clip["proba"] if proba is None else proba, dtype=np.float64)
     mean, y, order = by_speaker(proba, clip["y_true"], speakers)
     metrics = evaluate(y, mean, clip["labels"], train_counts=train_counts)

@@ -105,3 +105,24 @@ def test_evaluate_command_on_a_saved_model(classifier, vctk: Path, tmp_path: Pat
     text = " ".join(human.stdout.split())
     assert "not mapped (speakers left out): (no label) (1), france (1), irish (1)" in text
     assert "map targets the model does not know: atlantis" in text
+
+
+@pytest.mark.slow
+def test_lazy_features_train_the_same_model(tiny_archive: Path, tmp_path: Path) -> None:
+    """Training on memory-mapped features gives the numbers training on arrays gives."""
+    import numpy as np
+
+    from speechprint.features.lazy import PackedFeatures
+    from speechprint.prepare import prepare_data
+    from speechprint.train import RunConfig, run
+
+    results = {}
+    for lazy in (False, True):
+        config = RunConfig(archive=str(tiny_archive), extractor="mfcc_mean", model="logreg",
+                           min_count=3, cache_dir=str(tmp_path), jobs=1, lazy_features=lazy)  # fmt: skip
+        data = prepare_data(config, progress=False)
+        assert isinstance(data.features.features, PackedFeatures) == lazy
+        results[lazy] = run(config, data)
+    assert results[True].val["balanced_accuracy"] == results[False].val["balanced_accuracy"]
+    assert results[True].val["y_pred"] == results[False].val["y_pred"]
+    np.testing.assert_array_equal(results[True].classifier.mean, results[False].classifier.mean)

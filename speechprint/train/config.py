@@ -53,6 +53,8 @@ class DataSpec(StrictModel):
     # What "balanced accuracy" (and so a study's objective) counts: clips, or speakers with
     # their clips' probabilities averaged. Both are reported either way.
     unit: Literal["clip", "speaker"] = "clip"
+    # Features memory-mapped from one packed file instead of held in memory (large corpora).
+    lazy_features: bool = False
 
 
 class Component(StrictModel):

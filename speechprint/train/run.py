@@ -28,6 +28,7 @@ from speechprint.train.errors import IncompatibleError
 from speechprint.train.evaluate import evaluate_arrays, log_best, log_split
 from speechprint.train.loop import Reporter, train_torch
 from speechprint.train.runtime import resolve_device, seed_everything, torch_threads
+from speechprint.units import with_units
 
 if TYPE_CHECKING:
     from speechprint.prepare import PreparedData
@@ -90,6 +91,9 @@ def run(
     if len(targets["val"]):  # a refit on all development speakers has none
         val = evaluate_arrays(classifier, arrays["val"], targets["val"], dataset.labels,
                               train_counts)  # fmt: skip
+        # data.unit picks what the objective compares: clips, or speakers (clips averaged).
+        val = with_units(val, list(splits["val"]["speakerid"]), unit=config.unit,
+                         train_counts=train_counts)  # fmt: skip
         log_best(tracker, val, best_epoch)
         log_split(tracker, "val", val)
     test = _score_test(config, classifier, dataset, splits["test"], arrays["test"], tracker)
@@ -117,6 +121,8 @@ def _score_test(config: RunConfig, classifier: AccentClassifier, dataset: Datase
         return None
     test = evaluate_arrays(classifier, arrays, frame["y"].to_numpy(), dataset.labels,
                            dataset.class_counts("train"), files=list(frame["path"]))  # fmt: skip
+    # Per clip on top (promotion and k-fold read clip rows); per speaker under "speaker".
+    test = with_units(test, list(frame["speakerid"]), train_counts=dataset.class_counts("train"))
     tracker.log_metrics({f"test/{k}": v for k, v in test.items() if isinstance(v, float)})
     log_split(tracker, "test", test)
     tracker.log_dict(test, "test_metrics.json")
