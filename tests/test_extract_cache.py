@@ -201,3 +201,15 @@ def test_fsspec_url_cache(audio: list[Path], tmp_path: Path) -> None:
     names = sorted(Path(p).name for p in fs.ls(folder, detail=False))
     assert "config.json" in names and len(names) == 5
     assert not (tmp_path / "memory:").exists()  # a URL, never a local folder of that name
+
+
+def test_lazy_features_survive_handing_pages_back(audio: list[Path], cache_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from speechprint.features import lazy
+
+    monkeypatch.setattr(lazy, "RESIDENT_BYTES", 1)  # release the mapped pages at every lookup
+    extractor = make_extractor("mfcc_seq")
+    packed = extract_features(audio, extractor, jobs=1, progress=False, lazy=True)
+    views = [packed.features[str(p)] for p in audio]  # older views outlive later releases
+    whole = extract_features(audio, extractor, jobs=1, progress=False)
+    _same(dict(zip(whole.features, views)), whole.features)

@@ -5,13 +5,17 @@
 row-wise into ``<cache>/<extractor>/packs/<digest>.npy`` (built once, streaming one entry at a
 time; its name is a hash of the entries it holds, so the same files reuse it) and each lookup is a
 view into one memory map. A study over 100,000 clips then holds one mapping and an index, not
-100,000 arrays; pooled models stream the features once into their ``(N, D)`` matrix.
+100,000 arrays; pooled models stream the features once into their ``(N, D)`` matrix. Pages read
+through the map are handed back to the kernel every ``RESIDENT_BYTES`` served (``madvise``; the
+mapping is read-only, so a view touched again is simply read again from the file): the process's
+resident memory stays bounded, whatever the size of the pack.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,6 +26,7 @@ import numpy as np
 from speechprint.features.cache import TMP_PREFIX, FeatureCache
 
 PACKS = "packs"
+RESIDENT_BYTES = 64 << 20  # hand mapped pages back after this many bytes served
 
 
 class PackedFeatures(Mapping[str, np.ndarray]):
@@ -31,13 +36,24 @@ class PackedFeatures(Mapping[str, np.ndarray]):
                  pooled: bool) -> None:  # fmt: skip
         self.data_path, self.index, self.pooled = Path(data_path), index, pooled
         self._data = np.load(self.data_path, mmap_mode="r")
+        self._served = 0
 
     def __reduce__(self) -> tuple[type[PackedFeatures], tuple[Path, dict, bool]]:
         return PackedFeatures, (self.data_path, self.index, self.pooled)  # reopened, not copied
 
     def __getitem__(self, path: str) -> np.ndarray:
         start, stop = self.index[path]
-        return self._data[start] if self.pooled else self._data[start:stop]
+        view = self._data[start] if self.pooled else self._data[start:stop]
+        self._served += view.nbytes
+        if self._served >= RESIDENT_BYTES:
+            self._served = 0
+            self._release()
+        return view
+
+    def _release(self) -> None:
+        handle = getattr(self._data, "_mmap", None)
+        if handle is not None and hasattr(mmap, "MADV_DONTNEED"):
+            handle.madvise(mmap.MADV_DONTNEED)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.index)
