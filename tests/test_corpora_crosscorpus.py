@@ -39,6 +39,7 @@ def vctk(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_vctk(tmp_path_factory.mktemp("vctk"), utterances=2)
 
 
+@pytest.mark.slow  # trains a model first
 def test_cross_corpus_score_lists_unmapped_labels(classifier, vctk: Path, tmp_path: Path) -> None:  # noqa: ANN001
     (tmp_path / "map.csv").write_text(LABEL_MAP)
     mapping = read_label_map(tmp_path / "map.csv")
@@ -57,6 +58,7 @@ def test_cross_corpus_score_lists_unmapped_labels(classifier, vctk: Path, tmp_pa
     assert set(metrics["clip"]["files"]) <= {str(p) for p in vctk.rglob("*.flac")}
 
 
+@pytest.mark.slow  # trains a model first
 def test_without_a_map_only_shared_names_count(classifier, vctk: Path, tmp_path: Path) -> None:  # noqa: ANN001
     archive = load_corpus(vctk, "vctk")
     result = cross_corpus_score(classifier, archive, source="region", jobs=1,

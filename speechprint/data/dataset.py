@@ -111,6 +111,18 @@ def cap_clips(rows: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
     return ordered[keep].sort_index()
 
 
+def _check_options(target: str, min_count: int, val_fraction: float, test_fraction: float,
+                   max_clips_per_speaker: int | None) -> None:  # fmt: skip
+    if target not in TARGETS:
+        raise ConfigError(f"unknown target {target!r}; valid: {', '.join(TARGETS)}")
+    if min_count < 3:
+        raise ConfigError(f"min_count must be at least 3 (one speaker per split), got {min_count}")
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ConfigError(f"invalid split fractions val={val_fraction}, test={test_fraction}")
+    if max_clips_per_speaker is not None and max_clips_per_speaker < 1:
+        raise ConfigError(f"max_clips_per_speaker must be at least 1, got {max_clips_per_speaker}")
+
+
 def make_dataset(
     archive: Archive,
     target: str = "region",
@@ -137,14 +149,7 @@ def make_dataset(
     calls) is what guarantees every class in every split: sklearn's rounding can leave a
     3-speaker class out of val or test.
     """
-    if target not in TARGETS:
-        raise ConfigError(f"unknown target {target!r}; valid: {', '.join(TARGETS)}")
-    if min_count < 3:
-        raise ConfigError(f"min_count must be at least 3 (one speaker per split), got {min_count}")
-    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise ConfigError(f"invalid split fractions val={val_fraction}, test={test_fraction}")
-    if max_clips_per_speaker is not None and max_clips_per_speaker < 1:
-        raise ConfigError(f"max_clips_per_speaker must be at least 1, got {max_clips_per_speaker}")
+    _check_options(target, min_count, val_fraction, test_fraction, max_clips_per_speaker)
     rows = archive.with_audio
     labelled = rows[rows[target].notna() & (rows[target] != UNCLASSIFIED)]
     dropped_rows = len(rows) - len(labelled)

@@ -115,21 +115,7 @@ def extract_features(
     """
     ordered = list(dict.fromkeys(str(p) for p in paths))  # unique, input order kept
     cache = FeatureCache(resolve_cache_root(cache_dir), extractor)
-    results: dict[str, np.ndarray | None] = {}  # None: present in the cache, not held (lazy)
-    keys: dict[str, str] = {}
-    skipped: dict[str, SkippedFile] = {}
-    misses: list[tuple[str, str]] = []
-    for path in ordered:
-        try:
-            keys[path] = key = content_hash(path)
-        except OSError as error:
-            skipped[path] = SkippedFile(path, f"cannot read file: {error.strerror or error}")
-            continue
-        array = cache.load(key, mmap=lazy and cache.url is None)
-        if array is None:
-            misses.append((path, key))
-        else:
-            results[path] = None if lazy else array
+    results, keys, skipped, misses = _look_up(ordered, cache, lazy)
     loaded = len(results)
 
     computed, audio_seconds, started = 0, 0.0, time.perf_counter()
@@ -166,6 +152,29 @@ def extract_features(
 
 
 Outcome = tuple[str, "np.ndarray | None", "str | None", float]  # path, array, reason, seconds
+
+
+def _look_up(ordered: list[str], cache: FeatureCache, lazy: bool) -> tuple[
+    dict[str, np.ndarray | None], dict[str, str], dict[str, SkippedFile], list[tuple[str, str]]
+]:  # fmt: skip
+    """Cached arrays (``None`` when lazy: present, not held), content keys, unreadable files,
+    and the ``(path, key)`` misses to compute."""
+    results: dict[str, np.ndarray | None] = {}
+    keys: dict[str, str] = {}
+    skipped: dict[str, SkippedFile] = {}
+    misses: list[tuple[str, str]] = []
+    for path in ordered:
+        try:
+            keys[path] = key = content_hash(path)
+        except OSError as error:
+            skipped[path] = SkippedFile(path, f"cannot read file: {error.strerror or error}")
+            continue
+        array = cache.load(key, mmap=lazy and cache.url is None)  # lazy: the header only
+        if array is None:
+            misses.append((path, key))
+        else:
+            results[path] = None if lazy else array
+    return results, keys, skipped, misses
 
 
 def _compute(
