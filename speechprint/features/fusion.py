@@ -62,13 +62,16 @@ class Fusion(Extractor):
     ``parts``: a list of extractor names or ``{name, params}``, e.g. ``[{name: whisper_encoder,
     params: {model: base}}, whisper_language, speaker_embedding]``; every part must decode at
     this extractor's ``sample_rate``. ``scaling``: ``none`` or ``l2`` (see the module notes).
+    Part caches live under ``$SPEECHPRINT_CACHE_DIR`` (else the default cache folder): an
+    extractor does not see the ``cache_dir`` given to ``extract_features``.
     """
 
     version = 1
     kind = "pooled"
 
     sample_rate: int = 16000
-    parts: list[Any] = field(default_factory=list)
+    # The default is only a runnable example (no extra needed); studies name their own parts.
+    parts: list[Any] = field(default_factory=lambda: ["mfcc_mean", "mfcc_deltas"])
     scaling: str = "none"
 
     def __post_init__(self) -> None:
