@@ -26,7 +26,7 @@ import numpy as np
 from speechprint.features.cache import TMP_PREFIX, FeatureCache
 
 PACKS = "packs"
-RESIDENT_BYTES = 64 << 20  # hand mapped pages back after this many bytes served
+RESIDENT_BYTES = 16 << 20  # hand mapped pages back after this many bytes served
 
 
 class PackedFeatures(Mapping[str, np.ndarray]):
@@ -77,14 +77,13 @@ def pack(cache: FeatureCache, entries: Sequence[tuple[str, str]], pooled: bool,
     index, rows, dim = _layout(cache, entries, pooled)
     folder.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(dir=folder, prefix=TMP_PREFIX, suffix=".npy", delete=False)
-    handle.close()
     try:
-        out = np.lib.format.open_memmap(handle.name, mode="w+", dtype=np.float32, shape=(rows, dim))
-        for path, key in entries:
-            start, stop = index[path]
-            out[start:stop] = np.asarray(cache.load(key)).reshape(stop - start, dim)
-        out.flush()
-        del out
+        # Plain writes, one entry at a time (a writable map would keep every page resident).
+        with handle:
+            header = {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)}
+            np.lib.format.write_array_header_1_0(handle, header)
+            for _, key in entries:
+                handle.write(np.ascontiguousarray(cache.load(key), dtype="<f4").tobytes())
         os.replace(handle.name, data_path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
