@@ -54,12 +54,15 @@ def describe(
         console.print(f"{summary['corpus']}: {summary['speakers']} speakers with audio; counts "
                       "below are of speakers, not clips.")  # fmt: skip
     for key, title in (("by_region", "region"), ("by_native_language", "native language"),
-                       ("by_country", "country"), ("by_sex", "sex"), ("by_age", "age")):  # fmt: skip
+                       ("by_country", "country"), ("by_sex", "sex"), ("by_age", "age"),
+                       ("by_accent", "accent")):  # fmt: skip
+        if key not in summary:  # by_accent: corpora with an accent label of their own
+            continue
         counts = summary[key]
         table = Table(title, "speakers", title=f"by {title} ({len(counts)})")
         # Regions, sex and age are short lists: show them whole; languages and countries are long.
         shown = list(counts.items())
-        if key in ("by_native_language", "by_country"):
+        if key in ("by_native_language", "by_country", "by_accent"):
             shown = shown[:top]
         for name, count in shown:
             table.add_row(name, str(count))
