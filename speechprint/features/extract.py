@@ -80,6 +80,15 @@ class FeatureSet:
     def __len__(self) -> int:
         return len(self.features)
 
+    def arrays(self, paths: Iterable[str]) -> Sequence[np.ndarray]:
+        """The arrays of ``paths``: a list, or (lazy features) a sequence that looks each one up
+        only when it is used."""
+        if isinstance(self.features, dict):
+            return [self.features[p] for p in paths]
+        from speechprint.features.lazy import LazyArrays
+
+        return LazyArrays(self.features, [str(p) for p in paths])
+
     @property
     def dim(self) -> int | None:
         """Feature dimension (last axis), or ``None`` when nothing was extracted."""

@@ -20,6 +20,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,6 +61,22 @@ class PackedFeatures(Mapping[str, np.ndarray]):
 
     def __len__(self) -> int:
         return len(self.index)
+
+
+class LazyArrays(Sequence[np.ndarray]):
+    """The arrays of some paths, each looked up when it is used (not when the list is made), so
+    a consumer that streams them (pooling, scoring) holds one at a time."""
+
+    def __init__(self, features: Mapping[str, np.ndarray], paths: Sequence[str]) -> None:
+        self.features, self.paths = features, list(paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, item: int | slice) -> Any:
+        if isinstance(item, slice):
+            return LazyArrays(self.features, self.paths[item])
+        return self.features[self.paths[item]]
 
 
 def pack(cache: FeatureCache, entries: Sequence[tuple[str, str]], pooled: bool,

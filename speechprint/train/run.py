@@ -71,8 +71,8 @@ def run(
     tracker.log_metrics({"data/skipped_files": len(skipped)})
 
     splits = {name: dataset.split(name) for name in SPLITS}
-    arrays = {name: [feature_set.features[p] for p in frame["path"]]
-              for name, frame in splits.items()}  # fmt: skip
+    # A list, or with lazy features a sequence that reads each array when it is used.
+    arrays = {name: feature_set.arrays(frame["path"]) for name, frame in splits.items()}
     targets = {name: frame["y"].to_numpy() for name, frame in splits.items()}
     train_counts = dataset.class_counts("train")
     pooled = feature_set.extractor.kind == "pooled" or pools_sequences(config.model)
