@@ -36,6 +36,7 @@ class LayerScore:
     std: float
     interval: tuple[float, float]  # bootstrap 95% over speakers, out of fold
     scores: list[float] = field(default_factory=list)
+    folds: int = 0  # k actually used (small classes can shrink it)
 
 
 @dataclass
@@ -127,9 +128,6 @@ def probe_layers(
     progress: bool = True,
 ) -> LayerProbe:
     """Score a linear probe on every layer; no MLflow (see ``run_probe`` for the logged run)."""
-    from speechprint.cv import cross_validate
-    from speechprint.features import FeatureSet, make_extractor
-    from speechprint.features.pretrained.layers import split_layers
     from speechprint.prepare import prepare_data
     from speechprint.train import RunConfig
 
@@ -142,36 +140,40 @@ def probe_layers(
     dataset, features = prepare_data(config, progress=progress)
     first = next(iter(features.features.values()))
     n_outputs = len(first) // (2 * _width(all_params))
-    scores = []
-    for layer in range(n_outputs):
-        layer_params = {**all_params, "layer": layer}
-        sliced = FeatureSet(
-            extractor=make_extractor("whisper_layers", layer_params),
-            features={
-                p: split_layers(v, n_outputs - 1)[layer] for p, v in features.features.items()
-            },
-        )
-        layer_config = config.model_copy(update={"extractor_params": layer_params})
-        result = cross_validate(layer_config, (dataset, sliced), folds=folds, repeats=repeats)
-        name = (
-            f"{layer} (convolutions)"
-            if layer == 0
-            else f"{layer} (final)"
-            if layer == n_outputs - 1
-            else str(layer)
-        )
-        scores.append(
-            LayerScore(layer, name, result.mean, result.std, result.interval, result.scores)
-        )
-        log.info(
-            "layer %s: balanced accuracy %.3f (%.3f-%.3f)", name, result.mean, *result.interval
-        )
+    scores = [
+        _score_layer(config, dataset, features, layer, n_outputs, folds, repeats)
+        for layer in range(n_outputs)
+    ]
     development = dataset.manifest[dataset.manifest["split"] != "test"]
     return LayerProbe(
         extractor=extractor, params=dict(params or {}), layers=scores,
-        chance=1.0 / len(dataset.labels), folds=result.folds, repeats=repeats,
+        chance=1.0 / len(dataset.labels), folds=scores[0].folds, repeats=repeats,
         n_speakers=int(development["speakerid"].nunique()),
     )  # fmt: skip
+
+
+def _score_layer(config: Any, dataset: Any, features: Any, layer: int, n_outputs: int,
+                 folds: int, repeats: int) -> LayerScore:  # fmt: skip
+    """Repeated k-fold of the probe on one layer's slice of the all-layer statistics."""
+    from speechprint.cv import cross_validate
+    from speechprint.features import FeatureSet, make_extractor
+    from speechprint.features.pretrained.layers import split_layers
+
+    layer_params = {**config.extractor_params, "layer": layer}
+    sliced = FeatureSet(
+        extractor=make_extractor("whisper_layers", layer_params),
+        features={p: split_layers(v, n_outputs - 1)[layer] for p, v in features.features.items()},
+    )
+    layer_config = config.model_copy(update={"extractor_params": layer_params})
+    result = cross_validate(layer_config, (dataset, sliced), folds=folds, repeats=repeats)
+    name = str(layer)
+    if layer == 0:
+        name += " (convolutions)"
+    elif layer == n_outputs - 1:
+        name += " (final)"
+    log.info("layer %s: balanced accuracy %.3f (%.3f-%.3f)", name, result.mean, *result.interval)
+    return LayerScore(layer, name, result.mean, result.std, result.interval, result.scores,
+                      folds=result.folds)  # fmt: skip
 
 
 def _width(params: dict[str, Any]) -> int:

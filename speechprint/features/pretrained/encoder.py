@@ -1,9 +1,10 @@
-"""A small PyTorch Whisper encoder that reads CTranslate2's ``model.bin``, for hidden layers.
+"""Whisper's encoder in PyTorch from CTranslate2's ``model.bin``, for hidden layers.
 
 CTranslate2's ``Whisper.encode`` returns only the final layer. The same weights, run here in
 float32, give every layer: index 0 is the input of the first block (convolutions + positions),
 index ``i`` the output of block ``i``, and the last index (``n_layers``) the final output after the
 last layer norm, which is what CTranslate2 returns (tests check cosine >= 0.999 against it).
+The modules are in ``torch_encoder.py`` (imported only when an encoder is built: torch is heavy).
 
 ``model.bin`` (ctranslate2/specs/model_spec.py ``_serialize``, binary version 6), little-endian:
 ``u32 version``, ``str name``, ``u32 revision``, ``u32 n_variables``, then per variable ``str
@@ -66,70 +67,9 @@ def _string(handle: BinaryIO) -> str:
 
 def build_encoder(weights: dict[str, np.ndarray]) -> Any:
     """``torch.nn.Module``: ``(batch, 80, 3000)`` log-mel -> list of ``n_layers + 1`` tensors."""
-    import torch
-    from torch import nn
-    from torch.nn import functional as F
+    from speechprint.features.pretrained.torch_encoder import WhisperTorchEncoder
 
-    def tensor(name: str) -> torch.Tensor:
-        return torch.from_numpy(np.array(weights[name], dtype=np.float32))
-
-    def layer_norm(prefix: str, dim: int) -> nn.LayerNorm:
-        norm = nn.LayerNorm(dim, eps=1e-5)
-        norm.weight.data, norm.bias.data = tensor(f"{prefix}/gamma"), tensor(f"{prefix}/beta")
-        return norm
-
-    def linear(prefix: str) -> nn.Linear:
-        weight = tensor(f"{prefix}/weight")
-        module = nn.Linear(weight.shape[1], weight.shape[0])
-        module.weight.data, module.bias.data = weight, tensor(f"{prefix}/bias")
-        return module
-
-    class Block(nn.Module):
-        def __init__(self, prefix: str, dim: int, heads: int) -> None:
-            super().__init__()
-            self.heads = heads
-            self.attn_norm = layer_norm(f"{prefix}/self_attention/layer_norm", dim)
-            self.qkv = linear(f"{prefix}/self_attention/linear_0")  # q, k, v fused
-            self.out = linear(f"{prefix}/self_attention/linear_1")
-            self.ffn_norm = layer_norm(f"{prefix}/ffn/layer_norm", dim)
-            self.ffn_in, self.ffn_out = (
-                linear(f"{prefix}/ffn/linear_0"),
-                linear(f"{prefix}/ffn/linear_1"),
-            )
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            b, t, d = x.shape
-            q, k, v = (
-                self.qkv(self.attn_norm(x)).view(b, t, 3, self.heads, d // self.heads).unbind(2)
-            )
-            attended = F.scaled_dot_product_attention(*(z.transpose(1, 2) for z in (q, k, v)))
-            x = x + self.out(attended.transpose(1, 2).reshape(b, t, d))
-            return x + self.ffn_out(F.gelu(self.ffn_in(self.ffn_norm(x))))
-
-    class Encoder(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            dim = weights["conv1/weight"].shape[0]
-            heads = int(np.asarray(weights["num_heads"]).reshape(-1)[0])
-            n_layers = len({k.split("/")[0] for k in weights if k.split("/")[0][6:].isdigit()})
-            self.conv1 = nn.Conv1d(weights["conv1/weight"].shape[1], dim, 3, padding=1)
-            self.conv2 = nn.Conv1d(dim, dim, 3, stride=2, padding=1)
-            for conv, name in ((self.conv1, "conv1"), (self.conv2, "conv2")):
-                conv.weight.data, conv.bias.data = tensor(f"{name}/weight"), tensor(f"{name}/bias")
-            self.register_buffer("positions", tensor("position_encodings/encodings"))
-            self.blocks = nn.ModuleList(Block(f"layer_{i}", dim, heads) for i in range(n_layers))
-            self.norm = layer_norm("layer_norm", dim)
-
-        def forward(self, mel: torch.Tensor) -> list[torch.Tensor]:
-            x = F.gelu(self.conv2(F.gelu(self.conv1(mel)))).transpose(1, 2)
-            x = x + self.positions[: x.shape[1]]
-            hidden = [x]
-            for block in self.blocks:
-                hidden.append(block(hidden[-1]))
-            hidden[-1] = self.norm(hidden[-1])
-            return hidden
-
-    return Encoder().eval()
+    return WhisperTorchEncoder(weights).eval()
 
 
 def load_encoder(model_dir: str) -> Any:
