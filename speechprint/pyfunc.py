@@ -10,7 +10,9 @@ with ``label`` (top-1), ``top_labels`` and ``top_probabilities`` (``top_k`` from
 default 3), ``probabilities`` (label -> probability) and ``error`` (empty when predicted).
 
 The model loads on the CPU unless told otherwise: ``mlflow.pyfunc.load_model(uri,
-model_config={"device": "cuda"})`` (any ``train.device`` value, ``auto`` included).
+model_config={"device": "cuda"})`` (any ``train.device`` value, ``auto`` included). Calibrated
+probabilities when asked: ``model_config={"temperature": T}`` with the ``T`` that ``speechprint
+findings --calibrate`` fitted on development speakers (the run's ``temperature`` tag).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ with contextlib.redirect_stderr(io.StringIO()):
                 context.artifacts[CLASSIFIER_ARTIFACT], device=device
             )
             self.top_k = int(config.get("top_k", 3))
+            if config.get("temperature") is not None:
+                self.classifier.temperature = float(config["temperature"])
 
         def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
             return predict_frame(self.classifier, model_input, top_k=self.top_k)
@@ -190,7 +194,8 @@ def _save_model(path: Path, weights: Path, package_dir: str, classifier: Any) ->
         python_model=AccentModel(),
         artifacts={CLASSIFIER_ARTIFACT: str(weights)},
         code_paths=[package_dir],
-        model_config={"top_k": 3, "device": "cpu"},
+        # temperature: None = as trained; a key here so load_model(model_config=) may set it
+        model_config={"top_k": 3, "device": "cpu", "temperature": None},
         pip_requirements=_requirements(),
         metadata={
             "labels": list(classifier.labels),

@@ -50,6 +50,7 @@ def findings(tiny_archive: Path, tracking: str, cache_dir: Path, tmp_path: Path,
         "result": result,
         "decision": decision,
         "tracking": tracking,
+        "archive": tiny_archive,
         "out": tmp_path / "findings",
     }
 
@@ -85,7 +86,15 @@ def check_artifacts(findings: dict) -> None:
     assert findings["result"].run_id == run_id
     logged = {Path(a.path).name for a in client.list_artifacts(run_id, "findings")}
     assert {"findings.html", "words_heatmap.png", "calibration.json", "fairness.csv"} <= logged
-    assert float(client.get_run(run_id).data.tags["temperature"]) > 0
+    temperature = float(client.get_run(run_id).data.tags["temperature"])
+    # predict returns calibrated probabilities when asked for them, and only then
+    recordings = sorted(p for p in (findings["archive"] / "recordings").iterdir())[:3]
+    uri = "models:/speechprint-accent@champion"
+    plain = mlflow.pyfunc.load_model(uri).predict([str(p) for p in recordings])
+    calibrated = mlflow.pyfunc.load_model(uri, model_config={"temperature": temperature})
+    soft = calibrated.predict([str(p) for p in recordings])
+    for before, after in zip(plain["top_probabilities"], soft["top_probabilities"]):
+        assert after[0] != pytest.approx(before[0]) and (after[0] < before[0]) == (temperature > 1)
 
 
 def check_out_of_fold(findings: dict, tiny_archive: Path) -> None:
