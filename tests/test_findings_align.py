@@ -103,7 +103,9 @@ def test_alignment_of_synthetic_speech_is_within_100_ms(require_pretrained, voic
 
     wave, sample_rate, truth = speak_with_word_times(passage_text(), voice, rate)
     audio = resample_poly(wave.astype(np.float32) / 32768, 16000, sample_rate).astype(np.float32)
-    extractor = make_extractor("phoneme_posteriors")
+    from speechprint.findings.align import POSTERIOR_STRIDE
+
+    extractor = make_extractor("phoneme_posteriors", {"frame_stride": POSTERIOR_STRIDE})
     vocab, blank, gaps = _recogniser_vocab()
     frame_seconds = extractor.frame_stride * 320 / 16000
     spans = align_posteriors(extractor.transform(audio), frame_seconds, passage_words(), vocab,

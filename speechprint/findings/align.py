@@ -25,13 +25,14 @@ import numpy as np
 
 from speechprint.findings.lexicon import Word, lexicon_digest, passage_words
 
-VERSION = 2
+VERSION = 3
 SKIP_PENALTY = 25.0  # nats: skipping must beat forcing a word's sounds onto the wrong frames
 MIN_WORD_SCORE = -6.0  # mean log(p(expected) / p(best)) over the word's frames
-# CTC's spike for a word's first sound comes after its acoustic onset (measured on eSpeak en-us:
-# +80 ms at 25 frames/s), so a word starts this much before its first frame, but never before
-# the previous word's end.
+# CTC's spike for a word's first sound comes after its acoustic onset (measured on eSpeak speech:
+# +80 to +95 ms), so a word starts this much before its first frame, but never before the
+# previous word's end.
 ONSET_LAG = 0.08
+POSTERIOR_STRIDE = 1
 ALIGNED, SKIPPED, UNSURE, NOT_REACHED = "aligned", "skipped", "unsure", "not_reached"
 
 
@@ -201,7 +202,9 @@ def align_files(paths: list[str], *, jobs: int | None = None, cache_dir: str | N
     from speechprint.features.cache import FeatureCache, content_hash, resolve_cache_dir
     from speechprint.findings.parallel import parallel_map
 
-    extractor = make_extractor("phoneme_posteriors")
+    # 50 frames/s: averaging two frames' log-posteriors (the feature's default) blurs CTC's
+    # one-frame spikes, and measured on eSpeak speech more words were then skipped.
+    extractor = make_extractor("phoneme_posteriors", {"frame_stride": POSTERIOR_STRIDE})
     root = resolve_cache_dir(cache_dir)
     features = extract_features(paths, extractor, jobs=jobs, cache_dir=root, progress=progress)
     cache = FeatureCache(root, extractor)
