@@ -114,3 +114,26 @@ def test_alignment_of_synthetic_speech_is_within_100_ms(require_pretrained, voic
               if span.status == ALIGNED and word.start_char in truth]  # fmt: skip
     assert len(errors) >= 55, f"only {len(errors)} of 69 words aligned"
     assert np.median(errors) < 0.100, f"median start error {np.median(errors):.3f} s"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("voice", ["en-us", "pl"])
+def test_a_cut_recording_aligns_what_was_said_and_leaves_the_rest_unread(require_pretrained,
+                                                                         voice: str) -> None:  # fmt: skip
+    require_pretrained("hama", "espeakng_loader")
+    from scipy.signal import resample_poly
+
+    from speechprint.features import make_extractor
+    from speechprint.findings.align import POSTERIOR_STRIDE, _recogniser_vocab
+    from speechprint.findings.lexicon import passage_text
+
+    wave, sample_rate, truth = speak_with_word_times(passage_text(), voice, 160)
+    audio = resample_poly(wave.astype(np.float32) / 32768, 16000, sample_rate)[: 3 * 16000]
+    extractor = make_extractor("phoneme_posteriors", {"frame_stride": POSTERIOR_STRIDE})
+    vocab, blank, gaps = _recogniser_vocab()
+    spans = align_posteriors(extractor.transform(audio.astype(np.float32)), 0.02 * POSTERIOR_STRIDE,
+                             passage_words(), vocab, blank, gaps)  # fmt: skip
+    said = sum(1 for word in passage_words() if truth.get(word.start_char, 99.0) < 2.8)
+    statuses = [span.status for span in spans]
+    assert abs(statuses.count(ALIGNED) - said) <= 1, statuses
+    assert statuses[said + 1 :] == [NOT_REACHED] * (len(spans) - said - 1)  # not guessed

@@ -25,8 +25,11 @@ import numpy as np
 
 from speechprint.findings.lexicon import Word, lexicon_digest, passage_words
 
-VERSION = 3
+VERSION = 4
 SKIP_PENALTY = 25.0  # nats: skipping must beat forcing a word's sounds onto the wrong frames
+# Stopping early is cheap per unread word: a reading that ends (or a cut file) is common, and
+# spoken words left to the gap state cost far more (their sounds' spikes) than this.
+END_PENALTY = 2.0
 MIN_WORD_SCORE = -6.0  # mean log(p(expected) / p(best)) over the word's frames
 # CTC's spike for a word's first sound comes after its acoustic onset (measured on eSpeak speech:
 # +80 to +95 ms), so a word starts this much before its first frame, but never before the
@@ -105,10 +108,9 @@ def build_graph(words: list[Word], vocab: dict[str, int], blank: int) -> _Graph:
     if len(words) > 1:
         starts[first[1]] = -SKIP_PENALTY  # the first word skipped
     last_word = np.maximum.accumulate(np.where(np.isin(np.arange(n), last), word_of, -1))
-    # Ending after word w leaves the rest unread: as costly as skipping each of them.
-    ends = np.full(n, -np.inf)
+    ends = np.full(n, -np.inf)  # ending after word w leaves the rest unread
     done = [e for e in last] + [e + 1 for e in last]
-    ends[done] = -SKIP_PENALTY * (len(words) - 1 - last_word[done])
+    ends[done] = -END_PENALTY * (len(words) - 1 - last_word[done])
     return _Graph(np.array(tokens), np.array(word_of), pad(preds, n), pad(pen, 0.0),
                   pad(skip, -1), starts, ends, last_word)  # fmt: skip
 

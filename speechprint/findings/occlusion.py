@@ -127,9 +127,11 @@ def plot_heatmap(table: pd.DataFrame, words: list[str], out: Path) -> Path:
 
 
 def top_words(table: pd.DataFrame, k: int = 5) -> dict[str, list[tuple[str, float]]]:
-    """Per class, the ``k`` words whose removal costs the true class most (n >= 3 speakers)."""
+    """Per class, the ``k`` words whose removal costs the true class most (each word measured on
+    at least 3 speakers, or on all of a class that has fewer)."""
     out = {}
-    for cls, block in table[table["n"] >= 3].groupby("class"):
+    enough = table["n"] >= np.minimum(3, table.groupby("class")["n"].transform("max"))
+    for cls, block in table[enough & (table["n"] > 0)].groupby("class"):
         best = block.sort_values("mean_drop", ascending=False).head(k)
         out[str(cls)] = [(str(w), float(d)) for w, d in zip(best["word"], best["mean_drop"])]
     return out

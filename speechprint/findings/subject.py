@@ -82,7 +82,13 @@ def load_config(run_id: str, **overrides: Any) -> Any:
     from speechprint.train import RunConfig
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = tracking.client().download_artifacts(run_id, "config.json", tmp)
+        try:
+            path = tracking.client().download_artifacts(run_id, "config.json", tmp)
+        except Exception as error:  # noqa: BLE001 - MLflow raises its own types for "missing"
+            raise ConfigError(
+                f"run {run_id} has no config.json (an ensemble, or not a SpeechPrint run), so "
+                f"its configuration cannot be retrained by fold: {error}"
+            ) from None
         data = json.loads(Path(path).read_text())
     data.update({k: v for k, v in overrides.items() if v is not None})
     return RunConfig.from_dict(data, source=f"config.json of run {run_id}")

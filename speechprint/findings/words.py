@@ -47,7 +47,7 @@ def section(subject: Any, out: Path, *, jobs: int | None, progress: bool) -> Sec
                f"{np.median(per_recording):.0f} of {len(labels)} words per recording aligned (the "
                "rest skipped, unsure or not reached, and left out rather than guessed). "
                "Removing a word's frames lowers the model's probability of the speaker's true "
-               f"class most for these words (top three per class): {lines}.")  # fmt: skip
+               f"class most for these words (top three per class): {lines or 'none measured'}.")  # fmt: skip
     html = _speakers_html(subject, drops, labels)
     return Section("words", TITLE, summary, [image],
                    [out / "words.csv", out / "words_speakers.csv", out / "alignment_status.csv"],
