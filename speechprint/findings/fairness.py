@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,19 @@ def _length_bands(duration: pd.Series) -> pd.Series:
     return pd.cut(duration, edges, labels=names).astype("object")
 
 
+def _natural(group: object) -> tuple[float, str]:
+    """Bands in numeric order ("<25" first, "6-12" before "13-18"), names after them."""
+    text = str(group)
+    if text.startswith("<"):
+        return (-1.0, text)
+    match = re.match(r"(\d+)", text.lstrip("> "))
+    return (float(match.group(1)) if match else float("inf"), text)
+
+
 def scores(frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
     rows = []
     for attribute, labels in groups(frame).items():
-        for group in sorted(labels.dropna().unique(), key=str):
+        for group in sorted(labels.dropna().unique(), key=_natural):
             members = np.flatnonzero(labels.to_numpy() == group)
             yt, yp = y[members], pred[members]
             low, high = bootstrap(lambda i, yt=yt, yp=yp: balanced_accuracy(yt[i], yp[i]),

@@ -10,7 +10,10 @@ Skipped, unsure and unread words have no value (NaN), never a guess.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +62,11 @@ def occlusion_matrix(subject: Any, alignments: dict[str, list[WordSpan]], *, job
     """``(recordings, words)`` drops for the subject's recordings (cached beside its fold models)."""
     from speechprint.findings.parallel import parallel_map
 
-    cache = subject.folder / f"occlusion-v{VERSION}.npz"
     paths = list(subject.frame["path"])
+    # Keyed by the alignments too: re-aligned words must be occluded again.
+    spans = json.dumps([[asdict(s) for s in alignments.get(p, [])] for p in paths], default=str)
+    digest = hashlib.sha256(spans.encode()).hexdigest()[:12]
+    cache = subject.folder / f"occlusion-v{VERSION}-{digest}.npz"
     if cache.exists():
         stored = np.load(cache)
         if list(stored["paths"]) == paths:
