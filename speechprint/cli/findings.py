@@ -36,7 +36,8 @@ def findings_command(
                               predictions=predictions, folds=folds, calibrate=calibrate,
                               jobs=jobs, log_to_mlflow=not no_mlflow, on_section=show)  # fmt: skip
     console.print(f"data and predictions: {result.prepare_seconds:.1f} s")
-    console.print(f"page: {result.page} (logged to run {result.run_id} under findings/)")
+    where = "" if no_mlflow else f" (logged to run {result.run_id} under findings/)"
+    console.print(f"page: {result.page}{where}")
 
 
 def register(app: typer.Typer) -> None:
