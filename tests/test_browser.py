@@ -172,13 +172,13 @@ def test_the_mlflow_ui_opens_on_training_runs_and_one_click_shows_the_trials(
             "?workflowType=machine_learning&compareRunsMode=CHART")  # fmt: skip
     browser.get(link)
     parent = mlflow_ui["parent"]
-    _wait_for(browser, lambda d: parent in d.find_element("tag name", "body").text)
+    # The grid renders its rows after the page text: wait for the study run's own row.
+    expander = (f"//*[@role='row'][.//*[contains(text(), '{parent}')]]"
+                "//button[contains(@data-component-id, 'runnamecellrenderer')]")  # fmt: skip
+    button = _wait_for(browser, lambda d: (d.find_elements("xpath", expander) or [None])[0])
     assert "/runs" in browser.current_url and "Model training" in _body(browser)
     # Trials are nested under the study's run, collapsed: one click on its expander shows them.
-    row = browser.find_element(
-        "xpath", f"//*[@role='row'][.//*[normalize-space(text())='{parent}']]"
-    )
-    row.find_element("css selector", "button[data-component-id*='runnamecellrenderer']").click()
+    button.click()
     names = [run.info.run_name for run in mlflow_ui["trials"]]
     assert len(names) == 2 and all(name.endswith(" mfcc_deltas+mlp") for name in names)
     _wait_for(browser, lambda d: all(name in _body(d) for name in names))
