@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 class Candidate:
     members: list[optuna.trial.FrozenTrial]
     selection: Selection
+    note: str = ""  # why this candidate and not the study's top trial, when it is not
 
     @property
     def key(self) -> str:
@@ -74,11 +75,32 @@ def choose(study: optuna.Study, client: Any, *, trial: int | None = None,
                               "only a COMPLETE trial has a model to promote")  # fmt: skip
         return Candidate(chosen, selection_of(chosen[0]))
     if ensemble <= 1:
-        return Candidate([complete[0]], selection_of(complete[0]))
+        return _prefer_the_baseline_unless_beaten(study, client, complete[0])
     members = complete[:ensemble]
     labels = _labels(client, members[0])
     rows = [oof_rows(client, member) for member in members]
     return Candidate(members, ensemble_selection(rows, labels, selection_of(members[0])))
+
+
+def _prefer_the_baseline_unless_beaten(study: optuna.Study, client: Any,
+                                       best: optuna.trial.FrozenTrial) -> Candidate:  # fmt: skip
+    """The top trial, unless its lead over the study's linear baseline is not distinguishable
+    from zero on the same development speakers out of fold: then the simpler baseline (a lead
+    within noise is how selection overfits the folds)."""
+    from speechprint.evidence import linear_baseline, paired_oof
+
+    baseline = linear_baseline(study)
+    cross_validated = "cv_balanced_accuracy_mean" in best.user_attrs
+    if baseline is None or baseline.number == best.number or not cross_validated:
+        return Candidate([best], selection_of(best))
+    lead = paired_oof(oof_rows(client, best), oof_rows(client, baseline))
+    if lead.distinguishable and lead.difference > 0:
+        return Candidate([best], selection_of(best),
+                         note=f"Its lead over the linear baseline out of fold: {lead.verdict('it', 'baseline')}.")  # fmt: skip
+    return Candidate([baseline], selection_of(baseline), note=(
+        f"The top trial {best.number} ({pair_of(best)}, {selection_of(best).score:.3f}) does not "
+        f"beat the linear baseline distinguishably out of fold ({lead.verdict(f'trial {best.number}', 'baseline')}), "
+        "so the simpler baseline is promoted."))  # fmt: skip
 
 
 def fit(client: Any, study_name: str, candidate: Candidate, *, archive: str | None,

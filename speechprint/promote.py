@@ -55,6 +55,7 @@ class Promotion:
     trained_on: dict[str, Any] = field(default_factory=dict)
     comparisons: list[Comparison] = field(default_factory=list)
     incumbent_version: str | None = None
+    note: str = ""
 
     @property
     def test_balanced_accuracy(self) -> float:
@@ -71,7 +72,8 @@ class Promotion:
         test = self.test_metrics
         low, high = self.test_interval
         lines = [
-            f"{verdict} ({self.candidate}), chosen by {self.selection.describe()}. {self.reason}",
+            f"{verdict} ({self.candidate}), chosen by {self.selection.describe()}. {self.reason}"
+            + (f"\n{self.note}" if self.note else ""),
             f"v{self.version} trained on {self.trained_on.get('trained_on', 'train')}"
             + (f" for {self.trained_on['refit_epochs']} epochs" if "refit_epochs" in self.trained_on else "")
             + f"; test balanced accuracy {self.test_balanced_accuracy:.3f} [95% CI {low:.3f}-{high:.3f}] "
@@ -121,7 +123,7 @@ def promote(study_name: str, *, storage: str | None = None, model_name: str = DE
         new_version=new_version, candidate=candidate.label, selection=candidate.selection,
         test_metrics=fitted.test, reason=reason, run_id=fitted.run_id,
         trained_on=fitted.trained_on, comparisons=comparisons,
-        incumbent_version=None if incumbent is None else str(incumbent.version),
+        incumbent_version=None if incumbent is None else str(incumbent.version), note=candidate.note,
     )  # fmt: skip
 
 

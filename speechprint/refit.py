@@ -36,7 +36,13 @@ def refit(config: RunConfig, data: Any, *, epochs: int, tracker: Tracker | None 
     train = config.train.model_copy(update={"epochs": epochs, "patience": epochs})
     refit_config = config.model_copy(update={"train": train, "evaluate_test": True})
     train_frame = development.split("train")
-    tracker.set_tags({"trained_on": TRAINED_ON, "refit_epochs": epochs})
+    from speechprint.models import family
+
+    # Epochs mean something to torch models only; scikit-learn fits to convergence.
+    torch_model = family(config.model) == "torch"
+    tracker.set_tags(
+        {"trained_on": TRAINED_ON, **({"refit_epochs": epochs} if torch_model else {})}
+    )
     tracker.log_metrics({"data/train_speakers": float(train_frame["speakerid"].nunique()),
                          "data/train_recordings": float(len(train_frame))})  # fmt: skip
     log.info("refitting %s+%s on %d development speakers for %d epochs", config.extractor,

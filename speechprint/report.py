@@ -76,8 +76,13 @@ def write_report(
     *,
     storage: str | None = None,
     model_name: str = DEFAULT_MODEL_NAME,
+    findings: bool = False,
 ) -> Path:
-    """Write PNG figures and ``summary.md`` to ``out_dir``; log them on the study's parent run."""
+    """Write PNG figures and ``summary.md`` to ``out_dir``; log them on the study's parent run.
+
+    ``findings``: also the linguist's sections (``speechprint findings``) for the study's best
+    trial, in ``out_dir/findings/`` (they retrain the trial by fold: minutes, not seconds).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     study = load_study(study_name, storage)
@@ -88,6 +93,8 @@ def write_report(
     _optuna_figures(report, study)
     chance = _promoted_section(report, client, study_name, model_name)
     _pairs_section(report, study_name, chance)
+    if findings:
+        _findings_section(report, study_name, storage)
     summary = report.write_summary()
 
     parent = _latest_parent_run(client, study_name)
@@ -95,6 +102,19 @@ def write_report(
         for path in [*report.figures, summary]:
             client.log_artifact(parent, str(path), "report")
     return summary
+
+
+def _findings_section(report: _Report, study_name: str, storage: str | None) -> None:
+    from speechprint.findings.run import run_findings
+
+    result = run_findings(report.out / "findings", study=study_name, storage=storage)
+    report.lines += ["## Findings", ""]
+    for section in result.sections:
+        report.lines += [f"### {section.title}", "", section.summary, ""]
+    report.lines += [
+        f"All of it, with figures: [findings/{result.page.name}](findings/{result.page.name})",
+        "",
+    ]
 
 
 @dataclass

@@ -100,7 +100,9 @@ def test_pruning_stops_a_hopeless_configuration_after_the_first_fold(
                    pruner={"name": "median", "n_startup_trials": 1, "n_warmup_steps": 0})  # fmt: skip
     trials = run_study(spec, cache_dir=str(cache_dir)).study.trials
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    assert [t.number for t in pruned] == [1, 2], [(t.number, t.state, t.intermediate_values) for t in trials]
+    assert [t.number for t in pruned] == [1, 2], [
+        (t.number, t.state, t.intermediate_values) for t in trials
+    ]
     assert all(list(t.intermediate_values) == [1] for t in pruned)  # one fold, not three
     assert all("pruned at fold 1" in t.user_attrs["prune_reason"] for t in pruned)
 
@@ -139,7 +141,10 @@ def test_the_alias_moves_on_cv_evidence_never_on_test(cv_study: Any, tracking: s
     client.set_model_version_tag(first.model_name, first.version, "selection_score", "0.0")
     third = promote("cv", trial=2)
     assert third.promoted
-    assert str(client.get_model_version_by_alias(first.model_name, "champion").version) == third.version
+    assert (
+        str(client.get_model_version_by_alias(first.model_name, "champion").version)
+        == third.version
+    )
     assert any("previous 'champion' holder" in c.name for c in third.comparisons)
 
 
@@ -216,3 +221,24 @@ def test_an_ensemble_and_a_single_model_are_served_to_clients_with_audio(
     frame = model.predict([str(mp3)])
     assert frame.iloc[0]["label"] in labels
     assert single.version != ensemble.version
+
+
+def test_the_top_trial_is_promoted_only_if_it_beats_the_linear_baseline_out_of_fold(
+    cv_study: Any, tracking: str
+) -> None:
+    from speechprint.evidence import linear_baseline, oof_rows, paired_oof
+
+    client = client_of(tracking)
+    top = max(cv_study.trials, key=lambda t: t.value)
+    baseline = linear_baseline(cv_study)
+    assert baseline is not None and baseline.number == 0  # the first queued linear baseline
+    decision = promote("cv")
+    if top.number == baseline.number:
+        assert decision.candidate.startswith("trial 0 ")
+        return
+    lead = paired_oof(oof_rows(client, top), oof_rows(client, baseline))
+    if lead.distinguishable and lead.difference > 0:
+        assert decision.candidate.startswith(f"trial {top.number} ")
+    else:  # a lead within noise: the simpler baseline, and the summary says why
+        assert decision.candidate.startswith("trial 0 ")
+        assert "does not beat the linear baseline distinguishably" in decision.summary()

@@ -80,12 +80,16 @@ def report_command(
     out: Path = typer.Option(Path("reports"), help="Output folder (PNG + summary.md)."),
     storage: str | None = typer.Option(None, help="Optuna storage (default: under studies/)."),
     model_name: str = typer.Option("speechprint-accent", help="Registered model name."),
+    findings: bool = typer.Option(
+        False, "--findings", help="Also the findings sections for the best trial (minutes)."
+    ),
 ) -> None:
     """Optimisation history, importances, confusion matrix, per-class recall, pair comparison."""
     from speechprint.report import write_report
 
     with fail.on_user_errors():
-        summary = write_report(study, out, storage=storage, model_name=model_name)
+        summary = write_report(study, out, storage=storage, model_name=model_name,
+                               findings=findings)  # fmt: skip
     console.print(f"report written: {summary} (figures beside it; also on the study's MLflow run)")
 
 

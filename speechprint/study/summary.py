@@ -19,7 +19,9 @@ def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
     """
     pair = f"{trial.user_attrs.get('extractor', '?')}+{trial.user_attrs.get('model', '?')}"
     if trial.state.name == "COMPLETE":
-        detail = f"val bal. acc. {trial.value:.3f} (best {_best_value(study, trial):.3f})"
+        folds = trial.user_attrs.get("cv_folds")
+        measure = f"{folds}-fold cv bal. acc." if folds else "val bal. acc."
+        detail = f"{measure} {trial.value:.3f} (best {_best_value(study, trial):.3f})"
     else:
         detail = trial.user_attrs.get("fail_reason") or trial.user_attrs.get("prune_reason", "")
     worker = multiprocessing.current_process().name
