@@ -196,7 +196,7 @@ def _compute(
 ) -> list[Outcome]:
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(misses)))
     outcomes: list[Outcome] = []
-    with progress_bar(progress, len(misses), extractor.id) as advance:
+    with progress_bar(progress, len(misses), f"extracting {extractor.id}") as advance:
         if dask:
             from speechprint.features.cluster import compute_on_cluster
 

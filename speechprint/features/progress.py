@@ -9,9 +9,11 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def progress_bar(enabled: bool, total: int, label: str) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr (a no-op when disabled); yields ``advance(n)``."""
-    if not enabled:
+def progress_bar(enabled: bool, total: int, label: str, *,
+                 unit: str = "files") -> Iterator[Callable[[int], None]]:  # fmt: skip
+    """A rich progress bar labelled ``label`` on stderr (a no-op when disabled or empty); yields
+    ``advance(n)``. Extraction and the findings' parallel sections share it."""
+    if not enabled or total == 0:
         yield lambda n: None
         return
     from rich.console import Console
@@ -27,7 +29,7 @@ def progress_bar(enabled: bool, total: int, label: str) -> Iterator[Callable[[in
     console = Console(stderr=True)
     if not console.is_terminal:
         # A log file (nohup, CI) gets no live bar: a line at every tenth of the work instead.
-        yield progress_lines(console, total, f"extracting {label}")
+        yield progress_lines(console, total, label, unit=unit)
         return
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -37,11 +39,12 @@ def progress_bar(enabled: bool, total: int, label: str) -> Iterator[Callable[[in
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console) as bar:
-        task = bar.add_task(f"extracting {label}", total=total)
+        task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
 
 
-def progress_lines(console: Any, total: int, label: str) -> Callable[[int], None]:
+def progress_lines(console: Any, total: int, label: str, *,
+                   unit: str = "files") -> Callable[[int], None]:  # fmt: skip
     """``advance(n)`` that prints ``label: done/total (elapsed)`` at each tenth of ``total``."""
     started = time.perf_counter()
     state = {"done": 0, "next": max(1, total // 10)}
@@ -52,7 +55,8 @@ def progress_lines(console: Any, total: int, label: str) -> Callable[[int], None
             state["next"] = state["done"] + max(1, total // 10)
             elapsed = time.perf_counter() - started
             console.print(
-                f"{label}: {state['done']}/{total} files ({elapsed:.0f} s)", highlight=False
+                f"{label}: {state['done']}/{total} {unit} ({elapsed:.0f} s)".replace("  ", " "),
+                highlight=False,
             )
 
     return advance

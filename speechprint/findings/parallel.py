@@ -7,12 +7,12 @@ not a terminal), so the library still prints nothing on stdout.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
+
+from speechprint.features.progress import progress_bar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -35,7 +35,7 @@ def parallel_map(
     size = max(1, min(16, len(items) // (jobs * 4) or 1))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     out: list[R] = []
-    with progress_bar(progress, len(items), label) as advance:
+    with progress_bar(progress, len(items), label, unit="") as advance:
         if jobs == 1:
             if initializer is not None:
                 initializer(*initargs)
@@ -61,41 +61,3 @@ def _worker_init(initializer: Callable[..., None] | None, initargs: tuple[Any, .
     torch.set_num_threads(1)  # one process per core: more threads would oversubscribe
     if initializer is not None:
         initializer(*initargs)
-
-
-@contextlib.contextmanager
-def progress_bar(enabled: bool, total: int, label: str) -> Iterator[Callable[[int], None]]:
-    """A rich bar on stderr (no-op when disabled); yields ``advance(n)``."""
-    if not enabled or total == 0:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        started, state = time.perf_counter(), {"done": 0, "next": max(1, total // 10)}
-
-        def line(n: int) -> None:
-            state["done"] += n
-            if state["done"] >= state["next"] or state["done"] == total:
-                state["next"] = state["done"] + max(1, total // 10)
-                elapsed = time.perf_counter() - started
-                console.print(
-                    f"{label}: {state['done']}/{total} ({elapsed:.0f} s)", highlight=False
-                )
-
-        yield line
-        return
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
