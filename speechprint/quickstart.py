@@ -39,7 +39,6 @@ def run_quickstart(
     finished trial (an Optuna callback); by default they go to the log.
     """
     from speechprint import tracking
-    from speechprint.data.synth import synthesize_corpus
     from speechprint.promote import promote
     from speechprint.report import write_report
     from speechprint.study.runner import run_study
@@ -52,12 +51,7 @@ def run_quickstart(
     workdir.mkdir(parents=True, exist_ok=True)
     os.chdir(workdir)  # stores (mlflow.db, mlruns/, studies/*.db) live here
 
-    corpus = workdir / "demo-corpus"
-    if not (corpus / "speakers_all.csv").exists():
-        step("1/5 demo corpus (eSpeak NG voices reading the archive's paragraph)")
-        synthesize_corpus(corpus, speakers_per_class=speakers_per_class, seed=0)
-    else:
-        step(f"1/5 demo corpus already at {corpus}")
+    corpus = _demo_corpus(workdir / "demo-corpus", speakers_per_class, step)
 
     spec = StudySpec.from_yaml(study_file)
     step(f"2/5 study {spec.name} ({study_file})")
@@ -87,6 +81,17 @@ def run_quickstart(
         "predict": f"speechprint predict {examples[0]} --model {model_uri}",
         "report": summary,
     }
+
+
+def _demo_corpus(corpus: Path, speakers_per_class: int, step: Callable[[str], None]) -> Path:
+    from speechprint.data.synth import synthesize_corpus
+
+    if (corpus / "speakers_all.csv").exists():
+        step(f"1/5 demo corpus already at {corpus}")
+        return corpus
+    step("1/5 demo corpus (eSpeak NG voices reading the archive's paragraph)")
+    synthesize_corpus(corpus, speakers_per_class=speakers_per_class, seed=0)
+    return corpus
 
 
 def _examples(corpus: Path, speakers_per_class: int) -> list[Path]:

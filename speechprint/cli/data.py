@@ -14,6 +14,23 @@ from speechprint.cli.common import console, err_console, fail
 app = typer.Typer(help="Corpus data: describe a corpus, synthesise the demo corpus.")
 
 
+def _print_count_tables(summary: dict, top: int) -> None:
+    for key, title in (("by_region", "region"), ("by_native_language", "native language"),
+                       ("by_country", "country"), ("by_sex", "sex"), ("by_age", "age"),
+                       ("by_accent", "accent")):  # fmt: skip
+        if key not in summary:  # by_accent: corpora with an accent label of their own
+            continue
+        counts = summary[key]
+        table = Table(title, "speakers", title=f"by {title} ({len(counts)})")
+        # Regions, sex and age are short lists: show them whole; languages and countries are long.
+        shown = list(counts.items())
+        if key in ("by_native_language", "by_country", "by_accent"):
+            shown = shown[:top]
+        for name, count in shown:
+            table.add_row(name, str(count))
+        console.print(table)
+
+
 @app.command("describe")
 def describe(
     archive: Path = typer.Option(..., help="Corpus folder (saa: speakers_all.csv + recordings/)."),
@@ -53,20 +70,7 @@ def describe(
     if summary["corpus"] != "saa":
         console.print(f"{summary['corpus']}: {summary['speakers']} speakers with audio; counts "
                       "below are of speakers, not clips.")  # fmt: skip
-    for key, title in (("by_region", "region"), ("by_native_language", "native language"),
-                       ("by_country", "country"), ("by_sex", "sex"), ("by_age", "age"),
-                       ("by_accent", "accent")):  # fmt: skip
-        if key not in summary:  # by_accent: corpora with an accent label of their own
-            continue
-        counts = summary[key]
-        table = Table(title, "speakers", title=f"by {title} ({len(counts)})")
-        # Regions, sex and age are short lists: show them whole; languages and countries are long.
-        shown = list(counts.items())
-        if key in ("by_native_language", "by_country", "by_accent"):
-            shown = shown[:top]
-        for name, count in shown:
-            table.add_row(name, str(count))
-        console.print(table)
+    _print_count_tables(summary, top)
     if summary.get("unmapped_accents"):
         listed = ", ".join(f"{k} ({n})" for k, n in summary["unmapped_accents"].items())
         console.print(f"unmapped accents (speakers): {listed}", soft_wrap=True)

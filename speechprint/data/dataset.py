@@ -123,6 +123,19 @@ def _check_options(target: str, min_count: int, val_fraction: float, test_fracti
         raise ConfigError(f"max_clips_per_speaker must be at least 1, got {max_clips_per_speaker}")
 
 
+def _manifest(labelled: pd.DataFrame, target: str, kept: list[str],
+              split_of: dict[str, str]) -> pd.DataFrame:  # fmt: skip
+    """One row per kept recording: speaker, path, label, class index and split, sorted."""
+    rows = labelled[labelled[target].isin(kept)]
+    manifest = pd.DataFrame({"speakerid": rows["speakerid"].astype(str).to_numpy(),
+                             "path": rows["path"].astype(str).to_numpy(),
+                             "label": rows[target].astype(str).to_numpy()})  # fmt: skip
+    index = {label: i for i, label in enumerate(kept)}
+    manifest["y"] = manifest["label"].map(index).astype(int)
+    manifest["split"] = manifest["speakerid"].map(split_of)
+    return manifest.sort_values(["split", "label", "speakerid"]).reset_index(drop=True)
+
+
 def make_dataset(
     archive: Archive,
     target: str = "region",
@@ -167,18 +180,7 @@ def make_dataset(
         )
 
     split_of = _split_speakers(speaker_labels, kept, seed, val_fraction, test_fraction)
-    manifest = labelled[labelled[target].isin(kept)].copy()
-    manifest = pd.DataFrame(
-        {
-            "speakerid": manifest["speakerid"].astype(str).to_numpy(),
-            "path": manifest["path"].astype(str).to_numpy(),
-            "label": manifest[target].astype(str).to_numpy(),
-        }
-    )
-    index = {label: i for i, label in enumerate(kept)}
-    manifest["y"] = manifest["label"].map(index).astype(int)
-    manifest["split"] = manifest["speakerid"].map(split_of)
-    manifest = manifest.sort_values(["split", "label", "speakerid"]).reset_index(drop=True)
+    manifest = _manifest(labelled, target, kept, split_of)
     regions = archive.regions.identity if target == "region" else None
     return Dataset(
         target=target,
