@@ -133,3 +133,12 @@ def require_pretrained() -> PretrainedPolicy:
     """``require_pretrained("ctranslate2", ...)`` skips/fails a test without those packages;
     ``require_pretrained.missing(None, error)`` does the same for an ImportError it caught."""
     return PretrainedPolicy()
+
+
+@pytest.fixture(scope="session")
+def small_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Enough synthetic speakers per accent (8) for a model to beat chance on 2 test speakers."""
+    from speechprint.data.synth import synthesize_corpus
+
+    out = tmp_path_factory.mktemp("small-archive")
+    return synthesize_corpus(out, speakers_per_class=8, seconds=4.0, seed=1, progress=False)

@@ -27,15 +27,6 @@ _register_subcommands()
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def small_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Enough synthetic speakers per accent (8) for a model to beat chance on 2 test speakers."""
-    from speechprint.data.synth import synthesize_corpus
-
-    out = tmp_path_factory.mktemp("small-archive")
-    return synthesize_corpus(out, speakers_per_class=8, seconds=4.0, seed=1, progress=False)
-
-
 def _spec(archive: Path, name: str, model: str = "mlp", cv: dict | None = None,
           models: list[str] | None = None, n_trials: int = 1, **train: object) -> StudySpec:  # fmt: skip
     raw = {

@@ -33,11 +33,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from speechprint.data.synth import synthesize_corpus
-
-    out = tmp_path_factory.mktemp("selection-archive")
-    return synthesize_corpus(out, speakers_per_class=8, seconds=4.0, seed=1, progress=False)
+def archive(small_archive: Path) -> Path:
+    return small_archive
 
 
 def cv_spec(archive: Path, name: str, **changes: Any) -> StudySpec:

@@ -55,7 +55,7 @@ def progress_lines(console: Any, total: int, label: str, *,
             state["next"] = state["done"] + max(1, total // 10)
             elapsed = time.perf_counter() - started
             console.print(
-                f"{label}: {state['done']}/{total} {unit} ({elapsed:.0f} s)".replace("  ", " "),
+                f"{label}: {state['done']}/{total}{' ' + unit if unit else ''} ({elapsed:.0f} s)",
                 highlight=False,
             )
 
