@@ -68,6 +68,11 @@ class Extractor:
         """Feature dimension when known without running (for `features list`)."""
         return None
 
+    def layer_groups(self) -> int | None:
+        """Equal-width, layer-major groups in each output vector or frame (an encoder's layers,
+        for models that weight them: ``models/layered.py``); 1 for most, ``None`` when unknown."""
+        return 1
+
     def n_frames(self, n_samples: int) -> int:
         """Frames ``transform`` returns for ``n_samples`` (sequence extractors; centred STFT)."""
         hop_length = getattr(self, "hop_length", None)

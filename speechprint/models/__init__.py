@@ -1,6 +1,6 @@
 """Models by name: importing this package registers every model in ``MODELS``."""
 
-from speechprint.models import linear, mlp, recurrent, tdnn  # noqa: F401  (they register)
+from speechprint.models import layered, linear, mlp, recurrent, tdnn  # noqa: F401  (they register)
 from speechprint.models.base import (
     MODELS,
     Family,
@@ -11,6 +11,7 @@ from speechprint.models.base import (
     family,
     incompatibility,
     pools_sequences,
+    with_layer_groups,
 )
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "family",
     "incompatibility",
     "pools_sequences",
+    "with_layer_groups",
 ]

@@ -139,3 +139,26 @@ def params_like(target: Callable[..., Any], *, drop: Iterable[str] = ()) -> Call
         return builder
 
     return decorate
+
+
+def with_layer_groups(name: str, params: dict[str, Any], groups: int | None, *,
+                      statistics_of_frames: bool = False) -> dict[str, Any]:  # fmt: skip
+    """``params`` with ``layer_groups`` filled from the extractor, for models that weight layers.
+
+    ``statistics_of_frames``: a pooled model fed mean + std statistics of layered frames, whose
+    vector is statistic-major, not layer-major, so it cannot be split into layers.
+    """
+    names = model_param_names(name)
+    if names is None or "layer_groups" not in names or "layer_groups" in params:
+        return params
+    if groups is None:
+        raise ConfigError(
+            f"model {name!r}: the extractor does not say how many layers it stacks; "
+            "set the model's layer_groups"
+        )
+    if statistics_of_frames and groups > 1:
+        raise ConfigError(
+            f"model {name!r} weights layers of pooled statistics: give it whisper_layers with "
+            "layer: all (per-layer statistics), or frames to a sequence model"
+        )
+    return {**params, "layer_groups": groups}

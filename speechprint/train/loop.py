@@ -117,7 +117,7 @@ def train_torch(config: RunConfig, classifier: AccentClassifier,
                 device: torch.device) -> tuple[int, list[dict[str, float]]]:  # fmt: skip
     """Train ``classifier.model`` on ``device``; returns the best epoch and the history."""
     train, labels = config.train, classifier.labels
-    model = build_model(config.model, classifier.input_dim, len(labels), config.model_params)
+    model = build_model(config.model, classifier.input_dim, len(labels), classifier.model_params)
     classifier.model = model = model.to(device)
     weights = class_weights(targets["train"], len(labels)).to(device)
     loss_fn = nn.CrossEntropyLoss(weight=weights if train.imbalance == "weighted" else None,

@@ -21,7 +21,13 @@ import torch
 from speechprint.classifier import AccentClassifier
 from speechprint.data.dataset import Dataset
 from speechprint.features import FeatureSet, make_extractor, pool_statistics
-from speechprint.models import build_model, family, incompatibility, pools_sequences
+from speechprint.models import (
+    build_model,
+    family,
+    incompatibility,
+    pools_sequences,
+    with_layer_groups,
+)
 from speechprint.tracking_base import NullTracker, Tracker
 from speechprint.train.config import RunConfig
 from speechprint.train.errors import IncompatibleError
@@ -77,6 +83,10 @@ def run(
     train_counts = dataset.class_counts("train")
     pooled = feature_set.extractor.kind == "pooled" or pools_sequences(config.model)
     classifier = _fit_normaliser(config, dataset.labels, arrays["train"], pooled)
+    classifier.model_params = with_layer_groups(
+        config.model, classifier.model_params, feature_set.extractor.layer_groups(),
+        statistics_of_frames=pooled and feature_set.extractor.kind == "sequence",
+    )  # fmt: skip
     history: list[dict[str, float]] = []
     if family(config.model) == "sklearn":
         device, best_epoch = torch.device("cpu"), 0  # scikit-learn runs where numpy does
@@ -86,6 +96,7 @@ def run(
         best_epoch, history = train_torch(config, classifier, arrays, targets, train_counts,
                                           tracker, report, device)  # fmt: skip
     tracker.set_tags({"device": str(device)})
+    _log_layer_weights(classifier, tracker)
 
     val: dict[str, Any] = {}
     if len(targets["val"]):  # a refit on all development speakers has none
@@ -132,8 +143,18 @@ def _score_test(config: RunConfig, classifier: AccentClassifier, dataset: Datase
 def _fit_sklearn(config: RunConfig, classifier: AccentClassifier, arrays: list[np.ndarray],
                  y: np.ndarray) -> None:  # fmt: skip
     classifier.model = build_model(config.model, classifier.input_dim, len(classifier.labels),
-                                   config.model_params)  # fmt: skip
+                                   classifier.model_params)  # fmt: skip
     classifier.model.fit(classifier.vectors(arrays), y)
+
+
+def _log_layer_weights(classifier: AccentClassifier, tracker: Tracker) -> None:
+    """What a layer-weighting model learned: which encoder layers it listens to."""
+    layer_weights = getattr(classifier.model, "layer_weights", None)
+    if layer_weights is None:
+        return
+    values = layer_weights()
+    tracker.log_dict({"layer_weights": values}, "layer_weights.json")
+    tracker.log_metrics({f"model/layer_weight_{i}": w for i, w in enumerate(values)})
 
 
 def _fit_normaliser(

@@ -82,6 +82,12 @@ class WhisperLayers(Extractor):
         """Encoder blocks of a named model (its outputs are ``n_layers + 1``), else ``None``."""
         return DIMS[self.model][1] if self.model in DIMS else None
 
+    def layer_groups(self) -> int | None:
+        if self.layer != "all":
+            return 1
+        blocks = self.n_layers()
+        return None if blocks is None else blocks + 1
+
     def output_dim(self) -> int | None:
         if self.model not in DIMS:
             return None

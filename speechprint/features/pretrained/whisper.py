@@ -224,6 +224,13 @@ class WhisperEncoder(Extractor):
             return hidden
         return hidden[:, :, check_layer(self.layer, hidden.shape[2] - 1, "whisper_encoder")]
 
+    def layer_groups(self) -> int | None:
+        if not self.layers:
+            return 1
+        if self.model_path or self.model not in DIMS:
+            return None
+        return DIMS[self.model][1] + 1
+
     def output_dim(self) -> int | None:
         if self.model_path or self.model not in DIMS:
             return None
