@@ -64,35 +64,45 @@ def test_bad_parts_are_named(params: dict[str, Any], error: type, match: str) ->
         make_extractor("fusion", params)
 
 
-def test_parts_are_cached_individually_and_reused(cache_dir: Path, tiny_archive: Path) -> None:
+def test_over_files_each_part_comes_from_its_own_cache(cache_dir: Path, tiny_archive: Path,
+                                                      tmp_path: Path) -> None:  # fmt: skip
     paths = sorted((tiny_archive / "recordings").glob("*.mp3"))[:4]
-    first = extract_features(
-        paths, make_extractor("fusion", {"parts": PARTS}), jobs=1, progress=False
-    )
+    part = make_extractor("mfcc_mean")
+    extract_features(paths[:1], part, jobs=1, progress=False)  # a study extracted it alone
+    (entry,) = (cache_dir / f"{part.id}-{part.config_hash()}").glob("*.npy")
+    planted = np.full(13, 7.0, dtype=np.float32)  # recognisable: read, not recomputed
+    np.save(entry, planted)
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"not audio")
+    fusion = make_extractor("fusion", {"parts": PARTS})
+    first = extract_features([*paths, broken], fusion, jobs=1, progress=False)
     assert first.computed == 4 and first.dim == 13 + 120
+    np.testing.assert_array_equal(first.features[str(paths[0])][:13], planted)
+    deltas = make_extractor("mfcc_deltas", {"n_mfcc": 20})
+    alone = extract_features(paths, deltas, jobs=1, progress=False)
+    assert alone.computed == 0  # the fusion extracted its parts into their own caches
+    np.testing.assert_allclose(first.features[str(paths[1])][13:],
+                               pool_statistics(alone.features[str(paths[1])]))  # fmt: skip
+    (skipped,) = first.skipped
+    assert skipped.file == str(broken) and skipped.reason.startswith(part.id)
+    again = extract_features(paths, fusion, jobs=1, progress=False)
+    assert again.computed == 0 and again.loaded == 4  # the fusion's own cache
+
+
+def test_over_waveforms_parts_are_cached_by_content(cache_dir: Path) -> None:
+    wave = _wave()
+    first = make_extractor("fusion", {"parts": PARTS}).transform(wave)
     part = make_extractor("mfcc_mean")
     folder = cache_dir / "fusion-parts" / f"{part.id}-{part.config_hash()}"
-    entries = sorted(folder.glob("*.npy"))
-    assert len(entries) == 4
-    # Plant a recognisable vector in the shared part's cache: another fusion with that part must
-    # read it instead of recomputing, which shows the part is reused, not extracted again.
-    from speechprint.data.audio import load_audio
-
-    key = wave_key(load_audio(paths[0], SR))
-    planted = np.full(13, 7.0, dtype=np.float32)
-    np.save(folder / f"{key}.npy", planted)
-    other = make_extractor("fusion", {"parts": ["mfcc_mean", "mfcc_seq"]})
-    second = extract_features(paths, other, jobs=1, progress=False)
-    np.testing.assert_array_equal(second.features[str(paths[0])][:13], planted)
-    np.testing.assert_allclose(
-        second.features[str(paths[1])][:13], first.features[str(paths[1])][:13]
-    )
-    # The sequence part is cached as its statistics (one row), not as frames.
+    np.save(folder / f"{wave_key(wave)}.npy", np.full(13, 7.0, dtype=np.float32))
+    other = make_extractor("fusion", {"parts": ["mfcc_mean", "mfcc_seq"]}).transform(wave)
+    np.testing.assert_array_equal(other[:13], np.full(13, 7.0))  # the shared part is reused
+    assert not np.allclose(first[:13], 7.0)
     seq = make_extractor("mfcc_seq")
     stored = np.load(
         next((cache_dir / "fusion-parts" / f"{seq.id}-{seq.config_hash()}").glob("*.npy"))
     )
-    assert stored.shape == (1, 2 * seq.output_dim())
+    assert stored.shape == (1, 2 * seq.output_dim())  # a sequence part's statistics, not frames
 
 
 @pytest.mark.slow

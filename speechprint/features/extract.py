@@ -11,6 +11,7 @@ invalid parameters, not bad audio, so they propagate instead of skipping every f
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -129,7 +130,11 @@ def extract_features(
 
     computed, audio_seconds, started = 0, 0.0, time.perf_counter()
     if misses:
-        outcomes = _compute(misses, extractor, cache, jobs, progress, dask)
+        compose = getattr(extractor, "compose_files", None)  # a fusion: parts from their caches
+        parts = functools.partial(extract_features, jobs=jobs, cache_dir=cache_dir,
+                                  progress=progress, dask=dask, lazy=True)  # fmt: skip
+        outcomes = (compose(misses, cache, parts) if compose
+                    else _compute(misses, extractor, cache, jobs, progress, dask))  # fmt: skip
         for path, array, reason, seconds in outcomes:
             if array is None:
                 skipped[path] = SkippedFile(path, reason or "unknown error")

@@ -8,16 +8,19 @@ in each cross-validation fold), which standardises each part of a fusion without
 ``scaling: l2`` adds a per-recording transform that needs no statistics: each part divided by its
 own L2 norm, so parts of very different magnitude enter on an equal footing.
 
-Parts are computed and cached individually, keyed by the decoded waveform's content
-(``<cache>/fusion-parts/<part id>-<hash>/``, pooled vectors only), so fusions sharing a part, or a fusion whose other
-parts change, compute it once. (The regular per-extractor cache is keyed by file content and is
-not visible from ``transform``; the fusion's own vectors are cached like any extractor's.)
+Over files (``extract_features``), each part is extracted as if named alone (``compose_files``):
+from its own cache, keyed by file content, so a fusion of features already extracted for a study
+costs a concatenation, and a part extracted for a fusion serves studies that name it alone.
+Over waveforms (``transform``: predicting from raw audio) parts are cached by the decoded
+waveform's content (``<cache>/fusion-parts/<part id>-<hash>/``, pooled vectors only). The
+fusion's own vectors are cached like any extractor's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,9 +125,41 @@ class Fusion(Extractor):
                     cache.save(keys[i], np.ascontiguousarray(stored, dtype=np.float32))
                 except OSError as error:  # a read-only cache must not lose the result
                     log.warning("could not cache fusion part %s: %s", part.id, error)
+        return [self._scaled(v) for v in vectors]
+
+    def _scaled(self, vector: np.ndarray) -> np.ndarray:
         if self.scaling == "l2":
-            vectors = [v / max(float(np.linalg.norm(v)), 1e-8) for v in vectors]
-        return [np.asarray(v, dtype=np.float32) for v in vectors]
+            vector = vector / max(float(np.linalg.norm(vector)), 1e-8)
+        return np.asarray(vector, dtype=np.float32)
+
+    def compose_files(
+        self, misses: Sequence[tuple[str, str]], cache: FeatureCache,
+        extract_part: Callable[[list[str], Extractor], Any],
+    ) -> list[tuple[str, np.ndarray | None, str | None, float]]:  # fmt: skip
+        """``extract_features``' outcomes for ``misses`` (path, cache key): each part by
+        ``extract_part(paths, part)`` (its own cache, progress and skips), then concatenated.
+
+        A file any part could not read is skipped with that part's reason.
+        """
+        paths = [path for path, _ in misses]
+        part_sets = [extract_part(paths, part) for part in self.extractors()]
+        reasons: dict[str, str] = {}
+        for part_set in part_sets:  # the first part that could not read a file names it
+            for item in part_set.skipped:
+                reasons.setdefault(item.file, f"{part_set.extractor.id}: {item.reason}")
+        outcomes: list[tuple[str, np.ndarray | None, str | None, float]] = []
+        for path, key in misses:
+            if path in reasons:
+                outcomes.append((path, None, reasons[path], 0.0))
+                continue
+            array = np.concatenate([self._scaled(pool_statistics(np.asarray(fs.features[path])))
+                                    for fs in part_sets])  # fmt: skip
+            try:
+                cache.save(key, array)
+            except OSError as error:  # a read-only cache must not lose the result
+                log.warning("could not cache %s for %s: %s", self.id, path, error)
+            outcomes.append((path, array, None, 0.0))  # audio time is counted by the parts
+        return outcomes
 
     def output_dim(self) -> int | None:
         dims = []
