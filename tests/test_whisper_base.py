@@ -204,6 +204,29 @@ def test_whisper_layers_statistics_match_the_frames(base_cache: Path) -> None:
 
 
 @pytest.mark.slow
+def test_one_layer_over_files_is_sliced_from_every_layer_without_another_pass(
+    base_cache: Path, tiny_archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from speechprint.features import extract_features
+    from speechprint.features.pretrained.layers import WhisperLayers, split_layers
+
+    paths = sorted((tiny_archive / "recordings").glob("*.mp3"))[:2]
+    every = extract_features(paths, WhisperLayers(model="base"), jobs=1, progress=False)
+
+    def no_second_pass(self: WhisperLayers, waves: list[np.ndarray]) -> list[np.ndarray]:
+        raise AssertionError("the encoder ran again for one layer")
+
+    monkeypatch.setattr(WhisperLayers, "transform_many", no_second_pass)
+    final = extract_features(paths, WhisperLayers(model="base", layer="final"), jobs=1,
+                             progress=False)  # fmt: skip
+    assert final.computed == 2 and final.dim == 1024
+    for path in map(str, paths):
+        np.testing.assert_array_equal(
+            final.features[path], split_layers(every.features[path], 6)[6]
+        )
+
+
+@pytest.mark.slow
 def test_transform_many_batches_windows_across_files(base_cache: Path) -> None:
     extractor = WhisperEncoder(model="base")
     waves = [

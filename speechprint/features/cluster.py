@@ -16,9 +16,9 @@ from typing import Any
 from speechprint.errors import ServiceError, SpeechPrintError
 from speechprint.features.base import Extractor
 from speechprint.features.cache import FeatureCache
+from speechprint.features.derived import Outcome
 
 INSTALL = "pip install 'speechprint[cluster]'"
-Outcome = tuple[str, Any, "str | None", float]
 
 
 class MissingClusterError(SpeechPrintError, ImportError):

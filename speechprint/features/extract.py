@@ -29,6 +29,7 @@ from speechprint.features.cache import (
     resolve_cache_dir,
     resolve_cache_root,
 )
+from speechprint.features.derived import Outcome
 from speechprint.features.progress import progress_bar
 
 __all__ = ["FeatureSet", "SkippedFile", "extract_features", "resolve_cache_dir"]
@@ -130,11 +131,13 @@ def extract_features(
 
     computed, audio_seconds, started = 0, 0.0, time.perf_counter()
     if misses:
-        compose = getattr(extractor, "compose_files", None)  # a fusion: parts from their caches
+        # Derived features (a fusion, one of every layer) come from their sources' caches.
+        compose = getattr(extractor, "compose_files", None)
         parts = functools.partial(extract_features, jobs=jobs, cache_dir=cache_dir,
                                   progress=progress, dask=dask, lazy=True)  # fmt: skip
-        outcomes = (compose(misses, cache, parts) if compose
-                    else _compute(misses, extractor, cache, jobs, progress, dask))  # fmt: skip
+        outcomes = compose(misses, cache, parts) if compose else None
+        if outcomes is None:
+            outcomes = _compute(misses, extractor, cache, jobs, progress, dask)
         for path, array, reason, seconds in outcomes:
             if array is None:
                 skipped[path] = SkippedFile(path, reason or "unknown error")
@@ -163,9 +166,6 @@ def extract_features(
         compute_seconds=compute_seconds,
         computed_audio_seconds=audio_seconds,
     )
-
-
-Outcome = tuple[str, "np.ndarray | None", "str | None", float]  # path, array, reason, seconds
 
 
 def _look_up(ordered: list[str], cache: FeatureCache, lazy: bool) -> tuple[

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ import numpy as np
 from speechprint.errors import ConfigError
 from speechprint.features.base import FEATURES, Extractor, make_extractor, pool_statistics
 from speechprint.features.cache import FeatureCache, resolve_cache_dir
+from speechprint.features.derived import ExtractPart, Outcome, derived_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -133,33 +134,13 @@ class Fusion(Extractor):
         return np.asarray(vector, dtype=np.float32)
 
     def compose_files(
-        self, misses: Sequence[tuple[str, str]], cache: FeatureCache,
-        extract_part: Callable[[list[str], Extractor], Any],
-    ) -> list[tuple[str, np.ndarray | None, str | None, float]]:  # fmt: skip
-        """``extract_features``' outcomes for ``misses`` (path, cache key): each part by
-        ``extract_part(paths, part)`` (its own cache, progress and skips), then concatenated.
-
-        A file any part could not read is skipped with that part's reason.
-        """
+        self, misses: Sequence[tuple[str, str]], cache: FeatureCache, extract_part: ExtractPart
+    ) -> list[Outcome]:
+        """Over files: each part from its own cache (``features/derived.py``), concatenated."""
         paths = [path for path, _ in misses]
-        part_sets = [extract_part(paths, part) for part in self.extractors()]
-        reasons: dict[str, str] = {}
-        for part_set in part_sets:  # the first part that could not read a file names it
-            for item in part_set.skipped:
-                reasons.setdefault(item.file, f"{part_set.extractor.id}: {item.reason}")
-        outcomes: list[tuple[str, np.ndarray | None, str | None, float]] = []
-        for path, key in misses:
-            if path in reasons:
-                outcomes.append((path, None, reasons[path], 0.0))
-                continue
-            array = np.concatenate([self._scaled(pool_statistics(np.asarray(fs.features[path])))
-                                    for fs in part_sets])  # fmt: skip
-            try:
-                cache.save(key, array)
-            except OSError as error:  # a read-only cache must not lose the result
-                log.warning("could not cache %s for %s: %s", self.id, path, error)
-            outcomes.append((path, array, None, 0.0))  # audio time is counted by the parts
-        return outcomes
+        parts = [extract_part(paths, part) for part in self.extractors()]
+        combine = lambda arrays: np.concatenate([self._scaled(pool_statistics(a)) for a in arrays])  # noqa: E731
+        return derived_outcomes(misses, cache, parts, combine)
 
     def output_dim(self) -> int | None:
         dims = []

@@ -8,13 +8,16 @@ pass (PyTorch, float32) gives all layers; ``layer: all`` caches them side by sid
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from speechprint.errors import ConfigError
 from speechprint.features.base import FEATURES, Extractor
+from speechprint.features.cache import FeatureCache
+from speechprint.features.derived import ExtractPart, Outcome, derived_outcomes
 from speechprint.features.pretrained import weights
 from speechprint.features.pretrained.common import WHISPER_SR, average_pool
 from speechprint.features.pretrained.whisper import DIMS, check_layer, encode_many, parse_layer
@@ -77,6 +80,20 @@ class WhisperLayers(Extractor):
                 stats = stats[check_layer(self.layer, len(stats) - 1, "whisper_layers")]
             out.append(stats.reshape(-1))
         return out
+
+    def compose_files(
+        self, misses: Sequence[tuple[str, str]], cache: FeatureCache, extract_part: ExtractPart
+    ) -> list[Outcome] | None:
+        """Over files, ``layer: N`` is sliced from the ``layer: all`` entries: one encoder pass
+        gives every layer, so a study naming a layer reuses a probe's or another study's pass.
+        ``None`` (compute from audio) for a converted model whose layer count is unknown."""
+        blocks = self.n_layers()
+        if self.layer == "all" or blocks is None:
+            return None
+        index = check_layer(self.layer, blocks, "whisper_layers")
+        every = extract_part([path for path, _ in misses], replace(self, layer="all"))
+        pick = lambda arrays: split_layers(arrays[0], blocks)[index]  # noqa: E731
+        return derived_outcomes(misses, cache, [every], pick)
 
     def n_layers(self) -> int | None:
         """Encoder blocks of a named model (its outputs are ``n_layers + 1``), else ``None``."""
