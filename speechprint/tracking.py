@@ -16,6 +16,7 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import mlflow
 from mlflow import MlflowClient
@@ -27,13 +28,43 @@ from speechprint.errors import ServiceError
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 
 
-# MLflow's UI opens an experiment on its GenAI overview unless told it trains models; the runs
-# table then leads with the metric studies optimise.
-EXPERIMENT_TAGS = {
-    "mlflow.experimentKind": "custom_model_development",
-    "mlflow.experiment.primaryMetric.name": "val/balanced_accuracy",
-    "mlflow.experiment.primaryMetric.greaterIsBetter": "true",
-}
+# What every trial of a study logs as its objective: the kept model's validation balanced
+# accuracy (``train.evaluate.log_best``), or the k-fold mean when the study scores by ``cv``
+# (``cv.CVResult.metrics``). The experiment declares it as its primary metric.
+VAL_METRIC = "best/val_balanced_accuracy"
+CV_METRIC = "cv/balanced_accuracy_mean"
+PRIMARY_METRIC_TAG = "mlflow.experiment.primaryMetric.name"
+
+
+def objective_metric(*, cross_validated: bool) -> str:
+    """The metric each trial of a study logs as its objective (what its experiment declares)."""
+    return CV_METRIC if cross_validated else VAL_METRIC
+
+
+def experiment_tags(primary_metric: str = VAL_METRIC) -> dict[str, str]:
+    """Tags that mark a model-training experiment and the metric its trials optimise.
+
+    MLflow 3.17's UI leads its chart view with the primary metric. Its landing page ignores the
+    kind tag while the UI's workflow switch is on (always, in 3.17): see ``ui_link``.
+    """
+    return {
+        "mlflow.experimentKind": "custom_model_development",
+        PRIMARY_METRIC_TAG: primary_metric,
+        "mlflow.experiment.primaryMetric.greaterIsBetter": "true",
+    }
+
+
+def ui_link(server: str, experiment: str, metric: str = VAL_METRIC) -> str:
+    """The MLflow UI link that opens ``experiment`` on its runs table, trials flat, best first.
+
+    MLflow 3.17's UI takes the workflow (GenAI or model training) from the link's
+    ``workflowType``, else from the browser's localStorage ``mlflow.workflowType_v1``, else GenAI,
+    and opens a GenAI experiment on its overview. Its runs table nests child runs (collapsed)
+    under their parent only when sorted by start time with no filter: a metric sort lists them.
+    """
+    query = urlencode({"workflowType": "machine_learning", "orderByKey": f"metrics.`{metric}`",
+                       "orderByAsc": "false"})  # fmt: skip
+    return f"{server.rstrip('/')}/#/experiments/{experiment}/runs?{query}"
 
 
 class TrackingError(ServiceError):
@@ -107,22 +138,35 @@ def _check_health(uri: str) -> None:
         ) from error
 
 
-def experiment_id(mlflow_client: MlflowClient, name: str) -> str:
-    """Get or create the experiment called ``name``."""
+def experiment_id(
+    mlflow_client: MlflowClient, name: str, *, primary_metric: str | None = None
+) -> str:
+    """Get or create the experiment called ``name``.
+
+    ``primary_metric`` (a study's objective metric) is declared on a new experiment, and on an
+    existing one whose tags say otherwise; without it a new experiment declares ``VAL_METRIC``.
+    """
     existing = mlflow_client.get_experiment_by_name(name)
     if existing is not None:
+        if primary_metric is not None:
+            _declare(mlflow_client, existing, experiment_tags(primary_metric))
         return existing.experiment_id
     root = artifact_root()
     location = f"{root}/{name}" if root else None
+    tags = experiment_tags(primary_metric or VAL_METRIC)
     try:
-        return mlflow_client.create_experiment(
-            name, artifact_location=location, tags=EXPERIMENT_TAGS
-        )
+        return mlflow_client.create_experiment(name, artifact_location=location, tags=tags)
     except Exception:  # another worker created it between our get and create
         existing = mlflow_client.get_experiment_by_name(name)
         if existing is None:
             raise
         return existing.experiment_id
+
+
+def _declare(mlflow_client: MlflowClient, experiment: Any, tags: dict[str, str]) -> None:
+    for key, value in tags.items():
+        if experiment.tags.get(key) != value:
+            mlflow_client.set_experiment_tag(experiment.experiment_id, key, value)
 
 
 @lru_cache(maxsize=1)
@@ -175,12 +219,16 @@ class MLflowTracker:
         run_name: str,
         parent_run_id: str | None = None,
         tags: dict[str, Any] | None = None,
+        primary_metric: str | None = None,
     ) -> MLflowTracker:
+        """A new run; ``primary_metric``: see ``experiment_id`` (a study's parent run passes it)."""
         all_tags = {"git_commit": git_commit(), **{k: str(v) for k, v in (tags or {}).items()}}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run = mlflow_client.create_run(
-            experiment_id(mlflow_client, experiment), run_name=run_name, tags=all_tags
+            experiment_id(mlflow_client, experiment, primary_metric=primary_metric),
+            run_name=run_name,
+            tags=all_tags,
         )
         return cls(mlflow_client, run.info.run_id)
 
