@@ -83,6 +83,20 @@ def test_cross_validated_trials_log_folds_and_out_of_fold_predictions(
     speakers = {row["speakerid"] for row in oof["rows"]}
     assert len(oof["rows"]) == len(speakers)  # one repeat: each development speaker once
     assert all(abs(sum(row["proba"]) - 1) < 1e-3 for row in oof["rows"])
+    # The experiment declares the metric its trials log, and `speechprint ui` links to them.
+    experiment = client.get_experiment_by_name("cv")
+    assert experiment.tags["mlflow.experiment.primaryMetric.name"] == "cv/balanced_accuracy_mean"
+    from typer.testing import CliRunner
+
+    from speechprint.cli import _register_subcommands, app
+
+    _register_subcommands()
+    result = CliRunner().invoke(app, ["ui", "--study", "cv", "--port", "5055"])
+    assert result.exit_code == 0, result.output
+    link = f"http://127.0.0.1:5055/#/experiments/{experiment.experiment_id}/runs?"
+    assert (
+        link in result.output.replace("\n", "") and "cv%2Fbalanced_accuracy_mean" in result.output
+    )
 
 
 def test_pruning_stops_a_hopeless_configuration_after_the_first_fold(

@@ -97,6 +97,7 @@ class StudySession:
             run_name=f"study-{time.strftime('%Y%m%d-%H%M%S')}-{socket.gethostname()}-{os.getpid()}",
             tags={"study": self.spec.name, "kind": "study", "storage": redact(self.storage_url),
                   **recovery.this_process()},
+            primary_metric=tracking.objective_metric(cross_validated=self.spec.cv is not None),
         )  # fmt: skip
         parent.log_params({"study_file": self.spec.source, "n_trials": self.budget,
                            "epochs": self.spec.train.epochs, "pairs": self.spec.pairs(),
