@@ -23,6 +23,7 @@ from speechprint.evidence import (
     oof_rows,
     selection_of,
 )
+from speechprint.study.summary import pair_of
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,6 @@ class Fitted:
     run_id: str
     test: dict[str, Any]
     trained_on: dict[str, Any]
-
-
-def pair_of(trial: optuna.trial.FrozenTrial) -> str:
-    return f"{trial.user_attrs.get('extractor', '?')}+{trial.user_attrs.get('model', '?')}"
 
 
 def choose(study: optuna.Study, client: Any, *, trial: int | None = None,

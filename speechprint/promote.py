@@ -20,11 +20,12 @@ from typing import Any
 from mlflow import MlflowClient
 
 from speechprint import tracking
-from speechprint.candidates import Candidate, Fitted, choose, fit, pair_of, refit_trial
+from speechprint.candidates import Candidate, Fitted, choose, fit, refit_trial
 from speechprint.errors import ConfigError
 from speechprint.evidence import Selection, linear_baseline, paired_on_test
 from speechprint.metrics import PairedDifference
 from speechprint.study.storage import load_study
+from speechprint.study.summary import pair_of
 
 DEFAULT_MODEL_NAME = "speechprint-accent"
 DEFAULT_ALIAS = "champion"

@@ -41,7 +41,10 @@ def study_runs(tracking: str, name: str) -> tuple[list[Any], list[Any]]:
 def test_study_logs_one_parent_and_one_child_per_trial(
     tiny_archive: Path, tracking: str, cache_dir: Path
 ) -> None:
-    outcome = run_study(tiny_spec(tiny_archive, n_trials=3), cache_dir=str(cache_dir))
+    # A labelled extractor names its pairs and trial runs by its label.
+    extractors = ["mfcc_mean", {"name": "mfcc_deltas", "label": "deltas"}]
+    spec = tiny_spec(tiny_archive, n_trials=3, extractors=extractors)
+    outcome = run_study(spec, cache_dir=str(cache_dir))
     study = outcome.study
     assert outcome.ran == 3
     client = mlflow.MlflowClient(tracking)
@@ -53,8 +56,9 @@ def test_study_logs_one_parent_and_one_child_per_trial(
     by_number = {int(r.data.tags["trial_number"]): r for r in children}
     for trial in study.trials:
         run = by_number[trial.number]
-        pair = f"{trial.user_attrs['extractor']}+{trial.user_attrs['model']}"
-        assert run.info.run_name == f"trial-{trial.number:04d} {pair}"
+        key = "deltas" if trial.user_attrs["extractor"] == "mfcc_deltas" else "mfcc_mean"
+        assert trial.user_attrs["pair"] == f"{key}+{trial.user_attrs['model']}"
+        assert run.info.run_name == f"trial-{trial.number:04d} {trial.user_attrs['pair']}"
         assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert trial.user_attrs["mlflow_run_id"] == run.info.run_id
         assert run.data.tags["state"] == trial.state.name

@@ -173,3 +173,21 @@ def test_a_missing_or_broken_study_file_is_a_clear_error(tmp_path: Path) -> None
     broken.write_text("name: [unclosed\n")
     with pytest.raises(ConfigError, match=r"broken\.yaml: not valid YAML"):
         StudySpec.from_yaml(broken)
+
+
+def test_an_extractor_twice_needs_labels_which_name_its_pairs() -> None:
+    twice = [{"name": "mfcc_mean"}, {"name": "mfcc_mean", "params": {"n_mfcc": 20}}]
+    with pytest.raises(ConfigError, match="mfcc_mean appears twice: give each a label"):
+        StudySpec.from_dict(raw_study(extractors=twice, models=["logreg"]))
+    labelled = [{"name": "mfcc_mean", "label": "mfcc13"},
+                {"name": "mfcc_mean", "label": "mfcc20", "params": {"n_mfcc": 20}}]  # fmt: skip
+    spec = StudySpec.from_dict(raw_study(extractors=labelled, models=["logreg"],
+                                         baselines=[{"pair": "mfcc20+logreg"}]))  # fmt: skip
+    assert spec.pairs() == ["mfcc13+logreg", "mfcc20+logreg"]
+    config = suggest_config(FixedTrial({"pair": "mfcc20+logreg", "logreg.C": 0.5}), spec)
+    assert (config.extractor, config.extractor_params) == ("mfcc_mean", {"n_mfcc": 20})
+    from speechprint.study.space import extractor_key
+
+    assert extractor_key(spec, config) == "mfcc20"
+    with pytest.raises(ConfigError, match="label"):
+        StudySpec.from_dict(raw_study(extractors=[{"name": "mfcc_mean", "label": "a b"}]))

@@ -19,7 +19,7 @@ from speechprint.cv import cross_validate
 from speechprint.evidence import OOF_ARTIFACT
 from speechprint.study.recovery import mark_worker
 from speechprint.study.session import StudySession
-from speechprint.study.space import suggest_config
+from speechprint.study.space import extractor_key, suggest_config
 from speechprint.train import NonFiniteLossError, RunConfig, run
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,10 @@ def make_objective(
     def objective(trial: optuna.Trial) -> float:
         mark_worker(trial)  # first: a kill from here on is detected by the other workers
         config = suggest_config(trial, spec)
-        data = prepared[config.extractor]
-        tracker = _start_trial_run(session, trial, config, data.dataset.fingerprint)
+        key = extractor_key(spec, config)
+        data = prepared[key]
+        tracker = _start_trial_run(session, trial, config, data.dataset.fingerprint,
+                                   pair=f"{key}+{config.model}")  # fmt: skip
         try:
             value = _score(trial, spec.cv, config, data, tracker)
         except optuna.TrialPruned as pruned:
@@ -54,11 +56,12 @@ def make_objective(
 
 
 def _start_trial_run(session: StudySession, trial: optuna.Trial, config: RunConfig,
-                     fingerprint: str) -> tracking.MLflowTracker:  # fmt: skip
-    """The trial's child run, named for what it is: ``trial-0007 whisper_encoder+logreg``."""
+                     fingerprint: str, *, pair: str) -> tracking.MLflowTracker:  # fmt: skip
+    """The trial's child run, named for what it is: ``trial-0007 whisper_encoder+logreg`` (the
+    pair names a labelled extractor by its label)."""
     tracker = tracking.MLflowTracker.start(
         session.client, session.spec.name,
-        run_name=f"trial-{trial.number:04d} {config.extractor}+{config.model}",
+        run_name=f"trial-{trial.number:04d} {pair}",
         parent_run_id=session.parent.run_id,
         tags={"study": session.spec.name, "trial_number": trial.number,
               "extractor": config.extractor, "model": config.model,
@@ -66,7 +69,8 @@ def _start_trial_run(session: StudySession, trial: optuna.Trial, config: RunConf
               "worker": f"{socket.gethostname()}:{os.getpid()}"},
     )  # fmt: skip
     for key, value in {"mlflow_run_id": tracker.run_id, "extractor": config.extractor,
-                       "model": config.model, "data_fingerprint": fingerprint}.items():  # fmt: skip
+                       "model": config.model, "pair": pair,
+                       "data_fingerprint": fingerprint}.items():  # fmt: skip
         trial.set_user_attr(key, value)
     tracker.log_params(config.to_dict())
     return tracker

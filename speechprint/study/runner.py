@@ -32,9 +32,9 @@ def prepare_features(
 
     prepared = {}
     for choice in spec.extractors:
-        config = base_config(spec, choice.name, spec.models[0])
+        config = base_config(spec, choice.key, spec.models[0])
         config.jobs, config.cache_dir = jobs, cache_dir
-        prepared[choice.name] = prepare_data(config, progress=progress)
+        prepared[choice.key] = prepare_data(config, progress=progress)
     return prepared
 
 

@@ -122,14 +122,22 @@ def searched_parameters(spec: StudySpec) -> dict[str, Searched]:
 
 
 def base_config(spec: StudySpec, extractor: str, model: str) -> RunConfig:
-    """The run configuration every trial of ``extractor+model`` starts from."""
+    """The run configuration every trial of ``extractor+model`` starts from (``extractor`` is
+    the pair's key: the extractor's label, else its name)."""
+    choice = spec.extractor(extractor)
     return RunConfig(
         **spec.data.model_dump(),
-        extractor=extractor,
-        extractor_params=dict(spec.extractor_params(extractor)),
+        extractor=choice.name,
+        extractor_params=dict(choice.params),
         model=model,
         train=spec.train.model_copy(),
     )
+
+
+def extractor_key(spec: StudySpec, config: RunConfig) -> str:
+    """The key (label, else name) of the study's extractor that ``config`` uses."""
+    return next(c.key for c in spec.extractors
+                if c.name == config.extractor and c.params == config.extractor_params)  # fmt: skip
 
 
 def suggest_config(trial: Any, spec: StudySpec) -> RunConfig:

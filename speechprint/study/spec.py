@@ -21,6 +21,17 @@ from speechprint.train.config import Component, DataSpec, TrainConfig
 PAIR_SEPARATOR = "+"
 
 
+class ExtractorChoice(Component):
+    """An extractor a study searches. ``label`` names it in pairs (``<label>+<model>``) when the
+    same extractor appears twice with other parameters (every layer and the final layer)."""
+
+    label: str = Field("", pattern=r"^[A-Za-z0-9_.-]*$")
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+
 class Budget(StrictModel):
     n_trials: int = Field(20, ge=1)
     timeout: float | None = Field(None, gt=0)
@@ -122,7 +133,7 @@ class StudySpec(StrictModel):
     name: str = Field(min_length=1)
     description: str = ""
     data: DataSpec
-    extractors: list[Component] = Field(min_length=1)
+    extractors: list[ExtractorChoice] = Field(min_length=1)
     models: list[str] = Field(min_length=1)
     budget: Budget = Field(default_factory=Budget)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -162,14 +173,23 @@ class StudySpec(StrictModel):
         from speechprint.models import compatible
 
         return [
-            f"{choice.name}{PAIR_SEPARATOR}{model}"
+            f"{choice.key}{PAIR_SEPARATOR}{model}"
             for choice in self.extractors
             for model in self.models
             if compatible(model, FEATURES.get(choice.name).obj.kind)
         ]
 
-    def extractor_params(self, name: str) -> dict[str, Any]:
-        return next(c.params for c in self.extractors if c.name == name)
+    def extractor(self, key: str) -> ExtractorChoice:
+        """The extractor a pair names by its ``key`` (label, else name)."""
+        return next(c for c in self.extractors if c.key == key)
+
+    @model_validator(mode="after")
+    def _distinct_extractors(self) -> StudySpec:
+        keys = [choice.key for choice in self.extractors]
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:
+            raise ValueError(f"extractors: {', '.join(twice)} appears twice: give each a label")
+        return self
 
     def with_archive(self, archive: str | None) -> StudySpec:
         """The same study reading another archive folder (``--archive``)."""

@@ -12,12 +12,19 @@ import optuna
 from optuna.trial import FrozenTrial
 
 
+def pair_of(trial: FrozenTrial) -> str:
+    """``whisper_layers+logreg``: the trial's extractor (its label, if the study gave one) and
+    model."""
+    fallback = f"{trial.user_attrs.get('extractor', '?')}+{trial.user_attrs.get('model', '?')}"
+    return str(trial.user_attrs.get("pair", fallback))
+
+
 def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
     """``trial    3 COMPLETE mfcc_deltas+logreg: val bal. acc. 0.412 (best 0.455)``.
 
     Inside a worker process the line starts with the worker's name.
     """
-    pair = f"{trial.user_attrs.get('extractor', '?')}+{trial.user_attrs.get('model', '?')}"
+    pair = pair_of(trial)
     if trial.state.name == "COMPLETE":
         folds = trial.user_attrs.get("cv_folds")
         measure = f"{folds}-fold cv bal. acc." if folds else "val bal. acc."
@@ -55,7 +62,7 @@ def best_line(study: optuna.Study) -> str:
     params = ", ".join(f"{k}={short(v)}" for k, v in best.params.items())
     return (
         f"best trial {best.number}: val balanced accuracy {best.value:.3f} "
-        f"({best.user_attrs.get('extractor')}+{best.user_attrs.get('model')}); {params}"
+        f"({pair_of(best)}); {params}"
     )
 
 
