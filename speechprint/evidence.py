@@ -21,7 +21,7 @@ import optuna
 from speechprint.metrics import PairedDifference, bootstrap_interval, evaluate, paired_bootstrap
 
 OOF_ARTIFACT = "oof_predictions.json"
-LINEAR_MODELS = ("logreg", "linear_svm")
+LINEAR_MODELS = ("logreg", "linear_svm", "lda")
 
 
 @dataclass(frozen=True)

@@ -164,3 +164,19 @@ def test_classifier_on_cuda_predicts_like_on_cpu_and_saves_for_cpu(tmp_path: Pat
     loaded = AccentClassifier.load(tmp_path / "classifier.pt")
     assert loaded.device == torch.device("cpu")
     assert np.allclose(loaded.predict_proba_features(features), on_cpu, atol=1e-5)
+
+
+def test_lda_weighs_regions_equally_whatever_their_share() -> None:
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(450, int), np.ones(50, int)]  # a region with a tenth of the speakers
+    x = rng.normal(size=(500, 20)) + 0.8 * y[:, None]
+    balanced = build_model("lda", 20, 2, {"shrinkage": 0.3}).fit(x, y)
+    by_share = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=0.3).fit(x, y)
+    assert np.allclose(balanced.priors_, [0.5, 0.5])
+    assert balanced_accuracy_score(y, balanced.predict(x)) > balanced_accuracy_score(
+        y, by_share.predict(x)
+    )
+    assert np.allclose(balanced.predict_proba(x).sum(1), 1)
