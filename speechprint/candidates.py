@@ -23,7 +23,7 @@ from speechprint.evidence import (
     oof_rows,
     selection_of,
 )
-from speechprint.study.summary import pair_of
+from speechprint.study.summary import extractor_label, pair_of
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,7 @@ def refit_trial(client: Any, study_name: str, trial: optuna.trial.FrozenTrial, *
         config.archive = str(archive)
     tracker = _start_candidate_run(client, study_name, "refit", str(trial.number),
                                    {"extractor": config.extractor, "model": config.model,
+                                    "extractor_label": extractor_label(trial),
                                     "refit_of_run": trial.user_attrs["mlflow_run_id"]})  # fmt: skip
     try:
         epochs = int(trial.user_attrs.get("refit_epochs") or config.train.epochs)
@@ -160,6 +161,7 @@ def _ensemble_run(client: Any, study_name: str, candidate: Candidate,
                       "test_metrics.json"), _trained_on(existing.data.tags))  # fmt: skip
     tracker = _start_candidate_run(client, study_name, "ensemble", candidate.key, {
         "extractor": "+".join(t.user_attrs.get("extractor", "?") for t in candidate.members),
+        "extractor_label": "+".join(extractor_label(t) for t in candidate.members),
         "model": "ensemble", "trained_on": "train+val"})  # fmt: skip
     first = fitted[0].test
     files = list(first["files"])

@@ -47,7 +47,7 @@ def _trial_row(run) -> dict:
     """One trial's run: its pair, state, best validation scores and interval."""
     metrics, tags = run.data.metrics, run.data.tags
     return {
-        "extractor": tags.get("extractor", "?"),
+        "extractor": tags.get("extractor_label", tags.get("extractor", "?")),
         "model": tags.get("model", "?"),
         "state": tags.get("state", run.info.status),
         # The study's own score: the k-fold mean of a cross-validated trial, else validation.
@@ -118,7 +118,7 @@ def test_scores(study: str) -> pd.DataFrame:
         rows.append(
             {
                 "trial": tags.get("trial_number", ""),
-                "extractor": tags.get("extractor", "?"),
+                "extractor": tags.get("extractor_label", tags.get("extractor", "?")),
                 "model": tags.get("model", "?"),
                 "selected_by": tags.get("selection_metric", ""),
                 "selection_score": _rounded(tags.get("selection_score")),

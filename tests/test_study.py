@@ -59,6 +59,7 @@ def test_study_logs_one_parent_and_one_child_per_trial(
         key = "deltas" if trial.user_attrs["extractor"] == "mfcc_deltas" else "mfcc_mean"
         assert trial.user_attrs["pair"] == f"{key}+{trial.user_attrs['model']}"
         assert run.info.run_name == f"trial-{trial.number:04d} {trial.user_attrs['pair']}"
+        assert run.data.tags["extractor_label"] == key  # what `runs compare` lists
         assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert trial.user_attrs["mlflow_run_id"] == run.info.run_id
         assert run.data.tags["state"] == trial.state.name

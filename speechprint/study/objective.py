@@ -36,8 +36,7 @@ def make_objective(
         config = suggest_config(trial, spec)
         key = extractor_key(spec, config)
         data = prepared[key]
-        tracker = _start_trial_run(session, trial, config, data.dataset.fingerprint,
-                                   pair=f"{key}+{config.model}")  # fmt: skip
+        tracker = _start_trial_run(session, trial, config, data.dataset.fingerprint, label=key)
         try:
             value = _score(trial, spec.cv, config, data, tracker)
         except optuna.TrialPruned as pruned:
@@ -56,15 +55,16 @@ def make_objective(
 
 
 def _start_trial_run(session: StudySession, trial: optuna.Trial, config: RunConfig,
-                     fingerprint: str, *, pair: str) -> tracking.MLflowTracker:  # fmt: skip
-    """The trial's child run, named for what it is: ``trial-0007 whisper_encoder+logreg`` (the
-    pair names a labelled extractor by its label)."""
+                     fingerprint: str, *, label: str) -> tracking.MLflowTracker:  # fmt: skip
+    """The trial's child run, named for what it is: ``trial-0007 whisper_encoder+logreg`` (a
+    labelled extractor by its ``label``)."""
+    pair = f"{label}+{config.model}"
     tracker = tracking.MLflowTracker.start(
         session.client, session.spec.name,
         run_name=f"trial-{trial.number:04d} {pair}",
         parent_run_id=session.parent.run_id,
         tags={"study": session.spec.name, "trial_number": trial.number,
-              "extractor": config.extractor, "model": config.model,
+              "extractor": config.extractor, "extractor_label": label, "model": config.model,
               "data_fingerprint": fingerprint, "regions": config.regions,
               "worker": f"{socket.gethostname()}:{os.getpid()}"},
     )  # fmt: skip

@@ -19,6 +19,11 @@ def pair_of(trial: FrozenTrial) -> str:
     return str(trial.user_attrs.get("pair", fallback))
 
 
+def extractor_label(trial: FrozenTrial) -> str:
+    """The trial's extractor as its study names it (its label, else its name)."""
+    return pair_of(trial).rsplit("+", 1)[0]
+
+
 def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
     """``trial    3 COMPLETE mfcc_deltas+logreg: val bal. acc. 0.412 (best 0.455)``.
 
