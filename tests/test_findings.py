@@ -124,3 +124,15 @@ def check_cli_reuses_the_cache(findings: dict, tmp_path: Path) -> None:
 def test_an_unknown_model_is_a_one_line_error(tracking: str) -> None:
     result = CliRunner().invoke(app, ["findings", "--model", "models:/nothing@here"])
     assert result.exit_code == 2 and "no registered model at models:/nothing@here" in result.output
+
+
+def test_an_experiments_run_is_a_subject_by_its_run_uri(tracking: str) -> None:
+    import mlflow
+
+    from speechprint.findings.subject import resolve_run
+
+    client = mlflow.MlflowClient(tracking)
+    run = client.create_run(client.create_experiment("frame-models"))
+    assert resolve_run(f"runs:/{run.info.run_id}", None, None) == run.info.run_id
+    result = CliRunner().invoke(app, ["findings", "--model", "runs:/0123456789abcdef"])
+    assert result.exit_code == 2 and "no MLflow run at runs:/0123456789abcdef" in result.output

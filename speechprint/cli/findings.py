@@ -10,7 +10,10 @@ from speechprint.cli.common import console, fail
 
 
 def findings_command(
-    model: str = typer.Option("models:/speechprint-accent@champion", help="Registered model URI."),
+    model: str = typer.Option(
+        "models:/speechprint-accent@champion",
+        help="Registered model URI, or runs:/RUN_ID of an experiment's run.",
+    ),
     study: str | None = typer.Option(None, "--study", help="Analyse a study's trial instead."),
     trial: int | None = typer.Option(None, help="Trial number (default: the study's best)."),
     storage: str | None = typer.Option(None, help="Optuna storage of --study."),

@@ -62,8 +62,16 @@ def resolve_run(model: str | None, study: str | None, trial: int | None,
             raise ConfigError(f"trial {chosen.number} of study {study!r} has no MLflow run id")
         return str(run_id)
     uri = model or "models:/speechprint-accent@champion"
+    if uri.startswith("runs:/"):  # a run of `speechprint run` (a fixed experiment)
+        run_id = uri[len("runs:/") :].strip("/").split("/")[0]
+        try:
+            return str(client.get_run(run_id).info.run_id)
+        except Exception as error:  # noqa: BLE001 - MLflow raises RestException for "not found"
+            raise ConfigError(f"no MLflow run at {uri} ({error})") from None
     if not uri.startswith("models:/"):
-        raise ConfigError(f"--model must be a registry URI like models:/NAME@ALIAS, got {uri!r}")
+        raise ConfigError(
+            f"--model must be a registry URI like models:/NAME@ALIAS or runs:/RUN_ID, got {uri!r}"
+        )
     name, _, rest = uri[len("models:/") :].partition("@")
     try:
         if rest:
