@@ -62,7 +62,7 @@ def study_show(
 ) -> None:
     """List a study's best trials."""
     from speechprint.study.storage import load_study
-    from speechprint.study.summary import short, state_counts
+    from speechprint.study.summary import extractor_label, short, state_counts
 
     with fail.on_user_errors():
         study = load_study(name, storage)
@@ -70,14 +70,17 @@ def study_show(
     complete = sorted(
         (t for t in study.trials if t.value is not None), key=lambda t: t.value, reverse=True
     )[:top]
-    table = Table("trial", "val bal. acc.", "macro-F1", "extractor", "model", "params")
+    cross_validated = any("cv_folds" in t.user_attrs for t in complete)
+    table = Table("trial", "cv bal. acc." if cross_validated else "val bal. acc.", "macro-F1",
+                  "extractor", "model", "params")  # fmt: skip
     for trial in complete:
         params = {k: v for k, v in trial.params.items() if k != "pair"}
+        f1 = trial.user_attrs.get("cv_macro_f1_mean", trial.user_attrs.get("val_macro_f1"))
         table.add_row(
             str(trial.number),
             f"{trial.value:.3f}",
-            f"{trial.user_attrs.get('val_macro_f1', float('nan')):.3f}",
-            trial.user_attrs.get("extractor", "?"),
+            f"{float('nan') if f1 is None else f1:.3f}",
+            extractor_label(trial),
             trial.user_attrs.get("model", "?"),
             ", ".join(f"{k}={short(v)}" for k, v in params.items()),
         )
@@ -114,13 +117,14 @@ def runs_compare(
         typer.echo(frame.to_csv(index=False).rstrip())
         return
     if markdown:
-        typer.echo(f"Validation: best trial per extractor x model of `{study}`\n")
+        typer.echo(f"Selection: best trial per extractor x model of `{study}` (its k-fold mean "
+                   "when cross-validated, else its validation score)\n")  # fmt: skip
         typer.echo(markdown_table(frame))
         if len(tested):
             typer.echo("\nTest split (speakers never used for tuning): promoted trials\n")
             typer.echo(markdown_table(tested))
         return
-    _print_table(frame, f"{study}: best trial per extractor x model (validation)",
+    _print_table(frame, f"{study}: best trial per extractor x model (selection score)",
                  ["extractor", "model", "bal. acc.", "macro-F1", "95% CI", "trials", "done",
                   "pruned", "failed"])  # fmt: skip
     if len(tested):

@@ -31,9 +31,7 @@ def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
     """
     pair = pair_of(trial)
     if trial.state.name == "COMPLETE":
-        folds = trial.user_attrs.get("cv_folds")
-        measure = f"{folds}-fold cv bal. acc." if folds else "val bal. acc."
-        detail = f"{measure} {trial.value:.3f} (best {_best_value(study, trial):.3f})"
+        detail = f"{_measure(trial)} {trial.value:.3f} (best {_best_value(study, trial):.3f})"
     else:
         detail = trial.user_attrs.get("fail_reason") or trial.user_attrs.get("prune_reason", "")
     worker = multiprocessing.current_process().name
@@ -59,16 +57,20 @@ def state_counts(study: optuna.Study) -> str:
 
 
 def best_line(study: optuna.Study) -> str:
-    """The best trial by validation, with its parameters."""
+    """The best trial by its objective (k-fold mean or validation), with its parameters."""
     try:
         best = study.best_trial
     except ValueError:
         return "no completed trial yet"
     params = ", ".join(f"{k}={short(v)}" for k, v in best.params.items())
     return (
-        f"best trial {best.number}: val balanced accuracy {best.value:.3f} "
-        f"({pair_of(best)}); {params}"
+        f"best trial {best.number}: {_measure(best)} {best.value:.3f} ({pair_of(best)}); {params}"
     )
+
+
+def _measure(trial: FrozenTrial) -> str:
+    folds = trial.user_attrs.get("cv_folds")
+    return f"{folds}-fold cv bal. acc." if folds else "val bal. acc."
 
 
 def short(value: Any) -> str:
