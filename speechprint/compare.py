@@ -8,12 +8,14 @@ from speechprint import tracking
 from speechprint.errors import ConfigError
 
 CANDIDATE_KINDS = ("refit", "ensemble")
-_PAIR_COLUMNS = ["extractor", "model", "best_val_balanced_accuracy", "val_macro_f1",
+# Each pair's best selection score: a cross-validated trial's k-fold mean, else its validation score.
+_PAIR_COLUMNS = ["extractor", "model", "best_balanced_accuracy", "macro_f1",
                  "ci95", "trials", "complete", "pruned", "failed"]  # fmt: skip
 
 
 def compare_pairs(study: str) -> pd.DataFrame:
-    """Best validation balanced accuracy (with its macro-F1) and trial counts per pair.
+    """Best selection score (k-fold mean or validation balanced accuracy, with its macro-F1) and
+    trial counts per pair.
 
     Reads the child runs of the study's experiment, so it shows what MLflow holds, across every
     invocation and worker.
@@ -33,7 +35,7 @@ def compare_pairs(study: str) -> pd.DataFrame:
         for (extractor, model), group in frame.groupby(["extractor", "model"], sort=True)
     ]
     result = pd.DataFrame(out, columns=_PAIR_COLUMNS)
-    return result.sort_values("best_val_balanced_accuracy", ascending=False, na_position="last")
+    return result.sort_values("best_balanced_accuracy", ascending=False, na_position="last")
 
 
 def _experiment(client, study: str):
@@ -76,10 +78,10 @@ def _pair_row(extractor: str, model: str, group: pd.DataFrame) -> dict:
     return {
         "extractor": extractor,
         "model": model,
-        "best_val_balanced_accuracy": round(float(best["val_balanced_accuracy"]), 4)
+        "best_balanced_accuracy": round(float(best["val_balanced_accuracy"]), 4)
         if best is not None
         else None,
-        "val_macro_f1": round(float(best["val_macro_f1"]), 4)
+        "macro_f1": round(float(best["val_macro_f1"]), 4)
         if best is not None and pd.notna(best["val_macro_f1"])
         else None,
         "ci95": ci,

@@ -29,12 +29,10 @@ def _save(figure: plt.Figure, path: Path) -> Path:
 
 def plot_pairs(frame: pd.DataFrame, chance: float | None, title: str) -> plt.Figure:
     """Best validation balanced accuracy per extractor x model pair (horizontal bars)."""
-    frame = frame.dropna(subset=["best_val_balanced_accuracy"]).sort_values(
-        "best_val_balanced_accuracy"
-    )
+    frame = frame.dropna(subset=["best_balanced_accuracy"]).sort_values("best_balanced_accuracy")
     labels = [f"{e} + {m}" for e, m in zip(frame["extractor"], frame["model"])]
     figure, axes = plt.subplots(figsize=(8, 0.45 * max(len(labels), 2) + 1.5))
-    axes.barh(labels, frame["best_val_balanced_accuracy"], color="tab:blue")
+    axes.barh(labels, frame["best_balanced_accuracy"], color="tab:blue")
     if chance is not None:
         axes.axvline(chance, color="tab:red", linestyle="--", label=f"chance {chance:.3f}")
         axes.legend(loc="lower right")

@@ -110,3 +110,19 @@ def test_the_page_embeds_its_images(tmp_path: Path) -> None:
     text = page.read_text()
     assert "data:image/png;base64," in text and "A &lt;section&gt;" in text
     assert 'src="line.png"' not in text  # nothing to fetch: the page opens from disk alone
+
+
+def test_the_word_summary_tells_repeated_words_apart_and_counts_real_evidence() -> None:
+    import pandas as pd
+
+    from speechprint.findings.words import _evidence_line, _named
+
+    assert _named("26 and") == "and #26" and _named("58 and") == "and #58"
+    table = pd.DataFrame({
+        "class": ["a", "a", "b"], "word": ["26 and", "58 and", "00 please"],
+        "mean_drop": [0.03, 0.001, 0.02], "ci_low": [0.01, -0.01, -0.002],
+        "ci_high": [0.05, 0.01, 0.04], "n": [10, 10, 0],
+    })  # fmt: skip
+    line = _evidence_line(table)
+    assert line.startswith("1 of 2 word x class cells have a bootstrap interval above zero")
+    assert "0.030 (and #26, a)" in line  # the unmeasured cell (n = 0) is not the peak

@@ -118,6 +118,7 @@ def test_runs_compare_shows_the_promoted_trial_on_test(promoted: dict) -> None:
     result = CliRunner().invoke(app, ["runs", "compare", "--study", "good", "--markdown"])
     assert result.exit_code == 0, result.output
     assert "Test split" in result.output and f"{low:.3f}-{high:.3f}" in result.output
+    assert "| best_balanced_accuracy | macro_f1 |" in result.output  # selection, not "val"
 
 
 def test_a_named_trial_is_promoted_and_bad_trial_numbers_are_clear_errors(

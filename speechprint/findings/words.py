@@ -41,17 +41,36 @@ def section(subject: Any, out: Path, *, jobs: int | None, progress: bool) -> Sec
     status.assign(path=paths).to_csv(out / "alignment_status.csv", index=False)
     top = occlusion.top_words(table)
     per_recording = (status.to_numpy() == ALIGNED).sum(axis=1)
-    lines = "; ".join(f"{cls}: {', '.join(w.split(' ', 1)[1] for w, _ in words[:3])}"
+    lines = "; ".join(f"{cls}: {', '.join(_named(w) for w, _ in words[:3])}"
                       for cls, words in top.items())  # fmt: skip
     summary = (f"Each of {len(paths)} recordings was aligned to the passage: a median of "
                f"{np.median(per_recording):.0f} of {len(labels)} words per recording aligned (the "
                "rest skipped, unsure or not reached, and left out rather than guessed). "
                "Removing a word's frames lowers the model's probability of the speaker's true "
-               f"class most for these words (top three per class): {lines or 'none measured'}.")  # fmt: skip
+               f"class most for these words (top three per class, #: the word's place in the "
+               f"passage): {lines or 'none measured'}. {_evidence_line(table)}")  # fmt: skip
     html = _speakers_html(subject, drops, labels)
     return Section("words", TITLE, summary, [image],
                    [out / "words.csv", out / "words_speakers.csv", out / "alignment_status.csv"],
                    html=html)  # fmt: skip
+
+
+def _named(label: str) -> str:
+    """``"26 and"`` -> ``"and #26"``: a word the passage repeats is told apart by its place."""
+    index, word = label.split(" ", 1)
+    return f"{word} #{int(index)}"
+
+
+def _evidence_line(table: pd.DataFrame) -> str:
+    """How much of the heatmap is evidence rather than noise, in numbers."""
+    measured = table[table["n"] > 0]
+    above = measured[measured["ci_low"] > 0]
+    if measured.empty:
+        return ""
+    peak = measured.loc[measured["mean_drop"].idxmax()]
+    return (f"{len(above)} of {len(measured)} word x class cells have a bootstrap interval above "
+            f"zero; the largest mean drop is {peak['mean_drop']:.3f} ({_named(peak['word'])}, "
+            f"{peak['class']}).")  # fmt: skip
 
 
 def _speakers_html(subject: Any, drops: np.ndarray, labels: list[str]) -> str:
