@@ -76,7 +76,11 @@ def run_quickstart(
     return {
         "demo corpus": corpus,
         "MLflow store": tracking.tracking_uri(),
-        "MLflow UI": f"cd {workdir} && speechprint ui --start  (then http://127.0.0.1:5000)",
+        "MLflow UI": f"cd {workdir} && speechprint ui --start",
+        # MLflow 3.17 opens a plain experiment link on its GenAI overview: this one on the trials.
+        "the trials in the MLflow UI": tracking.study_link(
+            tracking.client(), spec.name, "http://127.0.0.1:5000"
+        ),
         "model": model_uri,
         "predict": f"speechprint predict {examples[0]} --model {model_uri}",
         "report": summary,

@@ -67,6 +67,15 @@ def ui_link(server: str, experiment: str, metric: str = VAL_METRIC) -> str:
     return f"{server.rstrip('/')}/#/experiments/{experiment}/runs?{query}"
 
 
+def study_link(mlflow_client: MlflowClient, study: str, server: str) -> str | None:
+    """``ui_link`` of ``study``'s experiment sorted by the metric it declares; None if absent."""
+    experiment = mlflow_client.get_experiment_by_name(study)
+    if experiment is None:
+        return None
+    metric = experiment.tags.get("mlflow.experiment.primaryMetric.name", VAL_METRIC)
+    return ui_link(server, experiment.experiment_id, metric)
+
+
 class TrackingError(ServiceError):
     """The tracking store cannot be reached or used."""
 

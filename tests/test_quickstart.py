@@ -37,6 +37,11 @@ def test_quickstart_runs_the_whole_loop_with_two_trials(tmp_path: Path) -> None:
         assert step in out
     assert out.count("trial    ") == 2  # the one trial line, once per trial
     assert "'champion' -> v1" in out
+    # The UI link opens the trials, not MLflow 3.17's GenAI overview.
+    link = next(line for line in out.splitlines() if line.startswith("the trials in the MLflow UI"))
+    assert link.startswith("the trials in the MLflow UI: http://127.0.0.1:5000/#/experiments/")
+    assert link.endswith("/runs?workflowType=machine_learning&orderByKey=metrics."
+                         "%60best%2Fval_balanced_accuracy%60&orderByAsc=false")  # fmt: skip
     assert len(list((tmp_path / "demo-corpus" / "recordings").glob("*.mp3"))) == 40
     report = tmp_path / "reports" / "quickstart"
     assert (report / "summary.md").exists() and list(report.glob("*.png"))

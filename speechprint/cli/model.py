@@ -128,12 +128,8 @@ def _study_link(study: str, port: int) -> str:
     """The UI link that lists ``study``'s trials best first (MLflow 3.17 opens GenAI otherwise)."""
     from speechprint import tracking
 
-    client = tracking.client()
-    experiment = client.get_experiment_by_name(study)
-    if experiment is None:
-        return f"(no MLflow experiment named {study!r} yet: run the study first)"
-    metric = experiment.tags.get("mlflow.experiment.primaryMetric.name", tracking.VAL_METRIC)
-    return tracking.ui_link(f"http://127.0.0.1:{port}", experiment.experiment_id, metric)
+    link = tracking.study_link(tracking.client(), study, f"http://127.0.0.1:{port}")
+    return link or f"(no MLflow experiment named {study!r} yet: run the study first)"
 
 
 def quickstart_command(
@@ -150,9 +146,13 @@ def quickstart_command(
             on_step=console.rule, on_line=console.print, on_trial=print_trial,
         )  # fmt: skip
     table = Table("what", "where")
+    links = {k: str(v) for k, v in summary.items() if str(v).startswith("http")}
     for key, value in summary.items():
-        table.add_row(key, str(value))
+        if key not in links:
+            table.add_row(key, str(value))
     console.print(table)
+    for key, link in links.items():  # unwrapped, so a terminal shows them whole to copy or click
+        console.print(f"{key}: {link}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
