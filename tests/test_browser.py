@@ -189,6 +189,18 @@ def test_the_mlflow_ui_opens_on_training_runs_and_one_click_shows_the_trials(
     assert "best/val_balanced_accuracy" in body and f"{best:.2f}" in body
 
 
+def _open_app_with_storage(driver: Any, url: str, route: str, script: str = "") -> None:
+    """Load the UI afresh on ``route`` after clearing (and ``script`` setting) localStorage.
+
+    The storage is written on the server's plain /health page, same origin but no app: written
+    on an app page, the already-running app keeps what it read at load (a later hash-only
+    navigation does not reload it), and whether it loaded before the write is a race.
+    """
+    driver.get(f"{url}/health")
+    driver.execute_script(f"window.localStorage.clear();{script}")
+    driver.get(f"{url}/{route}")
+
+
 def _body(driver: Any) -> str:
     return driver.find_element("tag name", "body").text
 
@@ -209,17 +221,13 @@ def test_a_browser_that_chose_model_training_opens_plain_links_on_the_runs(
     browser: Any, mlflow_ui: dict
 ) -> None:
     # What the sidebar's GenAI | Model training switch stores: the UI's own key, JSON-encoded.
-    browser.get(f"{mlflow_ui['url']}/")
-    browser.execute_script(
-        "window.localStorage.clear();"
-        "window.localStorage.setItem('mlflow.workflowType_v1', '\"machine_learning\"')"
-    )
-    browser.get(f"{mlflow_ui['url']}/#/experiments/{mlflow_ui['experiment']}")
-    _wait_for(
+    _open_app_with_storage(
         browser,
-        lambda d: "/runs" in d.current_url and mlflow_ui["parent"] in _body(d),
-        timeout=90.0,
-    )  # the app settles slowly on a loaded 2-core CI machine
+        mlflow_ui["url"],
+        f"#/experiments/{mlflow_ui['experiment']}",
+        "window.localStorage.setItem('mlflow.workflowType_v1', '\"machine_learning\"')",
+    )
+    _wait_for(browser, lambda d: "/runs" in d.current_url and mlflow_ui["parent"] in _body(d))
     assert "workflowType=machine_learning" in browser.current_url
     browser.execute_script("window.localStorage.clear()")
 
@@ -238,9 +246,8 @@ def test_a_browser_that_chose_model_training_opens_plain_links_on_the_runs(
 )
 def test_the_plain_experiment_link_opens_on_the_trials(browser: Any, mlflow_ui: dict,
                                                        tmp_path: Path) -> None:  # fmt: skip
-    browser.get(f"{mlflow_ui['url']}/")
-    browser.execute_script("window.localStorage.clear()")  # a first visit: nothing remembered
-    browser.get(f"{mlflow_ui['url']}/#/experiments/{mlflow_ui['experiment']}")
+    # A first visit: nothing remembered.
+    _open_app_with_storage(browser, mlflow_ui["url"], f"#/experiments/{mlflow_ui['experiment']}")
     time.sleep(8)  # let the single-page app settle on whatever it opens first
     browser.save_screenshot(str(tmp_path / "mlflow-ui-plain.png"))
     body = browser.find_element("tag name", "body").text
