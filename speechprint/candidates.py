@@ -112,29 +112,62 @@ def fit(client: Any, study_name: str, candidate: Candidate, *, archive: str | No
 
 def refit_trial(client: Any, study_name: str, trial: optuna.trial.FrozenTrial, *,
                 archive: str | None, jobs: int | None) -> Fitted:  # fmt: skip
-    """The trial refit on train+val and scored once on test, in a ``kind=refit`` run (cached)."""
-    from speechprint.evidence import download_json
+    """The trial refit on train+val and scored once on test, in a ``kind=refit`` run (cached).
 
-    existing = _refit_run(client, study_name, str(trial.number))
+    A torch trial scored with ``cv: {seeds: N}`` had each fold's probabilities averaged over N
+    model seeds, so its model is that average too: N refits (one run each) and the run of their
+    average, which holds the model promoted.
+    """
+    from speechprint.evidence import download_json
+    from speechprint.models import family
+    from speechprint.prepare import prepare_data
+    from speechprint.train import RunConfig
+
+    key = str(trial.number)
+    existing = _refit_run(client, study_name, key)
     if existing is not None:
         return Fitted(existing.info.run_id, download_json(client, existing.info.run_id,
                       "test_metrics.json"), _trained_on(existing.data.tags))  # fmt: skip
-    from speechprint.prepare import prepare_data
-    from speechprint.refit import refit
-    from speechprint.train import RunConfig
-
     config = RunConfig.from_dict(download_json(client, trial.user_attrs["mlflow_run_id"],
                                                "config.json"))  # fmt: skip
     config.jobs = jobs
     if archive is not None:
         config.archive = str(archive)
-    tracker = _start_candidate_run(client, study_name, "refit", str(trial.number),
-                                   {"extractor": config.extractor, "model": config.model,
-                                    "extractor_label": extractor_label(trial),
-                                    "refit_of_run": trial.user_attrs["mlflow_run_id"]})  # fmt: skip
+    data = prepare_data(config)  # once: config.seed also draws the split, the model seeds do not
+    tags = {"extractor": config.extractor, "model": config.model,
+            "extractor_label": extractor_label(trial),
+            "refit_of_run": trial.user_attrs["mlflow_run_id"]}  # fmt: skip
+    seeds = int(trial.user_attrs.get("cv_seeds") or 1) if family(config.model) == "torch" else 1
+    if seeds == 1:
+        return _refit(client, study_name, key, trial, config, data, tags)
+    members = [_refit_seed(client, study_name, trial, config, data, tags, offset)
+               for offset in range(seeds)]  # fmt: skip
+    averaged = {**tags, **members[0].trained_on, "model_seeds": seeds}
+    return _averaged_run(client, study_name, "refit", key, averaged, members)
+
+
+def _refit_seed(client: Any, study_name: str, trial: optuna.trial.FrozenTrial, config: Any,
+                data: Any, tags: dict[str, Any], offset: int) -> Fitted:  # fmt: skip
+    """One model seed of a seed-averaged trial (cached like any refit)."""
+    from speechprint.evidence import download_json
+
+    key = f"{trial.number}-seed{offset}"
+    existing = _refit_run(client, study_name, key)
+    if existing is not None:
+        return Fitted(existing.info.run_id, download_json(client, existing.info.run_id,
+                      "test_metrics.json"), _trained_on(existing.data.tags))  # fmt: skip
+    seeded = config.model_copy(update={"seed": config.seed + offset})
+    return _refit(client, study_name, key, trial, seeded, data, {**tags, "model_seed": offset})
+
+
+def _refit(client: Any, study_name: str, key: str, trial: optuna.trial.FrozenTrial,
+           config: Any, data: Any, tags: dict[str, Any]) -> Fitted:  # fmt: skip
+    from speechprint.refit import refit
+
+    tracker = _start_candidate_run(client, study_name, "refit", key, tags)
     try:
         epochs = int(trial.user_attrs.get("refit_epochs") or config.train.epochs)
-        result = refit(config, prepare_data(config), epochs=epochs, tracker=tracker)
+        result = refit(config, data, epochs=epochs, tracker=tracker)
         _log_test_extras(tracker, result.test or {})
     except BaseException as error:
         tracker.set_tags({"fail_reason": f"{type(error).__name__}: {error}"[:5000]})
@@ -147,29 +180,34 @@ def refit_trial(client: Any, study_name: str, trial: optuna.trial.FrozenTrial, *
 
 def _ensemble_run(client: Any, study_name: str, candidate: Candidate,
                   fitted: list[Fitted]) -> Fitted:  # fmt: skip
-    """One run holding the ensemble's pyfunc and its test metrics (members' probabilities
-    averaged on the same test files)."""
-    from speechprint.ensemble import EnsembleClassifier
-    from speechprint.metrics import evaluate
-    from speechprint.promote import load_classifier
+    """One run holding the top-k ensemble's pyfunc and its test metrics."""
+    from speechprint.evidence import download_json
 
     existing = _refit_run(client, study_name, candidate.key)
     if existing is not None:
-        from speechprint.evidence import download_json
-
         return Fitted(existing.info.run_id, download_json(client, existing.info.run_id,
                       "test_metrics.json"), _trained_on(existing.data.tags))  # fmt: skip
-    tracker = _start_candidate_run(client, study_name, "ensemble", candidate.key, {
+    return _averaged_run(client, study_name, "ensemble", candidate.key, {
         "extractor": "+".join(t.user_attrs.get("extractor", "?") for t in candidate.members),
         "extractor_label": "+".join(extractor_label(t) for t in candidate.members),
-        "model": "ensemble", "trained_on": "train+val"})  # fmt: skip
+        "model": "ensemble", "trained_on": "train+val"}, fitted)  # fmt: skip
+
+
+def _averaged_run(client: Any, study_name: str, kind: str, key: str, tags: dict[str, Any],
+                  fitted: list[Fitted]) -> Fitted:  # fmt: skip
+    """A run holding the average of ``fitted`` models as one pyfunc, with its test metrics
+    (the members' probabilities averaged on the same test files)."""
+    from speechprint.ensemble import EnsembleClassifier
+    from speechprint.metrics import bootstrap_interval, evaluate
+    from speechprint.promote import load_classifier
+
+    tracker = _start_candidate_run(client, study_name, kind, key,
+                                   {"trained_on": "train+val", **tags})  # fmt: skip
     first = fitted[0].test
     files = list(first["files"])
     by_file = [dict(zip(f.test["files"], f.test["proba"])) for f in fitted]
     proba = np.mean([[rows[path] for path in files] for rows in by_file], axis=0)
     test = evaluate(first["y_true"], proba, first["labels"])
-    from speechprint.metrics import bootstrap_interval
-
     test |= {"balanced_accuracy_ci": list(bootstrap_interval(first["y_true"], proba.argmax(1))),
              "y_true": first["y_true"], "y_pred": proba.argmax(1).tolist(), "files": files,
              "proba": np.round(proba, 6).tolist()}  # fmt: skip
@@ -178,7 +216,8 @@ def _ensemble_run(client: Any, study_name: str, candidate: Candidate,
     tracker.log_dict(test, "test_metrics.json")
     tracker.log_classifier(EnsembleClassifier([load_classifier(client, f.run_id) for f in fitted]))
     tracker.end("COMPLETE")
-    return Fitted(tracker.run_id, test, {"trained_on": "train+val", "members": candidate.key})
+    run = client.get_run(tracker.run_id)
+    return Fitted(tracker.run_id, test, {**_trained_on(run.data.tags), "members": key})
 
 
 def _start_candidate_run(client: Any, study_name: str, kind: str, key: str,
@@ -209,7 +248,7 @@ def _log_test_extras(tracker: tracking.MLflowTracker, test: dict[str, Any]) -> N
 
 
 def _trained_on(tags: dict[str, str]) -> dict[str, Any]:
-    return {k: tags[k] for k in ("trained_on", "refit_epochs") if k in tags}
+    return {k: tags[k] for k in ("trained_on", "refit_epochs", "model_seeds") if k in tags}
 
 
 def _labels(client: Any, trial: optuna.trial.FrozenTrial) -> list[str]:

@@ -23,7 +23,7 @@ ENSEMBLE_FORMAT = "ensemble-1"
 
 @dataclass
 class EnsembleClassifier:
-    members: list[AccentClassifier]
+    members: list[Any]  # AccentClassifier, or EnsembleClassifier (nested averages)
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -78,11 +78,14 @@ class EnsembleClassifier:
 
 
 def load_classifier_file(
-    path: str | os.PathLike[str], *, device: torch.device | str = "cpu"
+    path: str | os.PathLike[str] | io.BytesIO, *, device: torch.device | str = "cpu"
 ) -> Any:
     """A saved ``AccentClassifier`` or ``EnsembleClassifier``, read onto the CPU then moved."""
     state = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(path, io.BytesIO):
+        path.seek(0)  # read again below, as a single classifier
     if isinstance(state, dict) and state.get("format") == ENSEMBLE_FORMAT:
-        members = [AccentClassifier.load(io.BytesIO(blob)) for blob in state["members"]]
+        # A member may itself be an average (a seed-averaged trial in a top-k ensemble).
+        members = [load_classifier_file(io.BytesIO(blob)) for blob in state["members"]]
         return EnsembleClassifier(members).to(device)
     return AccentClassifier.load(path, device=device)

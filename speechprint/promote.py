@@ -77,6 +77,7 @@ class Promotion:
             + (f"\n{self.note}" if self.note else ""),
             f"v{self.version} trained on {self.trained_on.get('trained_on', 'train')}"
             + (f" for {self.trained_on['refit_epochs']} epochs" if "refit_epochs" in self.trained_on else "")
+            + (f", averaged over {self.trained_on['model_seeds']} model seeds" if "model_seeds" in self.trained_on else "")
             + f"; test balanced accuracy {self.test_balanced_accuracy:.3f} [95% CI {low:.3f}-{high:.3f}] "
             f"on {test['n']} speakers (chance {test['chance']:.3f}, majority-class accuracy "
             f"{test['majority_baseline']['accuracy']:.3f}): measured, not used to choose.",

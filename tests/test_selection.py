@@ -253,3 +253,42 @@ def test_the_top_trial_is_promoted_only_if_it_beats_the_linear_baseline_out_of_f
     else:  # a lead within noise: the simpler baseline, and the summary says why
         assert decision.candidate.startswith("trial 0 ")
         assert "does not beat the linear baseline distinguishably" in decision.summary()
+
+
+def test_a_trial_scored_over_model_seeds_is_refit_as_their_average(
+    archive: Path, tracking: str, cache_dir: Path
+) -> None:
+    from speechprint.ensemble import EnsembleClassifier
+    from speechprint.promote import load_classifier
+
+    mlp = {"pair": "mfcc_deltas+mlp", "mlp.hidden": 128, "mlp.layers": 1, "mlp.dropout": 0.1}
+    spec = cv_spec(archive, "cv-seeds", models=["logreg", "mlp"], budget={"n_trials": 2},
+                   cv={"folds": 3, "repeats": 1, "seeds": 2},
+                   baselines=[{"pair": "mfcc_deltas+logreg", "logreg.C": 1.0}, mlp])  # fmt: skip
+    study = run_study(spec, cache_dir=str(cache_dir)).study
+    assert study.trials[1].user_attrs["cv_seeds"] == 2
+    client = client_of(tracking)
+    decision = promote("cv-seeds", trial=1)
+    assert "averaged over 2 model seeds" in decision.summary()
+    version = client.get_model_version(decision.model_name, decision.version)
+    assert version.tags["model_seeds"] == "2" and version.tags["trained_on"] == "train+val"
+    experiment = client.get_experiment_by_name("cv-seeds").experiment_id
+    seeds = client.search_runs([experiment], "tags.candidate LIKE '1-seed%'")
+    assert sorted(r.data.tags["model_seed"] for r in seeds) == ["0", "1"]
+    model = load_classifier(client, version.run_id)
+    assert isinstance(model, EnsembleClassifier) and len(model.members) == 2
+    first, second = (m.model.state_dict() for m in model.members)
+    assert any(not np.allclose(first[k], second[k]) for k in first)  # two seeds, two models
+    # The registered model's test answer is the members' average, scored on the same speakers.
+    tests = [json.loads(Path(client.download_artifacts(r.info.run_id, "test_metrics.json"))
+                        .read_text()) for r in seeds]  # fmt: skip
+    average = json.loads(Path(client.download_artifacts(version.run_id, "test_metrics.json"))
+                         .read_text())  # fmt: skip
+    mean = np.mean([t["proba"] for t in tests], axis=0)
+    assert np.allclose(average["proba"], mean, atol=1e-5)
+    # In a top-k ensemble the seed average is one member (nested), still served from audio.
+    nested = promote("cv-seeds", ensemble=2, alias="ensemble")
+    assert nested.candidate.startswith("ensemble of trial")
+    mp3 = sorted((archive / "recordings").glob("*.mp3"))[0]
+    frame = mlflow.pyfunc.load_model("models:/speechprint-accent@ensemble").predict([str(mp3)])
+    assert frame.iloc[0]["label"] in json.loads(version.tags["labels"])

@@ -104,6 +104,7 @@ def _score(trial: optuna.Trial, cv: Any, config: RunConfig, data: Any,
     trial.set_user_attr("refit_epochs", folds.refit_epochs)
     trial.set_user_attr("cv_folds", folds.folds)
     trial.set_user_attr("cv_repeats", folds.repeats)
+    trial.set_user_attr("cv_seeds", folds.seeds)  # the refit averages as many model seeds
     return folds.mean
 
 
