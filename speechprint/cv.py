@@ -92,10 +92,14 @@ def cross_validate(
     """Score ``config`` by repeated stratified k-fold on the train+val speakers.
 
     Each fold trains ``seeds`` models (model seeds ``config.seed + s``; the folds stay the
-    same) and averages their probabilities. ``report(fold, running_mean)`` is called after each
+    same) and averages their probabilities; a scikit-learn model is deterministic, so one. ``report(fold, running_mean)`` is called after each
     fold, so a pruner can stop a hopeless configuration after one or two folds.
     """
     dataset, features = data
+    from speechprint.models import family
+
+    if family(config.model) != "torch":
+        seeds = 1  # scikit-learn fits are deterministic: more seeds would refit the same model
     scores, f1s, epochs, rows = [], [], [], []
     splits = fold_datasets(dataset, folds, repeats, config.seed)
     k = len(splits) // repeats

@@ -79,3 +79,24 @@ def test_cross_validate_reports_the_running_mean_after_each_fold(
     )
     low, high = result.interval
     assert 0 <= low <= result.mean <= high <= 1 or low <= high
+
+
+def test_model_seeds_average_torch_models_and_leave_deterministic_fits_alone(
+    tiny_archive: Path, cache_dir: Path
+) -> None:
+    from speechprint.prepare import prepare_data
+    from speechprint.train import RunConfig, TrainConfig
+
+    def config(model: str) -> RunConfig:
+        return RunConfig(archive=str(tiny_archive), extractor="mfcc_mean", model=model,
+                         min_count=3, cache_dir=str(cache_dir),
+                         train=TrainConfig(epochs=3, patience=3))  # fmt: skip
+
+    data = prepare_data(config("logreg"), progress=False)
+    linear = cross_validate(config("logreg"), data, folds=2, repeats=1, seeds=3)
+    assert linear.seeds == 1 and len(linear.best_epochs) == 2  # one fit per fold, not three
+    assert linear.mean == cross_validate(config("logreg"), data, folds=2, repeats=1).mean
+    deep = cross_validate(config("mlp"), data, folds=2, repeats=1, seeds=2)
+    assert deep.seeds == 2 and len(deep.best_epochs) == 4  # two seeds in each of two folds
+    rows = deep.oof
+    assert all(abs(sum(row["proba"]) - 1) < 1e-3 for row in rows)
