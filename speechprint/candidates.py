@@ -143,7 +143,8 @@ def refit_trial(client: Any, study_name: str, trial: optuna.trial.FrozenTrial, *
     members = [_refit_seed(client, study_name, trial, config, data, tags, offset)
                for offset in range(seeds)]  # fmt: skip
     averaged = {**tags, **members[0].trained_on, "model_seeds": seeds}
-    return _averaged_run(client, study_name, "refit", key, averaged, members)
+    # Its configuration too: `findings` retrains it by fold (one model seed per fold).
+    return _averaged_run(client, study_name, "refit", key, averaged, members, config.to_dict())
 
 
 def _refit_seed(client: Any, study_name: str, trial: optuna.trial.FrozenTrial, config: Any,
@@ -194,7 +195,7 @@ def _ensemble_run(client: Any, study_name: str, candidate: Candidate,
 
 
 def _averaged_run(client: Any, study_name: str, kind: str, key: str, tags: dict[str, Any],
-                  fitted: list[Fitted]) -> Fitted:  # fmt: skip
+                  fitted: list[Fitted], config: dict[str, Any] | None = None) -> Fitted:  # fmt: skip
     """A run holding the average of ``fitted`` models as one pyfunc, with its test metrics
     (the members' probabilities averaged on the same test files)."""
     from speechprint.ensemble import EnsembleClassifier
@@ -214,6 +215,8 @@ def _averaged_run(client: Any, study_name: str, kind: str, key: str, tags: dict[
     tracker.log_metrics({f"test/{k}": v for k, v in test.items() if isinstance(v, float)})
     _log_test_extras(tracker, test)
     tracker.log_dict(test, "test_metrics.json")
+    if config is not None:
+        tracker.log_dict(config, "config.json")
     tracker.log_classifier(EnsembleClassifier([load_classifier(client, f.run_id) for f in fitted]))
     tracker.end("COMPLETE")
     run = client.get_run(tracker.run_id)

@@ -286,6 +286,8 @@ def test_a_trial_scored_over_model_seeds_is_refit_as_their_average(
                          .read_text())  # fmt: skip
     mean = np.mean([t["proba"] for t in tests], axis=0)
     assert np.allclose(average["proba"], mean, atol=1e-5)
+    # Its configuration is logged beside it, so `findings` can retrain it by fold.
+    assert "config.json" in {a.path for a in client.list_artifacts(version.run_id)}
     # In a top-k ensemble the seed average is one member (nested), still served from audio.
     nested = promote("cv-seeds", ensemble=2, alias="ensemble")
     assert nested.candidate.startswith("ensemble of trial")
