@@ -64,6 +64,7 @@ def run_chunk(extractor: Extractor, cache: FeatureCache,
               items: list[tuple[str, str]]) -> list[Outcome]:  # fmt: skip
     """The task: the local worker function, with one BLAS thread (a worker has its own cores)."""
     from speechprint.features import extract
+    from speechprint.features.processes import init_worker
 
-    extract._init_worker()
+    init_worker()
     return extract._compute_chunk(extractor, cache, items)

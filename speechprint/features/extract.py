@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import multiprocessing
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,26 +29,14 @@ from speechprint.features.cache import (
     resolve_cache_root,
 )
 from speechprint.features.derived import Outcome
+from speechprint.features.processes import init_worker, mp_context
 from speechprint.features.progress import progress_bar
 
 __all__ = ["FeatureSet", "SkippedFile", "extract_features", "resolve_cache_dir"]
 
 log = logging.getLogger(__name__)
 
-# Modules the fork server imports once, so each worker forked from it starts warm (~1 s saved per
-# worker, which is a tenth of a cold run over the real archive on two cores).
-_PRELOAD = [
-    "numpy",
-    "scipy.fft",
-    "scipy.signal",
-    "soundfile",
-    "soxr",
-    "librosa.filters",
-    "speechprint.features",
-    "speechprint.data.audio",
-]
 CLUSTER_BATCH = 32  # files per Dask task: scheduling overhead stays negligible next to decoding
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -217,9 +204,8 @@ def _compute(
         # pickling and scheduling overhead negligible next to decoding.
         size = max(1, min(32, len(misses) // (jobs * 4)))
         chunks = [misses[i : i + size] for i in range(0, len(misses), size)]
-        pool = ProcessPoolExecutor(
-            max_workers=jobs, mp_context=_mp_context(), initializer=_init_worker
-        )
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp_context(),
+                                   initializer=init_worker, initargs=(os.getpid(),))  # fmt: skip
         try:
             pending: set[Future[list[Outcome]]] = {
                 pool.submit(_compute_chunk, extractor, cache, chunk) for chunk in chunks
@@ -272,26 +258,3 @@ def _reason(error: Exception) -> str:
         return reason
     text = str(error).strip() or "no message"
     return f"{type(error).__name__}: {text}"
-
-
-def _mp_context() -> multiprocessing.context.BaseContext:
-    # forkserver: workers are forked from a clean single-threaded server that has already imported
-    # the heavy modules. Plain fork would copy whatever threads the caller runs (progress bars,
-    # MLflow, torch pools) and can deadlock; spawn would re-import everything in every worker.
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_PRELOAD)
-        return context
-    return multiprocessing.get_context("spawn")
-
-
-def _init_worker() -> None:
-    # One thread per process: N workers on N cores must not each start N BLAS/OpenMP threads.
-    for name in _THREAD_VARS:
-        os.environ[name] = "1"
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:  # threadpoolctl comes with scikit-learn; without it the env vars still help
-        pass

@@ -29,7 +29,7 @@ def parallel_map(
     initargs: tuple[Any, ...] = (),
 ) -> list[R]:
     """``function(chunk) -> results`` over chunks of ``items``; ``jobs=1`` runs in this process."""
-    from speechprint.features.extract import _mp_context
+    from speechprint.features.processes import mp_context
 
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(items) or 1))
     size = max(1, min(16, len(items) // (jobs * 4) or 1))
@@ -44,18 +44,19 @@ def parallel_map(
                 advance(len(chunk))
             return out
 
-        with ProcessPoolExecutor(jobs, mp_context=_mp_context(), initializer=_worker_init,
-                                 initargs=(initializer, initargs)) as pool:  # fmt: skip
+        with ProcessPoolExecutor(jobs, mp_context=mp_context(), initializer=_worker_init,
+                                 initargs=(initializer, initargs, os.getpid())) as pool:  # fmt: skip
             for chunk, results in zip(chunks, pool.map(function, chunks)):
                 out.extend(results)
                 advance(len(chunk))
     return out
 
 
-def _worker_init(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
-    from speechprint.features.extract import _init_worker
+def _worker_init(initializer: Callable[..., None] | None, initargs: tuple[Any, ...],
+                 parent_pid: int) -> None:  # fmt: skip
+    from speechprint.features.processes import init_worker
 
-    _init_worker()
+    init_worker(parent_pid)
     import torch
 
     torch.set_num_threads(1)  # one process per core: more threads would oversubscribe
