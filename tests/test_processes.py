@@ -1,4 +1,4 @@
-"""Extraction workers do not outlive the process that started them (SIGTERM, SIGKILL, a crash)."""
+"""Stopping is clean: workers do not outlive their parent; SIGTERM interrupts as Ctrl-C does."""
 
 from __future__ import annotations
 
@@ -55,3 +55,39 @@ def test_workers_exit_when_their_parent_is_killed(how: signal.Signals, tmp_path:
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_sigterm_interrupts_a_study_as_ctrl_c_does(tiny_archive: Path, tmp_path: Path) -> None:
+    import optuna
+    import yaml
+
+    study_file = tmp_path / "long.yaml"
+    study_file.write_text(yaml.safe_dump({
+        "name": "long", "data": {"archive": str(tiny_archive), "min_count": 3},
+        "extractors": ["mfcc_mean"], "models": ["logreg"], "budget": {"n_trials": 500},
+        "search_training": False, "pruner": {"name": "none"},
+    }))  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+           "SPEECHPRINT_ARTIFACT_ROOT": str(tmp_path / "mlruns"),
+           "SPEECHPRINT_CACHE_DIR": str(tmp_path / "cache")}  # fmt: skip
+    command = [sys.executable, "-m", "speechprint", "study", "run", str(study_file)]
+    cli = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        lines = []
+        for line in cli.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+            if line.lstrip().startswith("trial    1 "):  # the study is under way
+                cli.send_signal(signal.SIGTERM)
+                break
+        output = "".join(lines) + cli.communicate(timeout=120)[0]
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 130, output
+    assert "Interrupted." in output and "Resume with: speechprint study run" in output
+    study = optuna.load_study(
+        study_name="long", storage=f"sqlite:///{tmp_path / 'studies' / 'long.db'}"
+    )
+    assert 2 <= len(study.trials) < 500
+    assert all(t.state.is_finished() for t in study.trials)  # none left RUNNING
