@@ -233,3 +233,23 @@ def test_speaker_metrics_average_clips() -> None:
     default = with_units(clip, speakers)
     assert default["balanced_accuracy"] == 0.25 and default["speaker"]["balanced_accuracy"] == 0.5
     np.testing.assert_allclose(default["speaker"]["proba"][0], [0.7, 0.3])
+
+
+def test_early_stopping_scores_speakers_when_the_unit_is_speaker() -> None:
+    import numpy as np
+    import torch
+
+    from speechprint.train.batches import ValidationSet
+    from speechprint.train.loop import validate
+
+    # Logits in, so the "model" is the identity. Speaker a (class x): one clip right, one wrong,
+    # right on average; speaker b (class y): both right. Clips: recall 1/2 and 1; speakers: 1, 1.
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [0.0, 2.0], [0.0, 2.0]])
+    y = np.array([0, 0, 1, 1])
+    counts = {"x": 2, "y": 2}
+    clips = validate(torch.nn.Identity(), ValidationSet(y, vectors=logits), ("x", "y"), counts, 1)
+    speakers = ValidationSet(y, vectors=logits, speakers=["a", "a", "b", "b"])
+    by_speaker = validate(torch.nn.Identity(), speakers, ("x", "y"), counts, 1)
+    assert clips["val/balanced_accuracy"] == 0.75
+    assert by_speaker["val/balanced_accuracy"] == 1.0
+    assert by_speaker["val/loss"] == clips["val/loss"]  # the loss stays per clip

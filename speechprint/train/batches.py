@@ -88,13 +88,16 @@ class ValidationSet:
     vectors: torch.Tensor | None = None
     segments: list[np.ndarray] | None = None
     owners: np.ndarray | None = None
+    speakers: list[str] | None = None  # set when early stopping scores speakers, not clips
 
     @classmethod
     def build(cls, classifier: AccentClassifier, arrays: list[np.ndarray], y: np.ndarray,
-              max_frames: int, device: torch.device) -> ValidationSet:  # fmt: skip
+              max_frames: int, device: torch.device,
+              speakers: list[str] | None = None) -> ValidationSet:  # fmt: skip
         if classifier.pooled:
-            return cls(y, vectors=torch.from_numpy(classifier.vectors(arrays)).to(device))
+            vectors = torch.from_numpy(classifier.vectors(arrays)).to(device)
+            return cls(y, vectors=vectors, speakers=speakers)
         segments, owners = segment_sequences(
             [classifier.normalise(a) for a in arrays], max_frames, classifier.max_segments
         )
-        return cls(y, segments=segments, owners=owners)
+        return cls(y, segments=segments, owners=owners, speakers=speakers)

@@ -106,7 +106,12 @@ def validate(model: nn.Module, val: ValidationSet, labels: tuple[str, ...],
     proba, loss = validation_scores(model, val)
     if not np.isfinite(loss) or not np.all(np.isfinite(proba)):
         raise NonFiniteLossError(f"non-finite validation loss at epoch {epoch}")
-    metrics = evaluate(val.y, proba, labels, train_counts=train_counts)
+    y = val.y
+    if val.speakers is not None:  # data.unit: speaker: each speaker once, clips averaged
+        from speechprint.units import by_speaker
+
+        proba, y, _ = by_speaker(proba, val.y, val.speakers)
+    metrics = evaluate(y, proba, labels, train_counts=train_counts)
     return {"val/loss": loss, "val/balanced_accuracy": metrics["balanced_accuracy"],
             "val/macro_f1": metrics["macro_f1"], "val/accuracy": metrics["accuracy"]}  # fmt: skip
 
@@ -114,8 +119,12 @@ def validate(model: nn.Module, val: ValidationSet, labels: tuple[str, ...],
 def train_torch(config: RunConfig, classifier: AccentClassifier,
                 arrays: dict[str, list[np.ndarray]], targets: dict[str, np.ndarray],
                 train_counts: dict[str, int], tracker: Tracker, report: Reporter | None,
-                device: torch.device) -> tuple[int, list[dict[str, float]]]:  # fmt: skip
-    """Train ``classifier.model`` on ``device``; returns the best epoch and the history."""
+                device: torch.device,
+                val_speakers: list[str] | None = None) -> tuple[int, list[dict[str, float]]]:  # fmt: skip
+    """Train ``classifier.model`` on ``device``; returns the best epoch and the history.
+
+    Early stopping compares validation balanced accuracy in the unit the study compares:
+    clips, or (``unit: speaker``, with ``val_speakers``) speakers."""
     train, labels = config.train, classifier.labels
     model = build_model(config.model, classifier.input_dim, len(labels), classifier.model_params)
     classifier.model = model = model.to(device)
@@ -129,8 +138,9 @@ def train_torch(config: RunConfig, classifier: AccentClassifier,
                           seed=config.seed, device=device)  # fmt: skip
     # No validation split (a refit on all development speakers): train the fixed number of
     # epochs, keep the last model, and let a plateau schedule follow the training loss.
-    val = (ValidationSet.build(classifier, arrays["val"], targets["val"], train.max_frames, device)
-           if len(targets["val"]) else None)  # fmt: skip
+    speakers = val_speakers if config.unit == "speaker" else None
+    val = (ValidationSet.build(classifier, arrays["val"], targets["val"], train.max_frames, device,
+                               speakers) if len(targets["val"]) else None)  # fmt: skip
     stopping, history = EarlyStopping(train.patience if val else train.epochs + 1), []
     for epoch in range(1, train.epochs + 1):
         train_loss = train_epoch(model, batches.epoch(), loss_fn, optimizer, schedule,

@@ -94,7 +94,8 @@ def run(
     else:
         logger.info("training %s on %s", config.model, device)
         best_epoch, history = train_torch(config, classifier, arrays, targets, train_counts,
-                                          tracker, report, device)  # fmt: skip
+                                          tracker, report, device,
+                                          list(splits["val"]["speakerid"]))  # fmt: skip
     tracker.set_tags({"device": str(device)})
     _log_layer_weights(classifier, tracker)
 
