@@ -49,6 +49,15 @@ class EnsembleClassifier:
             member.to(device)
         return self
 
+    def predict_proba_features(self, arrays: list[np.ndarray]) -> np.ndarray:
+        """Mean probabilities from features, for members that share one extractor (the seeds
+        of one configuration); members over different extractors need audio."""
+        extractors = {(m.extractor_name, repr(sorted(m.extractor_params.items())))
+                      for m in self.members}  # fmt: skip
+        if len(extractors) > 1:
+            raise ConfigError("ensemble members use different extractors: predict from audio")
+        return np.mean([m.predict_proba_features(arrays) for m in self.members], axis=0)
+
     def predict_proba_waveform(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
         return np.mean([m.predict_proba_waveform(wave, sample_rate) for m in self.members], axis=0)
 

@@ -288,6 +288,19 @@ def test_a_trial_scored_over_model_seeds_is_refit_as_their_average(
     assert np.allclose(average["proba"], mean, atol=1e-5)
     # Its configuration is logged beside it, so `findings` can retrain it by fold.
     assert "config.json" in {a.path for a in client.list_artifacts(version.run_id)}
+    # Findings retrain it by fold as it was made: each fold's model averages the same seeds.
+    from speechprint.ensemble import load_classifier_file
+    from speechprint.findings.subject import build_subject, load_config, model_seeds, resolve_run
+
+    run_id = resolve_run(f"models:/{decision.model_name}/{decision.version}", None, None)
+    assert model_seeds(run_id) == 2
+    subject = build_subject(run_id, load_config(run_id, cache_dir=str(cache_dir)), folds=2,
+                            progress=False, seeds=model_seeds(run_id))  # fmt: skip
+    fold_model = load_classifier_file(subject.classifiers[0])
+    assert isinstance(fold_model, EnsembleClassifier) and len(fold_model.members) == 2
+    rows = np.flatnonzero(subject.frame["fold"].to_numpy() == 0)
+    arrays = [subject.features.features[p] for p in subject.frame["path"].iloc[rows]]
+    assert np.allclose(subject.proba[rows], fold_model.predict_proba_features(arrays), atol=1e-5)
     # In a top-k ensemble the seed average is one member (nested), still served from audio.
     nested = promote("cv-seeds", ensemble=2, alias="ensemble")
     assert nested.candidate.startswith("ensemble of trial")

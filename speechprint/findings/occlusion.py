@@ -48,9 +48,9 @@ def word_drops(classifier: Any, features: np.ndarray, duration: float, y: int,
 
 
 def _load(paths: list[str]) -> None:
-    from speechprint.classifier import AccentClassifier
+    from speechprint.ensemble import load_classifier_file  # a fold model or a seed average
 
-    _classifiers[:] = [AccentClassifier.load(p) for p in paths]
+    _classifiers[:] = [load_classifier_file(p) for p in paths]
 
 
 def _chunk(items: list[tuple[int, np.ndarray, float, int, list[WordSpan]]]) -> list[np.ndarray]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from speechprint.findings import calibration, fairness, onset, similarity, words
 from speechprint.findings.page import Section, write_page
-from speechprint.findings.subject import build_subject, load_config, resolve_run
+from speechprint.findings.subject import build_subject, load_config, model_seeds, resolve_run
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ def run_findings(
     started = time.perf_counter()
     run_id = resolve_run(model, study, trial, storage)
     config = load_config(run_id, archive=archive, target=target, cache_dir=cache_dir, jobs=jobs)
-    subject = build_subject(run_id, config, predictions=predictions, folds=folds, progress=progress)
+    subject = build_subject(run_id, config, predictions=predictions, folds=folds,
+                            progress=progress, seeds=model_seeds(run_id))  # fmt: skip
     prepared = time.perf_counter() - started
     steps: list[Callable[[], Section]] = [
         lambda: words.section(subject, out, jobs=jobs, progress=progress),

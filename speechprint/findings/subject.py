@@ -102,9 +102,17 @@ def load_config(run_id: str, **overrides: Any) -> Any:
     return RunConfig.from_dict(data, source=f"config.json of run {run_id}")
 
 
+def model_seeds(run_id: str) -> int:
+    """How many model seeds the run's model averages (its ``model_seeds`` tag; else one)."""
+    from speechprint import tracking
+
+    return int(tracking.client().get_run(run_id).data.tags.get("model_seeds") or 1)
+
+
 def build_subject(run_id: str, config: Any, *, predictions: str = "oof", folds: int = 5,
-                  progress: bool = True) -> Subject:  # fmt: skip
-    """Prepare the run's data and predict every speaker honestly (cached)."""
+                  progress: bool = True, seeds: int = 1) -> Subject:  # fmt: skip
+    """Prepare the run's data and predict every speaker honestly (cached); ``seeds`` > 1: each
+    fold's model is the average of that many model seeds, as the run's own model is."""
     from speechprint.data.archive import load_archive
     from speechprint.features.cache import resolve_cache_dir
     from speechprint.prepare import prepare_data
@@ -114,6 +122,7 @@ def build_subject(run_id: str, config: Any, *, predictions: str = "oof", folds: 
     dataset, features = prepare_data(config, progress=progress)
     dataset = dataset.without({s.file for s in features.skipped})
     key = f"{run_id}|{dataset.fingerprint}|{config.target}|{predictions}|{folds}|v{VERSION}"
+    key += f"|seeds{seeds}" if seeds > 1 else ""
     folder = (
         resolve_cache_dir(config.cache_dir)
         / "findings"
@@ -123,7 +132,7 @@ def build_subject(run_id: str, config: Any, *, predictions: str = "oof", folds: 
     if cached.exists():
         frame = pd.read_pickle(cached)
     elif predictions == "oof":
-        frame = _out_of_fold(config, dataset, features, folds, folder)
+        frame = _out_of_fold(config, dataset, features, folds, folder, seeds)
     else:
         frame = _test_split(run_id, dataset, features, folder)
     if not cached.exists():
@@ -137,9 +146,10 @@ def build_subject(run_id: str, config: Any, *, predictions: str = "oof", folds: 
 
 
 def _out_of_fold(
-    config: Any, dataset: Any, features: Any, folds: int, folder: Path
+    config: Any, dataset: Any, features: Any, folds: int, folder: Path, seeds: int = 1
 ) -> pd.DataFrame:
     from speechprint.cv import fold_datasets
+    from speechprint.ensemble import EnsembleClassifier
     from speechprint.train import run
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -147,7 +157,9 @@ def _out_of_fold(
     fold_config = config.model_copy(update={"evaluate_test": False})
     for index, fold in enumerate(fold_datasets(dataset, folds, 1, config.seed)):
         logger.info("training fold %d (out-of-fold predictions)", index + 1)
-        classifier = run(fold_config, (fold, features)).classifier
+        members = [run(fold_config.model_copy(update={"seed": config.seed + offset}),
+                       (fold, features)).classifier for offset in range(seeds)]  # fmt: skip
+        classifier = members[0] if seeds == 1 else EnsembleClassifier(members)
         classifier.save(folder / f"fold-{index}.pt")
         parts.append(_predict(classifier, fold.split("test"), features, index))
     return pd.concat(parts, ignore_index=True)
