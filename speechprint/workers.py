@@ -51,7 +51,8 @@ def run_workers(session: StudySession, *, workers: int, timeout: float | None,
     log.info("%s: %d trial(s) to run in %d worker(s); storage %s", session.spec.name,
              session.remaining, count, redact(session.storage_url))  # fmt: skip
     settings = {"n_trials": session.budget, "timeout": timeout, "storage": session.storage_url,
-                "cache_dir": cache_dir, "parent_run_id": session.parent.run_id}  # fmt: skip
+                "cache_dir": cache_dir, "parent_run_id": session.parent.run_id,
+                "parent_pid": os.getpid()}  # fmt: skip
     processes = _spawn(session.spec, count, settings, on_trial)
     try:
         _wait_all(processes)
@@ -166,6 +167,10 @@ def _worker(spec: StudySpec, settings: dict[str, Any], levels: tuple[int, int],
 
     signal.signal(signal.SIGINT, _interrupt_once)
     signal.signal(signal.SIGTERM, _interrupt_once)
+    # A parent killed outright (SIGKILL) cannot stop us: stop as on Ctrl-C, closing the trial.
+    from speechprint.features.processes import watch_parent
+
+    watch_parent(settings["parent_pid"], lambda: os.kill(os.getpid(), signal.SIGINT))
     # Spawned: the parent's logging setup is not inherited.
     optuna.logging.set_verbosity(levels[0])
     logging.basicConfig(level=levels[1], format="%(processName)s %(levelname)s: %(message)s")

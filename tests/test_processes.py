@@ -91,3 +91,62 @@ def test_sigterm_interrupts_a_study_as_ctrl_c_does(tiny_archive: Path, tmp_path:
     )
     assert 2 <= len(study.trials) < 500
     assert all(t.state.is_finished() for t in study.trials)  # none left RUNNING
+
+
+def children(pid: int) -> list[int]:
+    """Running processes whose parent is ``pid`` and that were started as spawned workers."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in cmdline and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_study_workers_stop_when_their_parent_is_killed(tiny_archive: Path, tmp_path: Path) -> None:
+    import optuna
+    import yaml
+
+    study_file = tmp_path / "orphans.yaml"
+    study_file.write_text(yaml.safe_dump({
+        "name": "orphans", "data": {"archive": str(tiny_archive), "min_count": 3},
+        "extractors": ["mfcc_mean"], "models": ["logreg"], "budget": {"n_trials": 500},
+        "search_training": False, "pruner": {"name": "none"},
+    }))  # fmt: skip
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "SPEECHPRINT_ARTIFACT_ROOT": str(tmp_path / "mlruns"),
+        "SPEECHPRINT_CACHE_DIR": str(tmp_path / "cache"),
+        "PYTHONUNBUFFERED": "1",
+    }  # fmt: skip  (workers' trial lines arrive as they run)
+    storage = tmp_path / "orphans.journal.log"
+    command = [sys.executable, "-m", "speechprint", "study", "run", str(study_file),
+               "--workers", "2", "--storage", str(storage)]  # fmt: skip
+    cli = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        for line in cli.stdout:  # type: ignore[union-attr]
+            if "trial " in line and "COMPLETE" in line:  # "[worker-0] trial    0 COMPLETE ..."
+                break
+        workers = children(cli.pid)
+        assert len(workers) == 2
+        cli.kill()  # SIGKILL: no cleanup in the parent at all
+        cli.wait(timeout=30)
+        deadline = time.monotonic() + 60  # each closes its current trial first
+        while any(running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(running(pid) for pid in workers), "study workers outlived their parent"
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    journal = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(storage))
+    )
+    trials = optuna.load_study(study_name="orphans", storage=journal).trials
+    assert 1 <= len(trials) < 500
+    assert all(t.state.is_finished() for t in trials)  # none left RUNNING

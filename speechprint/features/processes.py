@@ -3,7 +3,8 @@
 Workers are forked from a fork server that has already imported the heavy modules, run one BLAS
 thread each, and exit on their own when the process that started them is gone: killed by
 SIGTERM or SIGKILL, a parent cannot shut its pool down, and the workers (and the fork server)
-would otherwise live on, holding models in memory.
+would otherwise live on, holding models in memory. ``watch_parent`` is the same watch for other
+workers (a study's, which close their trial first).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 
 # Modules the fork server imports once, so each worker forked from it starts warm (~1 s saved per
 # worker, which is a tenth of a cold run over the real archive on two cores).
@@ -55,9 +57,19 @@ def init_worker(parent_pid: int | None = None) -> None:
     except ImportError:  # threadpoolctl comes with scikit-learn; without it the env vars still help
         pass
     if parent_pid is not None:
-        watch = threading.Thread(target=_exit_when_gone, args=(parent_pid,), daemon=True,
-                                 name="speechprint-parent-watch")  # fmt: skip
-        watch.start()
+        # No cleanup to run: the parent that would read the results is gone.
+        watch_parent(parent_pid, lambda: os._exit(1))
+
+
+def watch_parent(parent_pid: int, when_gone: Callable[[], None]) -> None:
+    """Call ``when_gone`` (in a daemon thread) once ``parent_pid`` has exited."""
+
+    def watch() -> None:
+        while is_alive(parent_pid):
+            time.sleep(PARENT_POLL_S)
+        when_gone()
+
+    threading.Thread(target=watch, daemon=True, name="speechprint-parent-watch").start()
 
 
 def is_alive(pid: int) -> bool:
@@ -68,9 +80,3 @@ def is_alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else (a reused pid): treat as alive
         return True
     return True
-
-
-def _exit_when_gone(parent_pid: int) -> None:
-    while is_alive(parent_pid):
-        time.sleep(PARENT_POLL_S)
-    os._exit(1)  # no cleanup to run: the parent that would read our results is gone
