@@ -119,15 +119,12 @@ def refit_trial(client: Any, study_name: str, trial: optuna.trial.FrozenTrial, *
     average, which holds the model promoted.
     """
     from speechprint.evidence import download_json
-    from speechprint.models import family
     from speechprint.prepare import prepare_data
-    from speechprint.train import RunConfig
+    from speechprint.train import RunConfig, model_seed_variants
 
     key = str(trial.number)
-    existing = _refit_run(client, study_name, key)
-    if existing is not None:
-        return Fitted(existing.info.run_id, download_json(client, existing.info.run_id,
-                      "test_metrics.json"), _trained_on(existing.data.tags))  # fmt: skip
+    if (existing := _fitted_before(client, study_name, key)) is not None:
+        return existing
     config = RunConfig.from_dict(download_json(client, trial.user_attrs["mlflow_run_id"],
                                                "config.json"))  # fmt: skip
     config.jobs = jobs
@@ -137,28 +134,16 @@ def refit_trial(client: Any, study_name: str, trial: optuna.trial.FrozenTrial, *
     tags = {"extractor": config.extractor, "model": config.model,
             "extractor_label": extractor_label(trial),
             "refit_of_run": trial.user_attrs["mlflow_run_id"]}  # fmt: skip
-    seeds = int(trial.user_attrs.get("cv_seeds") or 1) if family(config.model) == "torch" else 1
-    if seeds == 1:
+    variants = model_seed_variants(config, int(trial.user_attrs.get("cv_seeds") or 1))
+    if len(variants) == 1:
         return _refit(client, study_name, key, trial, config, data, tags)
-    members = [_refit_seed(client, study_name, trial, config, data, tags, offset)
-               for offset in range(seeds)]  # fmt: skip
-    averaged = {**tags, **members[0].trained_on, "model_seeds": seeds}
-    # Its configuration too: `findings` retrains it by fold (one model seed per fold).
+    members = [_fitted_before(client, study_name, f"{key}-seed{offset}")
+               or _refit(client, study_name, f"{key}-seed{offset}", trial, seeded, data,
+                         {**tags, "model_seed": offset})
+               for offset, seeded in enumerate(variants)]  # fmt: skip
+    averaged = {**tags, **members[0].trained_on, "model_seeds": len(variants)}
+    # Its configuration too: `findings` retrains it by fold, averaging the same seeds.
     return _averaged_run(client, study_name, "refit", key, averaged, members, config.to_dict())
-
-
-def _refit_seed(client: Any, study_name: str, trial: optuna.trial.FrozenTrial, config: Any,
-                data: Any, tags: dict[str, Any], offset: int) -> Fitted:  # fmt: skip
-    """One model seed of a seed-averaged trial (cached like any refit)."""
-    from speechprint.evidence import download_json
-
-    key = f"{trial.number}-seed{offset}"
-    existing = _refit_run(client, study_name, key)
-    if existing is not None:
-        return Fitted(existing.info.run_id, download_json(client, existing.info.run_id,
-                      "test_metrics.json"), _trained_on(existing.data.tags))  # fmt: skip
-    seeded = config.model_copy(update={"seed": config.seed + offset})
-    return _refit(client, study_name, key, trial, seeded, data, {**tags, "model_seed": offset})
 
 
 def _refit(client: Any, study_name: str, key: str, trial: optuna.trial.FrozenTrial,
@@ -182,12 +167,8 @@ def _refit(client: Any, study_name: str, key: str, trial: optuna.trial.FrozenTri
 def _ensemble_run(client: Any, study_name: str, candidate: Candidate,
                   fitted: list[Fitted]) -> Fitted:  # fmt: skip
     """One run holding the top-k ensemble's pyfunc and its test metrics."""
-    from speechprint.evidence import download_json
-
-    existing = _refit_run(client, study_name, candidate.key)
-    if existing is not None:
-        return Fitted(existing.info.run_id, download_json(client, existing.info.run_id,
-                      "test_metrics.json"), _trained_on(existing.data.tags))  # fmt: skip
+    if (existing := _fitted_before(client, study_name, candidate.key)) is not None:
+        return existing
     return _averaged_run(client, study_name, "ensemble", candidate.key, {
         "extractor": "+".join(t.user_attrs.get("extractor", "?") for t in candidate.members),
         "extractor_label": "+".join(extractor_label(t) for t in candidate.members),
@@ -219,8 +200,8 @@ def _averaged_run(client: Any, study_name: str, kind: str, key: str, tags: dict[
         tracker.log_dict(config, "config.json")
     tracker.log_classifier(EnsembleClassifier([load_classifier(client, f.run_id) for f in fitted]))
     tracker.end("COMPLETE")
-    run = client.get_run(tracker.run_id)
-    return Fitted(tracker.run_id, test, {**_trained_on(run.data.tags), "members": key})
+    trained_on = _trained_on({"trained_on": "train+val", **tags})
+    return Fitted(tracker.run_id, test, {**trained_on, "members": key})
 
 
 def _start_candidate_run(client: Any, study_name: str, kind: str, key: str,
@@ -229,6 +210,17 @@ def _start_candidate_run(client: Any, study_name: str, kind: str, key: str,
         client, study_name, run_name=f"{kind} trial-{key}",
         tags={"kind": kind, "study": study_name, "candidate": key, "trial_number": key, **tags},
     )  # fmt: skip
+
+
+def _fitted_before(client: Any, study_name: str, key: str) -> Fitted | None:
+    """The candidate ``key``'s finished run from an earlier promotion, if there is one."""
+    from speechprint.evidence import download_json
+
+    existing = _refit_run(client, study_name, key)
+    if existing is None:
+        return None
+    return Fitted(existing.info.run_id, download_json(client, existing.info.run_id,
+                  "test_metrics.json"), _trained_on(existing.data.tags))  # fmt: skip
 
 
 def _refit_run(client: Any, study_name: str, key: str) -> Any | None:

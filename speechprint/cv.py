@@ -19,7 +19,7 @@ from sklearn.model_selection import StratifiedKFold
 from speechprint.data.dataset import Dataset, fingerprint
 from speechprint.features import FeatureSet
 from speechprint.metrics import bootstrap_interval
-from speechprint.train import RunConfig, run
+from speechprint.train import RunConfig, model_seed_variants, run
 
 
 @dataclass
@@ -91,20 +91,18 @@ def cross_validate(
 ) -> CVResult:
     """Score ``config`` by repeated stratified k-fold on the train+val speakers.
 
-    Each fold trains ``seeds`` models (model seeds ``config.seed + s``; the folds stay the
-    same) and averages their probabilities; a scikit-learn model is deterministic, so one. ``report(fold, running_mean)`` is called after each
-    fold, so a pruner can stop a hopeless configuration after one or two folds.
+    Each fold trains ``seeds`` models (``train.model_seed_variants``: one for a deterministic
+    scikit-learn fit; the folds stay the same) and averages their probabilities.
+    ``report(fold, running_mean)`` is called after each fold, so a pruner can stop a hopeless
+    configuration after one or two folds.
     """
     dataset, features = data
-    from speechprint.models import family
-
-    if family(config.model) != "torch":
-        seeds = 1  # scikit-learn fits are deterministic: more seeds would refit the same model
+    variants = model_seed_variants(config.model_copy(update={"evaluate_test": True}), seeds)
     scores, f1s, epochs, rows = [], [], [], []
     splits = fold_datasets(dataset, folds, repeats, config.seed)
     k = len(splits) // repeats
     for index, fold in enumerate(splits):
-        test, fold_epochs = _score_fold(config, fold, features, seeds)
+        test, fold_epochs = _score_fold(variants, fold, features)
         scores.append(float(test["balanced_accuracy"]))
         f1s.append(float(test["macro_f1"]))
         epochs += fold_epochs
@@ -114,22 +112,21 @@ def cross_validate(
     return CVResult(
         folds=k, repeats=repeats, scores=scores, macro_f1=f1s, mean=float(np.mean(scores)),
         std=float(np.std(scores)), interval=_speaker_interval(rows), best_epochs=epochs,
-        oof=rows, seeds=seeds,
+        oof=rows, seeds=len(variants),
     )  # fmt: skip
 
 
-def _score_fold(config: RunConfig, fold: Dataset, features: FeatureSet,
-                seeds: int) -> tuple[dict[str, Any], list[int]]:  # fmt: skip
+def _score_fold(variants: list[RunConfig], fold: Dataset,
+                features: FeatureSet) -> tuple[dict[str, Any], list[int]]:  # fmt: skip
     """The fold's held-out metrics (probabilities averaged over model seeds), best epochs."""
     from speechprint.metrics import evaluate
 
     tests, epochs = [], []
-    for offset in range(seeds):
-        seeded = config.model_copy(update={"evaluate_test": True, "seed": config.seed + offset})
+    for seeded in variants:
         result = run(seeded, (fold, features))
         tests.append(result.test or {})
         epochs.append(int(result.best_epoch))
-    if seeds == 1:
+    if len(tests) == 1:
         return tests[0], epochs
     proba = np.mean([t["proba"] for t in tests], axis=0)
     merged = evaluate(tests[0]["y_true"], proba, tests[0]["labels"],

@@ -38,6 +38,33 @@ def running(pid: int) -> bool:
     return state != "Z"
 
 
+def gone_within(pids: list[int], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while any(running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not any(running(pid) for pid in pids)
+
+
+def start_long_study(archive: Path, tmp_path: Path, name: str,
+                     *options: str) -> subprocess.Popen[str]:  # fmt: skip
+    """``speechprint study run`` of a 500-trial study in stores under ``tmp_path``, its output
+    piped (unbuffered: workers' trial lines arrive as they run)."""
+    import yaml
+
+    study_file = tmp_path / f"{name}.yaml"
+    study_file.write_text(yaml.safe_dump({
+        "name": name, "data": {"archive": str(archive), "min_count": 3},
+        "extractors": ["mfcc_mean"], "models": ["logreg"], "budget": {"n_trials": 500},
+        "search_training": False, "pruner": {"name": "none"},
+    }))  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+           "SPEECHPRINT_ARTIFACT_ROOT": str(tmp_path / "mlruns"),
+           "SPEECHPRINT_CACHE_DIR": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    command = [sys.executable, "-m", "speechprint", "study", "run", str(study_file), *options]
+    return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
 def test_workers_exit_when_their_parent_is_killed(how: signal.Signals, tmp_path: Path) -> None:
     script = tmp_path / "parent.py"
@@ -48,10 +75,8 @@ def test_workers_exit_when_their_parent_is_killed(how: signal.Signals, tmp_path:
         assert len(workers) == 2 and all(running(pid) for pid in workers)
         os.kill(parent.pid, how)
         parent.wait(timeout=30)
-        deadline = time.monotonic() + 20  # the watch polls every second; their task sleeps 120 s
-        while any(running(pid) for pid in workers) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not any(running(pid) for pid in workers), "workers outlived their parent"
+        # The watch polls every second; their task sleeps 120 s.
+        assert gone_within(workers, 20), "workers outlived their parent"
     finally:
         if parent.poll() is None:
             parent.kill()
@@ -59,20 +84,8 @@ def test_workers_exit_when_their_parent_is_killed(how: signal.Signals, tmp_path:
 
 def test_sigterm_interrupts_a_study_as_ctrl_c_does(tiny_archive: Path, tmp_path: Path) -> None:
     import optuna
-    import yaml
 
-    study_file = tmp_path / "long.yaml"
-    study_file.write_text(yaml.safe_dump({
-        "name": "long", "data": {"archive": str(tiny_archive), "min_count": 3},
-        "extractors": ["mfcc_mean"], "models": ["logreg"], "budget": {"n_trials": 500},
-        "search_training": False, "pruner": {"name": "none"},
-    }))  # fmt: skip
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-           "SPEECHPRINT_ARTIFACT_ROOT": str(tmp_path / "mlruns"),
-           "SPEECHPRINT_CACHE_DIR": str(tmp_path / "cache")}  # fmt: skip
-    command = [sys.executable, "-m", "speechprint", "study", "run", str(study_file)]
-    cli = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    cli = start_long_study(tiny_archive, tmp_path, "long")
     try:
         lines = []
         for line in cli.stdout:  # type: ignore[union-attr]
@@ -109,26 +122,10 @@ def children(pid: int) -> list[int]:
 
 def test_study_workers_stop_when_their_parent_is_killed(tiny_archive: Path, tmp_path: Path) -> None:
     import optuna
-    import yaml
 
-    study_file = tmp_path / "orphans.yaml"
-    study_file.write_text(yaml.safe_dump({
-        "name": "orphans", "data": {"archive": str(tiny_archive), "min_count": 3},
-        "extractors": ["mfcc_mean"], "models": ["logreg"], "budget": {"n_trials": 500},
-        "search_training": False, "pruner": {"name": "none"},
-    }))  # fmt: skip
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-        "SPEECHPRINT_ARTIFACT_ROOT": str(tmp_path / "mlruns"),
-        "SPEECHPRINT_CACHE_DIR": str(tmp_path / "cache"),
-        "PYTHONUNBUFFERED": "1",
-    }  # fmt: skip  (workers' trial lines arrive as they run)
     storage = tmp_path / "orphans.journal.log"
-    command = [sys.executable, "-m", "speechprint", "study", "run", str(study_file),
-               "--workers", "2", "--storage", str(storage)]  # fmt: skip
-    cli = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    cli = start_long_study(tiny_archive, tmp_path, "orphans", "--workers", "2",
+                           "--storage", str(storage))  # fmt: skip
     try:
         for line in cli.stdout:  # type: ignore[union-attr]
             if "trial " in line and "COMPLETE" in line:  # "[worker-0] trial    0 COMPLETE ..."
@@ -137,10 +134,8 @@ def test_study_workers_stop_when_their_parent_is_killed(tiny_archive: Path, tmp_
         assert len(workers) == 2
         cli.kill()  # SIGKILL: no cleanup in the parent at all
         cli.wait(timeout=30)
-        deadline = time.monotonic() + 60  # each closes its current trial first
-        while any(running(pid) for pid in workers) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not any(running(pid) for pid in workers), "study workers outlived their parent"
+        # Each closes its current trial first.
+        assert gone_within(workers, 60), "study workers outlived their parent"
     finally:
         if cli.poll() is None:
             cli.kill()

@@ -150,16 +150,16 @@ def _out_of_fold(
 ) -> pd.DataFrame:
     from speechprint.cv import fold_datasets
     from speechprint.ensemble import EnsembleClassifier
-    from speechprint.train import run
+    from speechprint.train import model_seed_variants, run
 
     folder.mkdir(parents=True, exist_ok=True)
     parts = []
     fold_config = config.model_copy(update={"evaluate_test": False})
     for index, fold in enumerate(fold_datasets(dataset, folds, 1, config.seed)):
         logger.info("training fold %d (out-of-fold predictions)", index + 1)
-        members = [run(fold_config.model_copy(update={"seed": config.seed + offset}),
-                       (fold, features)).classifier for offset in range(seeds)]  # fmt: skip
-        classifier = members[0] if seeds == 1 else EnsembleClassifier(members)
+        members = [run(seeded, (fold, features)).classifier
+                   for seeded in model_seed_variants(fold_config, seeds)]  # fmt: skip
+        classifier = members[0] if len(members) == 1 else EnsembleClassifier(members)
         classifier.save(folder / f"fold-{index}.pt")
         parts.append(_predict(classifier, fold.split("test"), features, index))
     return pd.concat(parts, ignore_index=True)

@@ -10,7 +10,12 @@ from speechprint.train.errors import IncompatibleError, NonFiniteLossError
 from speechprint.train.evaluate import evaluate_arrays, evaluate_split
 from speechprint.train.loop import Reporter
 from speechprint.train.run import Result, run
-from speechprint.train.runtime import resolve_device, seed_everything, torch_threads
+from speechprint.train.runtime import (
+    model_seed_variants,
+    resolve_device,
+    seed_everything,
+    torch_threads,
+)
 
 __all__ = [
     "DEVICE_PATTERN",
@@ -24,6 +29,7 @@ __all__ = [
     "TrainConfig",
     "evaluate_arrays",
     "evaluate_split",
+    "model_seed_variants",
     "resolve_device",
     "run",
     "seed_everything",
