@@ -27,6 +27,7 @@ from typing import Any
 
 import optuna
 
+from speechprint import stopping
 from speechprint.study import recovery
 from speechprint.study.session import StudySession, TrialCallback, count_finished
 from speechprint.study.spec import StudySpec
@@ -151,13 +152,6 @@ def _stop(processes: list[BaseProcess]) -> None:
             process.join()
 
 
-def _interrupt_once(signum: int, frame: Any) -> None:
-    """First SIGINT/SIGTERM: raise KeyboardInterrupt; later ones must not cut the cleanup short."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def _worker(spec: StudySpec, settings: dict[str, Any], levels: tuple[int, int],
             on_trial: TrialCallback | None) -> None:  # fmt: skip
     """One worker process: the shared study, trial runs under the invocation's parent run."""
@@ -165,8 +159,7 @@ def _worker(spec: StudySpec, settings: dict[str, Any], levels: tuple[int, int],
 
     from speechprint.study.runner import run_worker
 
-    signal.signal(signal.SIGINT, _interrupt_once)
-    signal.signal(signal.SIGTERM, _interrupt_once)
+    stopping.install(once=(signal.SIGINT, signal.SIGTERM))
     # A parent killed outright (SIGKILL) cannot stop us: stop as on Ctrl-C, closing the trial.
     from speechprint.features.processes import watch_parent
 

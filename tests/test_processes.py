@@ -145,3 +145,45 @@ def test_study_workers_stop_when_their_parent_is_killed(tiny_archive: Path, tmp_
     trials = optuna.load_study(study_name="orphans", storage=journal).trials
     assert 1 <= len(trials) < 500
     assert all(t.state.is_finished() for t in trials)  # none left RUNNING
+
+
+def test_a_stop_dropped_inside_a_finaliser_is_honoured_at_the_trials_end(
+    tiny_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python prints and drops an exception raised in a weakref callback, as it did to the
+    KeyboardInterrupt of a worker's parent watch during a trial's garbage collection; the study
+    must stop anyway, after that trial (later signals are ignored by then)."""
+    import weakref
+
+    import optuna
+
+    from speechprint import stopping
+    from speechprint.study.session import StudySession
+    from speechprint.study.spec import StudySpec
+
+    monkeypatch.setattr(stopping, "_requested", False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("SPEECHPRINT_ARTIFACT_ROOT", str(tmp_path / "mlruns"))
+    spec = StudySpec.model_validate({
+        "name": "dropped", "data": {"archive": str(tiny_archive)},
+        "extractors": ["mfcc_mean"], "models": ["logreg"], "budget": {"n_trials": 50},
+    })  # fmt: skip
+    reported: list[int] = []
+
+    class Model:
+        pass
+
+    def objective(trial: optuna.Trial) -> float:
+        if trial.number == 1:
+            model = Model()
+            lost = weakref.ref(model, lambda _ref: stopping.raise_stop(signal.SIGINT, None))
+            del model  # its KeyboardInterrupt goes nowhere
+            assert lost() is None
+        return 0.5
+
+    with StudySession(spec, storage=f"sqlite:///{tmp_path / 'dropped.db'}") as session:
+        session.optimize(objective, on_trial=lambda _study, trial: reported.append(trial.number))
+    assert session.interrupted
+    assert reported == [0, 1]  # trial 1 completed and was reported; no third trial started
+    states = [t.state for t in session.study.trials]
+    assert states == [optuna.trial.TrialState.COMPLETE] * 2

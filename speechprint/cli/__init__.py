@@ -45,23 +45,18 @@ def _register_subcommands() -> None:
     findings.register(app)
 
 
-def _stop_like_ctrl_c(signum: int, frame: object) -> None:
-    """SIGTERM (a scheduler's, ``timeout``'s or ``docker stop``'s request) ends a command as
-    Ctrl-C does: a study records the interruption and says how to resume, workers close their
-    trials, pools shut down. Only the first: a second must not cut that cleanup short."""
-    import signal
-
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def main() -> None:
     import signal
     import warnings
 
     import optuna
 
-    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+    from speechprint import stopping
+
+    # SIGTERM (a scheduler's, ``timeout``'s or ``docker stop``'s request) ends a command as Ctrl-C
+    # does: a study records the interruption and says how to resume, workers close their trials,
+    # pools shut down.
+    stopping.install(once=(signal.SIGTERM,), repeatable=(signal.SIGINT,))
 
     # Our own per-trial lines replace Optuna's log; experimental-feature notices are known.
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -23,7 +23,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from speechprint import tracking
+from speechprint import stopping, tracking
 from speechprint.errors import DataError
 from speechprint.study import recovery
 from speechprint.study.spec import StudySpec
@@ -166,7 +166,9 @@ class StudySession:
 
         callbacks: list[TrialCallback] = [reap, optuna.study.MaxTrialsCallback(
             self.budget, states=(*FINISHED_STATES, TrialState.RUNNING))]  # fmt: skip
-        return callbacks + ([on_trial] if on_trial is not None else [])
+        # Last: the trial is reported before a stop asked for during it (stopping.py) is made.
+        return [*callbacks, *([on_trial] if on_trial is not None else []),
+                stopping.stop_if_requested]  # fmt: skip
 
     def outcome(self) -> StudyOutcome:
         return StudyOutcome(self.study, self.parent.run_id, self.ran, self.interrupted)

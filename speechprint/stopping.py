@@ -1,0 +1,48 @@
+"""Stopping on request: SIGINT and SIGTERM end a command as Ctrl-C does, and the request stands.
+
+A signal handler's KeyboardInterrupt surfaces wherever Python happens to be; raised inside a
+weakref callback or a finaliser (a trial's garbage collection runs many), it is printed
+("Exception ignored in ...") and dropped. A handler that then ignores further signals, so that
+they cannot cut the cleanup short, would leave the process running to the end of its budget. So
+the request is remembered, and a study honours it at the end of the trial it did not interrupt.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+_requested = False
+
+
+def install(*, once: Sequence[signal.Signals], repeatable: Sequence[signal.Signals] = ()) -> None:
+    """Each signal raises KeyboardInterrupt. The first of ``once`` also ignores all of ``once``
+    from then on (a second must not cut the cleanup short); ``repeatable`` ones raise every time
+    (Ctrl-C again forces the stop)."""
+
+    def first_only(signum: int, frame: Any) -> None:
+        for other in once:
+            signal.signal(other, signal.SIG_IGN)
+        raise_stop(signum, frame)
+
+    for signum in once:
+        signal.signal(signum, first_only)
+    for signum in repeatable:
+        signal.signal(signum, raise_stop)
+
+
+def raise_stop(signum: int, frame: Any) -> None:
+    global _requested
+    _requested = True
+    raise KeyboardInterrupt
+
+
+def requested() -> bool:
+    return _requested
+
+
+def stop_if_requested(*_args: Any) -> None:
+    """A study callback: the stop asked for during the trial, if its KeyboardInterrupt was lost."""
+    if _requested:
+        raise KeyboardInterrupt
