@@ -286,6 +286,14 @@ def test_a_trial_scored_over_model_seeds_is_refit_as_their_average(
                          .read_text())  # fmt: skip
     mean = np.mean([t["proba"] for t in tests], axis=0)
     assert np.allclose(average["proba"], mean, atol=1e-5)
+    # `runs compare` shows the trial once, its seeds' test scores beside the average's.
+    from speechprint.compare import test_scores
+
+    table = test_scores("cv-seeds")
+    assert list(table["trial"]).count("1") == 1 and not table["trial"].str.contains("seed").any()
+    by_seed = sorted(seeds, key=lambda r: int(r.data.tags["model_seed"]))
+    expected = " ".join(f"{r.data.metrics['test/balanced_accuracy']:.3f}" for r in by_seed)
+    assert table.set_index("trial").loc["1", "seed_test_scores"] == expected
     # Its configuration is logged beside it, so `findings` can retrain it by fold.
     assert "config.json" in {a.path for a in client.list_artifacts(version.run_id)}
     # Findings retrain it by fold as it was made: each fold's model averages the same seeds.
