@@ -128,8 +128,10 @@ def _worker_environment(count: int) -> Iterator[None]:
 def _wait_all(processes: list[BaseProcess]) -> None:
     pending = {p.sentinel: p for p in processes}
     while pending:
-        for sentinel in wait(list(pending)):
+        for sentinel in wait(list(pending), timeout=1.0):
             pending.pop(sentinel).join()
+        if stopping.requested():  # a stop whose KeyboardInterrupt was lost (stopping.py)
+            raise KeyboardInterrupt
 
 
 def _stop(processes: list[BaseProcess]) -> None:

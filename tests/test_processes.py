@@ -187,3 +187,23 @@ def test_a_stop_dropped_inside_a_finaliser_is_honoured_at_the_trials_end(
     assert reported == [0, 1]  # trial 1 completed and was reported; no third trial started
     states = [t.state for t in session.study.trials]
     assert states == [optuna.trial.TrialState.COMPLETE] * 2
+
+
+def test_a_parent_whose_stop_was_dropped_still_stops_its_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import multiprocessing
+
+    from speechprint import stopping, workers
+
+    worker = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(60,))
+    worker.start()
+    try:
+        monkeypatch.setattr(stopping, "_requested", True)  # its KeyboardInterrupt went nowhere
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):  # -> run_workers stops them, each closing its trial
+            workers._wait_all([worker])
+        assert time.monotonic() - started < 10 and worker.is_alive()
+    finally:
+        worker.kill()
+        worker.join()
