@@ -50,7 +50,7 @@ def load_experiment(path: str | Path, *, archive: str | None = None) -> tuple[st
 
 
 def _check_components(spec: ExperimentSpec, source: str) -> None:
-    from speechprint.features import FEATURES, check_extractor_params
+    from speechprint.features import FEATURES, check_extractor_params, make_extractor
     from speechprint.models import MODELS, check_model_params, incompatibility
 
     checks = (
@@ -66,8 +66,9 @@ def _check_components(spec: ExperimentSpec, source: str) -> None:
             raise ConfigError(f"{source}: {key}: {error}") from None
         except KeyError as error:  # UnknownNameError: a SpeechPrintError and a KeyError
             raise ConfigError(f"{source}: {key}.name: {error}") from None
-    kind = FEATURES.get(spec.extractor.name).obj.kind
-    reason = incompatibility(spec.model.name, spec.extractor.name, kind)
+    extractor = make_extractor(spec.extractor.name, spec.extractor.params)
+    reason = incompatibility(spec.model.name, spec.extractor.name, extractor.kind,
+                             extractor.layer_groups())  # fmt: skip
     if reason:
         raise ConfigError(f"{source}: model: {reason}")
 

@@ -64,8 +64,6 @@ def test_layer_groups_come_from_the_extractor() -> None:
 def test_layer_groups_that_cannot_split_the_input_are_refused_by_name() -> None:
     with pytest.raises(ConfigError, match="set the model's layer_groups"):
         with_layer_groups("weighted_attn_pool", {}, None)
-    with pytest.raises(ConfigError, match="whisper_layers with layer: all"):
-        with_layer_groups("layer_weighted", {}, 7, statistics_of_frames=True)
     with pytest.raises(ConfigError, match="layer_groups=5 does not divide"):
         build_model("layer_weighted", 12, 3, {"layer_groups": 5})
 
@@ -111,3 +109,26 @@ def test_a_run_fills_the_layers_of_whisper_statistics_and_logs_what_it_learned(
     saved = cache_dir.parent / "classifier.pt"
     result.classifier.save(saved)
     assert AccentClassifier.load(saved).model.layer_weights() == pytest.approx(weights)
+
+
+def test_a_layer_weighting_model_on_layered_frames_is_refused_when_the_study_is_read(
+    tmp_path: Path,
+) -> None:
+    """Mean + std statistics of every layer's frames cannot be split by layer: the pair is not
+    offered, and a study where it is a model's only pair fails on reading, not at its trial."""
+    from speechprint.models import incompatibility
+    from speechprint.study.spec import StudySpec
+
+    frames = {"name": "whisper_encoder", "params": {"model": "base", "layers": "weighted"}}
+    assert "whisper_layers with layer: all" in incompatibility(
+        "layer_weighted", "whisper_encoder", "sequence", 7
+    )
+    assert incompatibility("layer_weighted", "whisper_layers", "pooled", 7) is None
+    assert incompatibility("weighted_attn_pool", "whisper_encoder", "sequence", 7) is None
+    study = {"name": "layers", "data": {"archive": str(tmp_path)}, "models": ["layer_weighted"]}
+    with pytest.raises(ConfigError, match=r"models\[0\]: 'layer_weighted' has no compatible"):
+        StudySpec.from_dict({**study, "extractors": [frames]}, source="layers.yaml")
+    both = StudySpec.from_dict({**study, "extractors": [frames, "whisper_layers"],
+                                "models": ["layer_weighted", "weighted_attn_pool"]},
+                               source="layers.yaml")  # fmt: skip
+    assert both.pairs() == ["whisper_encoder+weighted_attn_pool", "whisper_layers+layer_weighted"]

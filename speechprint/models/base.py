@@ -87,12 +87,29 @@ def compatible(name: str, kind: str) -> bool:
     return kind in kinds or (kind == "sequence" and "pooled" in kinds)
 
 
-def incompatibility(name: str, extractor: str, kind: str) -> str | None:
-    """Why a pair cannot be trained, or None."""
-    if compatible(name, kind):
-        return None
-    kinds = sorted(accepts(name))
-    return f"model {name!r} needs {'/'.join(kinds)} features; extractor {extractor!r} is {kind}"
+def incompatibility(name: str, extractor: str, kind: str,
+                    layer_groups: int | None = 1) -> str | None:  # fmt: skip
+    """Why a pair cannot be trained, or None (``layer_groups``: ``Extractor.layer_groups()``)."""
+    if not compatible(name, kind):
+        kinds = sorted(accepts(name))
+        return f"model {name!r} needs {'/'.join(kinds)} features; extractor {extractor!r} is {kind}"
+    if (
+        kind == "sequence"
+        and pools_sequences(name)
+        and weights_layers(name)
+        and (layer_groups is None or layer_groups > 1)
+    ):
+        # Mean + std statistics of layered frames are statistic-major: they cannot be split by layer.
+        return (f"model {name!r} weights layers of pooled statistics, and extractor {extractor!r} "
+                "gives every layer of each frame: use whisper_layers with layer: all "
+                "(per-layer statistics), or give these frames to a sequence model")  # fmt: skip
+    return None
+
+
+def weights_layers(name: str) -> bool:
+    """Whether model ``name`` learns a weighting of an encoder's layers (takes ``layer_groups``)."""
+    names = model_param_names(name)
+    return names is not None and "layer_groups" in names
 
 
 def build_model(name: str, input_dim: int, n_classes: int, params: dict[str, Any]) -> Any:
@@ -141,24 +158,13 @@ def params_like(target: Callable[..., Any], *, drop: Iterable[str] = ()) -> Call
     return decorate
 
 
-def with_layer_groups(name: str, params: dict[str, Any], groups: int | None, *,
-                      statistics_of_frames: bool = False) -> dict[str, Any]:  # fmt: skip
-    """``params`` with ``layer_groups`` filled from the extractor, for models that weight layers.
-
-    ``statistics_of_frames``: a pooled model fed mean + std statistics of layered frames, whose
-    vector is statistic-major, not layer-major, so it cannot be split into layers.
-    """
-    names = model_param_names(name)
-    if names is None or "layer_groups" not in names or "layer_groups" in params:
+def with_layer_groups(name: str, params: dict[str, Any], groups: int | None) -> dict[str, Any]:
+    """``params`` with ``layer_groups`` filled from the extractor, for models that weight layers."""
+    if not weights_layers(name) or "layer_groups" in params:
         return params
     if groups is None:
         raise ConfigError(
             f"model {name!r}: the extractor does not say how many layers it stacks; "
             "set the model's layer_groups"
-        )
-    if statistics_of_frames and groups > 1:
-        raise ConfigError(
-            f"model {name!r} weights layers of pooled statistics: give it whisper_layers with "
-            "layer: all (per-layer statistics), or frames to a sequence model"
         )
     return {**params, "layer_groups": groups}

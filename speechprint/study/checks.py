@@ -15,11 +15,8 @@ from speechprint.study.spec import Range, StudySpec
 
 def check_names(spec: StudySpec) -> None:
     """Extractors, models, their pairs, baselines and ``space:`` overrides."""
-    from speechprint.features import FEATURES
-
     _check_components(spec)
-    kinds = {c.name: FEATURES.get(c.name).obj.kind for c in spec.extractors}
-    _check_every_model_has_a_pair(spec, kinds)
+    _check_every_model_has_a_pair(spec)
     from speechprint.study.space import searched_parameters
 
     searched = searched_parameters(spec)
@@ -45,12 +42,14 @@ def _check_components(spec: StudySpec) -> None:
                               f"{model!r}{_close(model, MODELS.names())}")  # fmt: skip
 
 
-def _check_every_model_has_a_pair(spec: StudySpec, kinds: dict[str, str]) -> None:
+def _check_every_model_has_a_pair(spec: StudySpec) -> None:
     """A model with no compatible extractor would silently drop out of the study."""
     from speechprint.models import incompatibility
 
+    shapes = list(zip(spec.extractors, spec.extractor_shapes(), strict=True))
     for index, model in enumerate(spec.models):
-        reasons = [incompatibility(model, name, kind) for name, kind in kinds.items()]
+        reasons = [incompatibility(model, choice.key, kind, groups)
+                   for choice, (kind, groups) in shapes]  # fmt: skip
         if all(reasons):
             raise ConfigError(
                 f"{spec.source}: models[{index}]: {model!r} has no compatible extractor in this "

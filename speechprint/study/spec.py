@@ -169,15 +169,21 @@ class StudySpec(StrictModel):
 
     def pairs(self) -> list[str]:
         """The fixed list of compatible ``extractor+model`` choices (order is stable)."""
-        from speechprint.features import FEATURES
-        from speechprint.models import compatible
+        from speechprint.models import incompatibility
 
         return [
             f"{choice.key}{PAIR_SEPARATOR}{model}"
-            for choice in self.extractors
+            for choice, (kind, groups) in zip(self.extractors, self.extractor_shapes(), strict=True)
             for model in self.models
-            if compatible(model, FEATURES.get(choice.name).obj.kind)
+            if incompatibility(model, choice.name, kind, groups) is None
         ]
+
+    def extractor_shapes(self) -> list[tuple[str, int | None]]:
+        """Each extractor's kind and layer groups: what decides which models can take it."""
+        from speechprint.features import make_extractor
+
+        extractors = [make_extractor(c.name, c.params) for c in self.extractors]
+        return [(e.kind, e.layer_groups()) for e in extractors]
 
     def extractor(self, key: str) -> ExtractorChoice:
         """The extractor a pair names by its ``key`` (label, else name)."""

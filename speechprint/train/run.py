@@ -84,9 +84,8 @@ def run(
     pooled = feature_set.extractor.kind == "pooled" or pools_sequences(config.model)
     classifier = _fit_normaliser(config, dataset.labels, arrays["train"], pooled)
     classifier.model_params = with_layer_groups(
-        config.model, classifier.model_params, feature_set.extractor.layer_groups(),
-        statistics_of_frames=pooled and feature_set.extractor.kind == "sequence",
-    )  # fmt: skip
+        config.model, classifier.model_params, feature_set.extractor.layer_groups()
+    )
     history: list[dict[str, float]] = []
     if family(config.model) == "sklearn":
         device, best_epoch = torch.device("cpu"), 0  # scikit-learn runs where numpy does
@@ -120,7 +119,9 @@ def _check_pair(config: RunConfig, feature_set: FeatureSet) -> None:
     """The prepared features are the config's extractor's, and the model can train on them."""
     if feature_set.extractor.id != make_extractor(config.extractor, config.extractor_params).id:
         raise ValueError("features were prepared for another extractor than the config names")
-    reason = incompatibility(config.model, config.extractor, feature_set.extractor.kind)
+    extractor = feature_set.extractor
+    reason = incompatibility(config.model, config.extractor, extractor.kind,
+                             extractor.layer_groups())  # fmt: skip
     if reason:
         raise IncompatibleError(reason)
 
