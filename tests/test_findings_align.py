@@ -98,7 +98,7 @@ def test_alignment_of_synthetic_speech_is_within_100_ms(require_pretrained, voic
     from scipy.signal import resample_poly
 
     from speechprint.features import make_extractor
-    from speechprint.findings.align import _recogniser_vocab
+    from speechprint.findings.align import recogniser_vocab
     from speechprint.findings.lexicon import passage_text
 
     wave, sample_rate, truth = speak_with_word_times(passage_text(), voice, rate)
@@ -106,7 +106,7 @@ def test_alignment_of_synthetic_speech_is_within_100_ms(require_pretrained, voic
     from speechprint.findings.align import POSTERIOR_STRIDE
 
     extractor = make_extractor("phoneme_posteriors", {"frame_stride": POSTERIOR_STRIDE})
-    vocab, blank, gaps = _recogniser_vocab()
+    vocab, blank, gaps = recogniser_vocab()
     frame_seconds = extractor.frame_stride * 320 / 16000
     spans = align_posteriors(extractor.transform(audio), frame_seconds, passage_words(), vocab,
                              blank, gaps)  # fmt: skip
@@ -124,13 +124,13 @@ def test_a_cut_recording_aligns_what_was_said_and_leaves_the_rest_unread(require
     from scipy.signal import resample_poly
 
     from speechprint.features import make_extractor
-    from speechprint.findings.align import POSTERIOR_STRIDE, _recogniser_vocab
+    from speechprint.findings.align import POSTERIOR_STRIDE, recogniser_vocab
     from speechprint.findings.lexicon import passage_text
 
     wave, sample_rate, truth = speak_with_word_times(passage_text(), voice, 160)
     audio = resample_poly(wave.astype(np.float32) / 32768, 16000, sample_rate)[: 3 * 16000]
     extractor = make_extractor("phoneme_posteriors", {"frame_stride": POSTERIOR_STRIDE})
-    vocab, blank, gaps = _recogniser_vocab()
+    vocab, blank, gaps = recogniser_vocab()
     spans = align_posteriors(extractor.transform(audio.astype(np.float32)), 0.02 * POSTERIOR_STRIDE,
                              passage_words(), vocab, blank, gaps)  # fmt: skip
     said = sum(1 for word in passage_words() if truth.get(word.start_char, 99.0) < 2.8)

@@ -15,6 +15,7 @@ and computed in parallel like any feature; alignments are cached beside them (sm
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -171,7 +172,9 @@ def align_posteriors(log_probs: np.ndarray, frame_seconds: float, words: list[Wo
 
 
 # -- many recordings: posteriors (a cached feature), then cached alignments ---------------------
-def _recogniser_vocab() -> tuple[dict[str, int], int, list[int]]:
+@functools.cache
+def recogniser_vocab() -> tuple[dict[str, int], int, list[int]]:
+    """The recogniser's output columns by token, its blank, and the tokens a gap may emit."""
     try:
         from hama import Vocabulary
     except ImportError as error:
@@ -186,7 +189,7 @@ def _recogniser_vocab() -> tuple[dict[str, int], int, list[int]]:
 
 def _align_chunk(items: list[tuple[str, str, str, str]]) -> list[list[dict[str, Any]]]:
     """Align ``(audio, posterior .npy, frame seconds, cache file)`` items; runs in a worker."""
-    vocab, blank, gaps = _recogniser_vocab()
+    vocab, blank, gaps = recogniser_vocab()
     words = passage_words()
     out = []
     for _, posteriors, seconds, target in items:

@@ -99,15 +99,17 @@ def incompatibility(name: str, extractor: str, kind: str,
         and weights_layers(name)
         and (layer_groups is None or layer_groups > 1)
     ):
-        # Mean + std statistics of layered frames are statistic-major: they cannot be split by layer.
-        return (f"model {name!r} weights layers of pooled statistics, and extractor {extractor!r} "
-                "gives every layer of each frame: use whisper_layers with layer: all "
-                "(per-layer statistics), or give these frames to a sequence model")  # fmt: skip
+        # Mean + std statistics of grouped frames are statistic-major: they cannot be split.
+        return (f"model {name!r} splits pooled statistics into the extractor's groups (layers), "
+                f"and extractor {extractor!r} gives every layer of each frame, whose statistics "
+                "cannot be split so: use whisper_layers with layer: all (per-layer statistics), "
+                "or give these frames to a sequence model")  # fmt: skip
     return None
 
 
 def weights_layers(name: str) -> bool:
-    """Whether model ``name`` learns a weighting of an encoder's layers (takes ``layer_groups``)."""
+    """Whether model ``name`` splits its input into the extractor's groups (takes
+    ``layer_groups``: an encoder's layers, or ``whisper_words``' words)."""
     names = model_param_names(name)
     return names is not None and "layer_groups" in names
 

