@@ -57,6 +57,35 @@ def test_occlusion_finds_the_one_word_that_decides_the_class() -> None:
     assert row["ci_low"] <= row["mean_drop"] <= row["ci_high"] and row["n"] == 2
 
 
+def test_on_word_vectors_a_word_is_occluded_by_the_utterance_mean() -> None:
+    """A real ``word_probe`` trained where only word 5 (Whisper-words group 7) tells the classes
+    apart: occluding word 5 takes the evidence away, the other words barely move it."""
+    from speechprint.features.pretrained.words import group_count, without_word
+    from speechprint.models import build_model
+
+    rng = np.random.default_rng(0)
+    groups, width, n = group_count(), 4, 240
+    y = np.arange(n) % 2
+    X = rng.normal(size=(n, groups, width)).astype(np.float32)  # noqa: N806 - sklearn's name
+    X[:, 7, :] += 3.0 * (2 * y[:, None] - 1)  # word 5: +3 for class b, -3 for class a
+    X = X.reshape(n, -1)  # noqa: N806
+    probe = build_model("word_probe", X.shape[1], 2, {"layer_groups": groups, "components": 2,
+                                                      "C": 1.0})  # fmt: skip
+    classifier = AccentClassifier(
+        extractor_name="whisper_words", extractor_params={}, labels=("a", "b"),
+        model_name="word_probe", model_params={}, input_dim=X.shape[1], pooled=True,
+        mean=np.zeros(X.shape[1], np.float32), std=np.ones(X.shape[1], np.float32),
+        model=probe.fit(X, y),
+    )  # fmt: skip
+    speaker = X[1]  # class b
+    occluded = without_word(speaker, 5).reshape(groups, width)
+    assert np.array_equal(occluded[7], occluded[0]) and np.array_equal(speaker, X[1])
+    spans = [WordSpan(i, 0.5 * i, 0.5 * i + 0.4, -1.0, ALIGNED) for i in range(groups - 2)]
+    drops = word_drops(classifier, speaker, 30.0, 1, spans)
+    assert drops[5] > 0.3 and np.nanargmax(drops) == 5
+    assert np.nanmax(np.abs(np.delete(drops, 5))) < 0.1
+
+
 def test_temperature_recovers_how_over_confident_the_probabilities_are() -> None:
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 1.5, size=(20000, 5))

@@ -22,29 +22,41 @@ import pandas as pd
 
 from speechprint.findings.align import ALIGNED, WordSpan
 
-VERSION = 1
+VERSION = 2
 _classifiers: list[Any] = []  # per worker: the fold models
 
 
 def word_drops(classifier: Any, features: np.ndarray, duration: float, y: int,
                spans: list[WordSpan]) -> np.ndarray:  # fmt: skip
-    """``(n_words,)`` drop in P(class ``y``) per word (NaN where the word is not aligned)."""
-    rate = len(features) / duration if duration > 0 else 0.0
+    """``(n_words,)`` drop in P(class ``y``) per word (NaN where the word is not aligned).
+
+    Frames: the word's frames cut out. A ``whisper_words`` vector (1-D): the word's group set to
+    the utterance mean (``WhisperWords.without_word``).
+    """
     variants, which = [features], []
     for span in spans:
-        if span.status != ALIGNED or rate == 0:
+        if span.status != ALIGNED:
             continue
-        lo, hi = int(np.floor(span.start * rate)), int(np.ceil(span.end * rate))
-        kept = np.concatenate([features[:lo], features[hi:]])
-        if hi <= lo or len(kept) < 2:
-            continue
-        variants.append(kept)
-        which.append(span.index)
+        occluded = _without(features, duration, span)
+        if occluded is not None:
+            variants.append(occluded)
+            which.append(span.index)
     drops = np.full(len(spans), np.nan)
     if which:
         proba = classifier.predict_proba_features(variants)[:, y]
         drops[which] = proba[0] - proba[1:]
     return drops
+
+
+def _without(features: np.ndarray, duration: float, span: WordSpan) -> np.ndarray | None:
+    if features.ndim == 1:
+        from speechprint.features.pretrained.words import without_word
+
+        return without_word(features, span.index)
+    rate = len(features) / duration if duration > 0 else 0.0
+    lo, hi = int(np.floor(span.start * rate)), int(np.ceil(span.end * rate))
+    kept = np.concatenate([features[:lo], features[hi:]])
+    return kept if hi > lo and len(kept) >= 2 else None
 
 
 def _load(paths: list[str]) -> None:

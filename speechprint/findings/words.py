@@ -17,7 +17,8 @@ TITLE = "Which words of the paragraph carry the accent?"
 
 
 def section(subject: Any, out: Path, *, jobs: int | None, progress: bool) -> Section:
-    if subject.features.extractor.kind != "sequence":
+    extractor = subject.features.extractor
+    if extractor.kind != "sequence" and extractor.name != "whisper_words":
         return Section("words", TITLE, "Not computed: the model's features are one vector per "
                        "recording, so single words cannot be removed from them.")  # fmt: skip
     from speechprint.features.pretrained import MissingExtraError
@@ -43,10 +44,12 @@ def section(subject: Any, out: Path, *, jobs: int | None, progress: bool) -> Sec
     per_recording = (status.to_numpy() == ALIGNED).sum(axis=1)
     lines = "; ".join(f"{cls}: {', '.join(_named(w) for w, _ in words[:3])}"
                       for cls, words in top.items())  # fmt: skip
+    how = ("Removing a word's frames" if extractor.kind == "sequence" else
+           "Replacing a word's mean frame by the utterance's")  # fmt: skip
     summary = (f"Each of {len(paths)} recordings was aligned to the passage: a median of "
                f"{np.median(per_recording):.0f} of {len(labels)} words per recording aligned (the "
                "rest skipped, unsure or not reached, and left out rather than guessed). "
-               "Removing a word's frames lowers the model's probability of the speaker's true "
+               f"{how} lowers the model's probability of the speaker's true "
                f"class most for these words (top three per class, #: the word's place in the "
                f"passage): {lines or 'none measured'}. {_evidence_line(table)}")  # fmt: skip
     html = _speakers_html(subject, drops, labels)

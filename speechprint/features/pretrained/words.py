@@ -12,6 +12,9 @@ Measured on saa8k's development speakers before this extractor existed (4-fold c
 logistic regression, Whisper base): utterance statistics 0.490; words reduced to 32 principal
 components each 0.525; both together 0.542.
 
+``findings`` measures a word's evidence on these vectors by ``without_word``: its group set to the
+utterance mean, as if the word carried nothing of its own.
+
 Over files both sources come from their own caches (``features/derived.py``): the frames of
 ``whisper_encoder`` and the posteriors of ``phoneme_posteriors``, as if a study had named them.
 """
@@ -101,9 +104,23 @@ class WhisperWords(Extractor):
         return np.concatenate(groups).astype(np.float32)
 
     def layer_groups(self) -> int:
-        from speechprint.findings.lexicon import passage_words
-
-        return UTTERANCE_GROUPS + len(passage_words())
+        return group_count()
 
     def output_dim(self) -> int:
         return DIMS[self.model][0] * self.layer_groups()
+
+
+def group_count() -> int:
+    """Groups of a ``whisper_words`` vector: utterance mean and std, then each passage word."""
+    from speechprint.findings.lexicon import passage_words
+
+    return UTTERANCE_GROUPS + len(passage_words())
+
+
+def without_word(vector: np.ndarray, index: int) -> np.ndarray:
+    """The recording as if word ``index`` were heard as its average frame: that word's group set
+    to the utterance mean (how ``findings`` measures a word's evidence on these vectors)."""
+    out = np.array(vector, dtype=np.float32)
+    groups = out.reshape(group_count(), -1)  # a view: writes land in ``out``
+    groups[UTTERANCE_GROUPS + index] = groups[0]
+    return out
