@@ -115,20 +115,22 @@ def test_scores(study: str) -> pd.DataFrame:
         max_results=50000,
     )
     seeds = _seed_scores(runs)
-    rows = [_test_row(run, seeds.get(run.data.tags.get("candidate", ""), ""))
+    rows = [_test_row(run, seeds.get(run.data.tags.get("refit_of_run", ""), "")
+                      if "model_seeds" in run.data.tags else "")
             for run in runs if "model_seed" not in run.data.tags]  # fmt: skip
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("test_balanced_accuracy", ascending=False)
 
 
 def _seed_scores(runs: list[Any]) -> dict[str, str]:
-    """Test scores of each seed refit of a seed-averaged trial, by the averaged run's candidate
-    key, in seed order: "0.532 0.594 0.508" (how much of a test score is the seed's)."""
+    """Test scores of each seed refit of a seed-averaged trial, by the trial run they refit (the
+    averaged run's ``refit_of_run`` too), in seed order: "0.532 0.594 0.508" (how much of a test
+    score is the seed's)."""
     by_trial: dict[str, list[tuple[int, float]]] = {}
     for run in runs:
         tags = run.data.tags
         if "model_seed" in tags:
-            trial = tags.get("candidate", "").rsplit("-seed", 1)[0]
+            trial = tags.get("refit_of_run", "")
             score = run.data.metrics["test/balanced_accuracy"]
             by_trial.setdefault(trial, []).append((int(tags["model_seed"]), score))
     return {trial: " ".join(f"{score:.3f}" for _, score in sorted(scores))

@@ -38,11 +38,7 @@ def raise_stop(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def requested() -> bool:
-    return _requested
-
-
 def stop_if_requested(*_args: Any) -> None:
-    """A study callback: the stop asked for during the trial, if its KeyboardInterrupt was lost."""
+    """The stop asked for, if its KeyboardInterrupt was lost (also a study callback)."""
     if _requested:
         raise KeyboardInterrupt

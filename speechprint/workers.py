@@ -130,8 +130,7 @@ def _wait_all(processes: list[BaseProcess]) -> None:
     while pending:
         for sentinel in wait(list(pending), timeout=1.0):
             pending.pop(sentinel).join()
-        if stopping.requested():  # a stop whose KeyboardInterrupt was lost (stopping.py)
-            raise KeyboardInterrupt
+        stopping.stop_if_requested()  # a stop whose KeyboardInterrupt was lost (stopping.py)
 
 
 def _stop(processes: list[BaseProcess]) -> None:

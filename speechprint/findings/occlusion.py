@@ -48,8 +48,13 @@ def word_drops(classifier: Any, features: np.ndarray, duration: float, y: int,
     return drops
 
 
+def can_occlude(extractor: Any) -> bool:
+    """Frames can lose a word's frames; a ``whisper_words`` vector can lose a word's group."""
+    return extractor.kind == "sequence" or extractor.name == "whisper_words"
+
+
 def _without(features: np.ndarray, duration: float, span: WordSpan) -> np.ndarray | None:
-    if features.ndim == 1:
+    if features.ndim == 1:  # a whisper_words vector (can_occlude admits no other pooled one)
         from speechprint.features.pretrained.words import without_word
 
         return without_word(features, span.index)

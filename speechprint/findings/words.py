@@ -18,7 +18,7 @@ TITLE = "Which words of the paragraph carry the accent?"
 
 def section(subject: Any, out: Path, *, jobs: int | None, progress: bool) -> Section:
     extractor = subject.features.extractor
-    if extractor.kind != "sequence" and extractor.name != "whisper_words":
+    if not occlusion.can_occlude(extractor):
         return Section("words", TITLE, "Not computed: the model's features are one vector per "
                        "recording, so single words cannot be removed from them.")  # fmt: skip
     from speechprint.features.pretrained import MissingExtraError

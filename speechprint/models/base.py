@@ -96,7 +96,7 @@ def incompatibility(name: str, extractor: str, kind: str,
     if (
         kind == "sequence"
         and pools_sequences(name)
-        and weights_layers(name)
+        and takes_layer_groups(name)
         and (layer_groups is None or layer_groups > 1)
     ):
         # Mean + std statistics of grouped frames are statistic-major: they cannot be split.
@@ -107,7 +107,7 @@ def incompatibility(name: str, extractor: str, kind: str,
     return None
 
 
-def weights_layers(name: str) -> bool:
+def takes_layer_groups(name: str) -> bool:
     """Whether model ``name`` splits its input into the extractor's groups (takes
     ``layer_groups``: an encoder's layers, or ``whisper_words``' words)."""
     names = model_param_names(name)
@@ -162,7 +162,7 @@ def params_like(target: Callable[..., Any], *, drop: Iterable[str] = ()) -> Call
 
 def with_layer_groups(name: str, params: dict[str, Any], groups: int | None) -> dict[str, Any]:
     """``params`` with ``layer_groups`` filled from the extractor, for models that weight layers."""
-    if not weights_layers(name) or "layer_groups" in params:
+    if not takes_layer_groups(name) or "layer_groups" in params:
         return params
     if groups is None:
         raise ConfigError(
