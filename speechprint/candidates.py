@@ -54,9 +54,18 @@ class Fitted:
     trained_on: dict[str, Any]
 
 
-def choose(study: optuna.Study, client: Any, *, trial: int | None = None,
-           ensemble: int = 0) -> Candidate:  # fmt: skip
-    """The study's best trial (by its selection score), a named trial, or the top-``ensemble``."""
+ENSEMBLE_BY = ("trial", "pair")
+
+
+def choose(study: optuna.Study, client: Any, *, trial: int | None = None, ensemble: int = 0,
+           ensemble_by: str = "trial") -> Candidate:  # fmt: skip
+    """The study's best trial (by its selection score), a named trial, or an ensemble: the
+    top-``ensemble`` trials, or with ``ensemble_by="pair"`` the best trial of each of the top
+    ``ensemble`` extractor x model pairs (members that differ, not near-copies of one recipe)."""
+    if ensemble_by not in ENSEMBLE_BY:
+        raise ConfigError(
+            f"ensemble_by must be one of {', '.join(ENSEMBLE_BY)}, not {ensemble_by!r}"
+        )
     complete = sorted((t for t in study.get_trials(deepcopy=False)
                        if t.state == optuna.trial.TrialState.COMPLETE),
                       key=lambda t: t.value or 0.0, reverse=True)  # fmt: skip
@@ -73,10 +82,21 @@ def choose(study: optuna.Study, client: Any, *, trial: int | None = None,
         return Candidate(chosen, selection_of(chosen[0]))
     if ensemble <= 1:
         return _prefer_the_baseline_unless_beaten(study, client, complete[0])
-    members = complete[:ensemble]
+    members = (best_of_each_pair(complete) if ensemble_by == "pair" else complete)[:ensemble]
+    if len(members) < 2:
+        raise ConfigError(f"an ensemble needs two members: study {study.study_name!r} has "
+                          f"{len(members)} completed {ensemble_by}(s)")  # fmt: skip
     labels = _labels(client, members[0])
     rows = [oof_rows(client, member) for member in members]
     return Candidate(members, ensemble_selection(rows, labels, selection_of(members[0])))
+
+
+def best_of_each_pair(ranked: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The first (best) trial of each pair, in the order of ``ranked``."""
+    best: dict[str, optuna.trial.FrozenTrial] = {}
+    for t in ranked:
+        best.setdefault(pair_of(t), t)
+    return list(best.values())
 
 
 def _prefer_the_baseline_unless_beaten(study: optuna.Study, client: Any,
@@ -216,14 +236,15 @@ def _fitted_before(client: Any, study_name: str, key: str) -> Fitted | None:
     """The candidate ``key``'s finished run from an earlier promotion, if there is one."""
     from speechprint.evidence import download_json
 
-    existing = _refit_run(client, study_name, key)
+    existing = finished_run(client, study_name, key)
     if existing is None:
         return None
     return Fitted(existing.info.run_id, download_json(client, existing.info.run_id,
                   "test_metrics.json"), _trained_on(existing.data.tags))  # fmt: skip
 
 
-def _refit_run(client: Any, study_name: str, key: str) -> Any | None:
+def finished_run(client: Any, study_name: str, key: str) -> Any | None:
+    """The finished run of candidate ``key`` (``"12"``, ``"12-seed1"``, ``"12+4"``) of a study."""
     experiment = client.get_experiment_by_name(study_name)
     if experiment is None:
         return None

@@ -69,12 +69,9 @@ class AccentClassifier:
         self, features: list[np.ndarray], batch_size: int = 64
     ) -> np.ndarray:
         """``(N, C)`` probabilities for extracted features of any length (after ``temperature``)."""
-        proba = self._proba_features(features, batch_size)
-        if self.temperature == 1.0 or not len(proba):
-            return proba
-        logits = np.log(np.clip(proba.astype(np.float64), 1e-12, 1.0)) / self.temperature
-        soft = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return (soft / soft.sum(axis=1, keepdims=True)).astype(np.float32)
+        from speechprint.metrics import apply_temperature
+
+        return apply_temperature(self._proba_features(features, batch_size), self.temperature)
 
     def _proba_features(self, features: list[np.ndarray], batch_size: int) -> np.ndarray:
         if not features:

@@ -24,6 +24,7 @@ ENSEMBLE_FORMAT = "ensemble-1"
 @dataclass
 class EnsembleClassifier:
     members: list[Any]  # AccentClassifier, or EnsembleClassifier (nested averages)
+    temperature: float = 1.0  # applied to the average (a fitted one: `findings --calibrate`)
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -56,10 +57,17 @@ class EnsembleClassifier:
                       for m in self.members}  # fmt: skip
         if len(extractors) > 1:
             raise ConfigError("ensemble members use different extractors: predict from audio")
-        return np.mean([m.predict_proba_features(arrays) for m in self.members], axis=0)
+        return self._tempered(np.mean([m.predict_proba_features(arrays) for m in self.members],
+                                      axis=0))  # fmt: skip
 
     def predict_proba_waveform(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
-        return np.mean([m.predict_proba_waveform(wave, sample_rate) for m in self.members], axis=0)
+        return self._tempered(np.mean([m.predict_proba_waveform(wave, sample_rate)
+                                       for m in self.members], axis=0))  # fmt: skip
+
+    def _tempered(self, proba: np.ndarray) -> np.ndarray:
+        from speechprint.metrics import apply_temperature
+
+        return apply_temperature(proba, self.temperature)
 
     def predict_proba_files(
         self, paths: list[str | os.PathLike[str]]
@@ -75,7 +83,7 @@ class EnsembleClassifier:
         if not kept:
             return np.zeros((0, len(self.labels)), dtype=np.float32), errors
         stacked = np.stack([[rows[p] for p in kept] for rows in per_member])
-        return stacked.mean(axis=0).astype(np.float32), errors
+        return self._tempered(stacked.mean(axis=0).astype(np.float32)), errors
 
     def save(self, path: str | os.PathLike[str]) -> None:
         blobs = []
@@ -83,7 +91,8 @@ class EnsembleClassifier:
             buffer = io.BytesIO()
             member.save(buffer)
             blobs.append(buffer.getvalue())
-        torch.save({"format": ENSEMBLE_FORMAT, "members": blobs}, path)
+        torch.save({"format": ENSEMBLE_FORMAT, "members": blobs, "temperature": self.temperature},
+                   path)  # fmt: skip
 
 
 def load_classifier_file(
@@ -96,5 +105,5 @@ def load_classifier_file(
     if isinstance(state, dict) and state.get("format") == ENSEMBLE_FORMAT:
         # A member may itself be an average (a seed-averaged trial in a top-k ensemble).
         members = [load_classifier_file(io.BytesIO(blob)) for blob in state["members"]]
-        return EnsembleClassifier(members).to(device)
+        return EnsembleClassifier(members, float(state.get("temperature", 1.0))).to(device)
     return AccentClassifier.load(path, device=device)

@@ -21,6 +21,16 @@ def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) ->
     return float(balanced_accuracy_score(y_true, y_pred)) if len(y_true) else float("nan")
 
 
+def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities with their log divided by ``temperature`` (> 1 softer, < 1 sharper)."""
+    if temperature == 1.0 or not len(proba):
+        return proba
+    logits = np.log(np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    out = np.exp(logits)
+    return (out / out.sum(axis=1, keepdims=True)).astype(np.asarray(proba).dtype)
+
+
 def evaluate(
     y_true: Sequence[int] | np.ndarray,
     proba: np.ndarray,

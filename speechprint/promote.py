@@ -103,12 +103,13 @@ def load_classifier(client: MlflowClient, run_id: str) -> Any:
 
 def promote(study_name: str, *, storage: str | None = None, model_name: str = DEFAULT_MODEL_NAME,
             alias: str = DEFAULT_ALIAS, archive: str | None = None, jobs: int | None = None,
-            trial: int | None = None, ensemble: int = 0) -> Promotion:  # fmt: skip
+            trial: int | None = None, ensemble: int = 0,
+            ensemble_by: str = "trial") -> Promotion:  # fmt: skip
     """Refit and register the study's candidate; move ``alias`` only on selection evidence."""
     study = load_study(study_name, storage)
     client = tracking.client()
     tracking.check_reachable(client)
-    candidate = choose(study, client, trial=trial, ensemble=ensemble)
+    candidate = choose(study, client, trial=trial, ensemble=ensemble, ensemble_by=ensemble_by)
     fitted = fit(client, study_name, candidate, archive=archive, jobs=jobs)
     version, new_version = _register(client, model_name, study_name, candidate, fitted)
     incumbent = _alias_holder(client, model_name, alias)

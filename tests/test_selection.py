@@ -315,3 +315,62 @@ def test_a_trial_scored_over_model_seeds_is_refit_as_their_average(
     mp3 = sorted((archive / "recordings").glob("*.mp3"))[0]
     frame = mlflow.pyfunc.load_model("models:/speechprint-accent@ensemble").predict([str(mp3)])
     assert frame.iloc[0]["label"] in json.loads(version.tags["labels"])
+
+
+def test_an_ensemble_by_pair_takes_the_best_trial_of_each_pair(
+    cv_study: Any, tracking: str
+) -> None:
+    from speechprint.candidates import choose
+    from speechprint.errors import ConfigError
+    from speechprint.study.summary import pair_of
+
+    client = client_of(tracking)
+    ranked = sorted(cv_study.trials, key=lambda t: t.value, reverse=True)
+    by_trial = choose(cv_study, client, ensemble=3)
+    assert [t.number for t in by_trial.members] == [t.number for t in ranked]
+    by_pair = choose(cv_study, client, ensemble=3, ensemble_by="pair")
+    pairs = [pair_of(t) for t in by_pair.members]
+    assert sorted(pairs) == ["mfcc_deltas+logreg", "mfcc_deltas+mlp"]  # the study's two pairs
+    for member in by_pair.members:
+        assert member.value == max(t.value for t in ranked if pair_of(t) == pair_of(member))
+    with pytest.raises(ConfigError, match="ensemble_by must be one of trial, pair"):
+        choose(cv_study, client, ensemble=2, ensemble_by="extractor")
+
+
+def test_findings_on_an_ensemble_average_its_members_out_of_fold_predictions(
+    cv_study: Any, archive: Path, tracking: str, tmp_path: Path
+) -> None:
+    from speechprint.findings.members import ensemble_subject, member_runs
+    from speechprint.findings.run import run_findings
+    from speechprint.findings.subject import build_subject, load_config, resolve_run
+
+    ensemble = promote("cv", ensemble=2, alias="ensemble")
+    run_id = resolve_run("models:/speechprint-accent@ensemble", None, None)
+    members = member_runs(run_id)
+    assert members is not None and len(members) == 2 and run_id not in members
+    assert member_runs(members[0]) is None  # a single model's run
+    subject = ensemble_subject(run_id, members, predictions="oof", folds=3, progress=False)
+    alone = [build_subject(m, load_config(m), folds=3, progress=False) for m in members]
+    by_path = [dict(zip(s.frame["path"], s.proba)) for s in alone]
+    expected = [np.mean([rows[p] for rows in by_path], axis=0) for p in subject.frame["path"]]
+    assert len(subject.frame) == len(alone[0].frame)
+    np.testing.assert_allclose(subject.proba, expected, atol=1e-9)
+    assert subject.description.startswith("ensemble of 2 (mfcc_deltas + ")
+    # The page is written for the champion-like URI, with the ensemble named in it.
+    findings = run_findings(tmp_path / "page", model="models:/speechprint-accent@ensemble",
+                            folds=3, calibrate=True, progress=False)  # fmt: skip
+    assert findings.run_id == run_id == ensemble.run_id
+    assert "ensemble of 2" in findings.page.read_text()
+    # The fitted temperature is stored on the ensemble's run and applied by its pyfunc.
+    from speechprint.metrics import apply_temperature
+
+    temperature = float(client_of(tracking).get_run(run_id).data.tags["temperature"])
+    assert temperature != pytest.approx(1.0)
+    mp3 = str(sorted((archive / "recordings").glob("*.mp3"))[0])
+    plain = mlflow.pyfunc.load_model("models:/speechprint-accent@ensemble")
+    tempered = mlflow.pyfunc.load_model("models:/speechprint-accent@ensemble",
+                                        model_config={"temperature": temperature})  # fmt: skip
+    classifier = plain.unwrap_python_model().classifier
+    before, _ = classifier.predict_proba_files([mp3])
+    after, _ = tempered.unwrap_python_model().classifier.predict_proba_files([mp3])
+    np.testing.assert_allclose(after, apply_temperature(before, temperature), atol=1e-5)

@@ -25,6 +25,11 @@ def promote_command(
     ensemble: int = typer.Option(
         0, help="Promote the average of the top K trials (by cross-validated score) instead."
     ),
+    ensemble_by: str = typer.Option(
+        "trial",
+        help="trial: the top K trials; pair: the best trial of each of the top K "
+        "extractor x model pairs (members that differ).",
+    ),
 ) -> None:
     """Refit the study's best configuration on train+val, register it, score it once on test;
     move the alias only on the selection evidence (never on test)."""
@@ -32,7 +37,8 @@ def promote_command(
 
     with fail.on_user_errors():
         decision = promote(study, storage=storage, model_name=model_name, alias=alias,
-                           archive=archive, trial=trial, ensemble=ensemble)  # fmt: skip
+                           archive=archive, trial=trial, ensemble=ensemble,
+                           ensemble_by=ensemble_by)  # fmt: skip
     colour = "green" if decision.promoted else "yellow"
     console.print(f"[{colour}]{_escape(decision.summary())}[/]")
     if not decision.new_version:

@@ -16,6 +16,7 @@ import numpy as np
 
 from speechprint.findings.page import Section
 from speechprint.findings.plots import pyplot, save
+from speechprint.metrics import apply_temperature
 
 
 def reliability(proba: np.ndarray, y: np.ndarray, n_bins: int = 10) -> dict[str, Any]:
@@ -34,13 +35,6 @@ def reliability(proba: np.ndarray, y: np.ndarray, n_bins: int = 10) -> dict[str,
         bins.append({"low": edges[b], "high": edges[b + 1], "confidence": conf,
                      "accuracy": acc, "n": int(members.sum())})  # fmt: skip
     return {"ece": float(ece), "bins": bins, "n": int(len(y))}
-
-
-def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
-    logits = np.log(np.clip(proba, 1e-12, 1.0)) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    out = np.exp(logits)
-    return out / out.sum(axis=1, keepdims=True)
 
 
 def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from speechprint.findings import calibration, fairness, onset, similarity, words
+from speechprint.findings.members import ensemble_subject, member_runs
 from speechprint.findings.page import Section, write_page
 from speechprint.findings.subject import build_subject, load_config, model_seeds, resolve_run
 
@@ -46,9 +47,14 @@ def run_findings(
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     run_id = resolve_run(model, study, trial, storage)
-    config = load_config(run_id, archive=archive, target=target, cache_dir=cache_dir, jobs=jobs)
-    subject = build_subject(run_id, config, predictions=predictions, folds=folds,
-                            progress=progress, seeds=model_seeds(run_id))  # fmt: skip
+    overrides = {"archive": archive, "target": target, "cache_dir": cache_dir, "jobs": jobs}
+    members = member_runs(run_id)
+    if members is not None:
+        subject = ensemble_subject(run_id, members, predictions=predictions, folds=folds,
+                                   progress=progress, **overrides)  # fmt: skip
+    else:
+        subject = build_subject(run_id, load_config(run_id, **overrides), predictions=predictions,
+                                folds=folds, progress=progress, seeds=model_seeds(run_id))  # fmt: skip
     prepared = time.perf_counter() - started
     steps: list[Callable[[], Section]] = [
         lambda: words.section(subject, out, jobs=jobs, progress=progress),
@@ -67,7 +73,7 @@ def run_findings(
             on_section(section)
     what = (f"out-of-fold predictions ({folds} folds) on {len(subject.frame)} development speakers"
             if predictions == "oof" else f"test-split predictions on {len(subject.frame)} speakers")  # fmt: skip
-    subtitle = f"{config.extractor} + {config.model}, target {config.target}, run {run_id}; {what}."
+    subtitle = f"{subject.description}, target {subject.config.target}, run {run_id}; {what}."
     page = write_page(
         sections, out / "findings.html", title="SpeechPrint findings", subtitle=subtitle
     )

@@ -39,6 +39,12 @@ class Subject:
     classifiers: list[Path]  # saved classifier per fold (index = frame["fold"])
     folder: Path  # this subject's cache folder
     predictions: str  # "oof" or "test"
+    name: str = ""  # what the model is, for the page ("" = its extractor + model)
+    words_from: str = ""  # for an ensemble: the member whose inputs have words
+
+    @property
+    def description(self) -> str:
+        return self.name or f"{self.config.extractor} + {self.config.model}"
 
     @property
     def predicted(self) -> np.ndarray:
@@ -94,8 +100,8 @@ def load_config(run_id: str, **overrides: Any) -> Any:
             path = tracking.client().download_artifacts(run_id, "config.json", tmp)
         except Exception as error:  # noqa: BLE001 - MLflow raises its own types for "missing"
             raise ConfigError(
-                f"run {run_id} has no config.json (an ensemble, or not a SpeechPrint run), so "
-                f"its configuration cannot be retrained by fold: {error}"
+                f"run {run_id} has no config.json (not a SpeechPrint run?), so its "
+                f"configuration cannot be retrained by fold: {error}"
             ) from None
         data = json.loads(Path(path).read_text())
     data.update({k: v for k, v in overrides.items() if v is not None})

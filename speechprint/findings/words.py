@@ -52,6 +52,11 @@ def section(subject: Any, out: Path, *, jobs: int | None, progress: bool) -> Sec
                f"{how} lowers the model's probability of the speaker's true "
                f"class most for these words (top three per class, #: the word's place in the "
                f"passage): {lines or 'none measured'}. {_evidence_line(table)}")  # fmt: skip
+    if subject.words_from:
+        summary = (
+            f"Measured on the ensemble's member whose inputs have words, "
+            f"{subject.words_from}: the other members see no single word. "
+        ) + summary
     html = _speakers_html(subject, drops, labels)
     return Section("words", TITLE, summary, [image],
                    [out / "words.csv", out / "words_speakers.csv", out / "alignment_status.csv"],
