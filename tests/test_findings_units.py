@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from speechprint.classifier import AccentClassifier
-from speechprint.findings.align import ALIGNED, SKIPPED, WordSpan
 from speechprint.findings.calibration import apply_temperature, fit_temperature, reliability
 from speechprint.findings.occlusion import summarise, word_drops
 from speechprint.models import MODELS
+from speechprint.passage.align import ALIGNED, SKIPPED, WordSpan
 
 
 class _Detector(torch.nn.Module):

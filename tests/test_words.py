@@ -43,9 +43,9 @@ def test_a_word_probe_finds_the_one_word_that_carries_the_accent() -> None:
 
 def _espeak_passage(seconds: float | None = None) -> tuple[np.ndarray, dict[int, float]]:
     from scipy.signal import resample_poly
-    from test_findings_align import speak_with_word_times
+    from test_passage_align import speak_with_word_times
 
-    from speechprint.findings.lexicon import passage_text
+    from speechprint.passage.lexicon import passage_text
 
     wave, rate, starts = speak_with_word_times(passage_text(), "en-us", 160)
     audio = resample_poly(wave.astype(np.float32) / 32768, 16000, rate).astype(np.float32)
@@ -61,7 +61,7 @@ def test_each_word_group_holds_that_words_frames(require_pretrained: Any, cache_
     import soundfile
 
     from speechprint.features import extract_features, make_extractor
-    from speechprint.findings.lexicon import passage_words
+    from speechprint.passage.lexicon import passage_words
 
     audio, starts = _espeak_passage()
     words = make_extractor("whisper_words", {"model": "tiny.en"})

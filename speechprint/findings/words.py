@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from speechprint.findings import occlusion
-from speechprint.findings.align import ALIGNED, align_files
-from speechprint.findings.lexicon import passage_words
 from speechprint.findings.page import Section
+from speechprint.passage.align import ALIGNED, align_files
+from speechprint.passage.lexicon import passage_words
 
 TITLE = "Which words of the paragraph carry the accent?"
 

@@ -3,7 +3,7 @@
 An utterance's mean + std statistics mix every sound of the paragraph; here each of its 69 words
 gets its own mean of Whisper encoder frames, so a model compares the same word across speakers
 (content held fixed, only the accent varies). Words come from the forced alignment that
-``findings`` uses (CTC Viterbi over ``phoneme_posteriors``, ``findings/align.py``); a word that
+``findings`` uses (CTC Viterbi over ``phoneme_posteriors``, ``passage/align.py``); a word that
 was skipped, unsure or not reached takes the utterance mean, so a vector never holds a guess.
 
 The output is group-major: ``[utterance mean, utterance std, word 0, ..., word 68]``, each
@@ -58,7 +58,7 @@ class WhisperWords(Extractor):
 
     def sources(self) -> list[Extractor]:
         """The encoder's frames and the phoneme posteriors the words are aligned on."""
-        from speechprint.findings.align import POSTERIOR_STRIDE
+        from speechprint.passage.align import POSTERIOR_STRIDE
 
         return [
             make_extractor("whisper_encoder", {"model": self.model, "frame_stride": self.frame_stride}),
@@ -78,13 +78,13 @@ class WhisperWords(Extractor):
 
     def pool(self, frames: np.ndarray, posteriors: np.ndarray) -> np.ndarray:
         """One recording's group-major vector from its encoder frames and log-posteriors."""
-        from speechprint.findings.align import (
+        from speechprint.passage.align import (
             ALIGNED,
             POSTERIOR_STRIDE,
             align_posteriors,
             recogniser_vocab,
         )
-        from speechprint.findings.lexicon import passage_words
+        from speechprint.passage.lexicon import passage_words
 
         words = passage_words()
         vocab, blank, gaps = recogniser_vocab()
@@ -112,7 +112,7 @@ class WhisperWords(Extractor):
 
 def group_count() -> int:
     """Groups of a ``whisper_words`` vector: utterance mean and std, then each passage word."""
-    from speechprint.findings.lexicon import passage_words
+    from speechprint.passage.lexicon import passage_words
 
     return UTTERANCE_GROUPS + len(passage_words())
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from speechprint.findings.lexicon import Word, lexicon_digest, passage_words
+from speechprint.passage.lexicon import Word, lexicon_digest, passage_words
 
 VERSION = 4
 SKIP_PENALTY = 25.0  # nats: skipping must beat forcing a word's sounds onto the wrong frames
@@ -205,7 +205,7 @@ def align_files(paths: list[str], *, jobs: int | None = None, cache_dir: str | N
     """``{path: spans}`` for every decodable recording (posteriors and alignments cached)."""
     from speechprint.features import extract_features, make_extractor
     from speechprint.features.cache import FeatureCache, content_hash, resolve_cache_dir
-    from speechprint.findings.parallel import parallel_map
+    from speechprint.features.parallel import parallel_map
 
     # 50 frames/s: averaging two frames' log-posteriors (the feature's default) blurs CTC's
     # one-frame spikes, and measured on eSpeak speech more words were then skipped.
