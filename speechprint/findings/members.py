@@ -30,8 +30,8 @@ def member_runs(run_id: str) -> list[str] | None:
         return None
     study, keys = tags.get("study", ""), tags.get("candidate", "").split("+")
     runs = [finished_run(client, study, key) for key in keys]
-    if not keys or any(run is None for run in runs):
-        missing = [k for k, run in zip(keys, runs) if run is None]
+    missing = [key for key, run in zip(keys, runs) if run is None]
+    if missing:
         raise ConfigError(f"run {run_id} is an ensemble of trials {'+'.join(keys)} of study "
                           f"{study!r}, but the refit run of trial(s) {', '.join(missing)} is "
                           "gone from the MLflow store")  # fmt: skip
@@ -57,5 +57,5 @@ def ensemble_subject(run_id: str, members: list[str], *, predictions: str, folds
     return dataclasses.replace(
         base, run_id=run_id, frame=frame, proba=proba,
         name=f"ensemble of {len(subjects)} ({'; '.join(names)})",
-        words_from=base.description if len(subjects) > 1 else "",
+        words_from=base.description,
     )  # fmt: skip

@@ -187,14 +187,29 @@ def recogniser_vocab() -> tuple[dict[str, int], int, list[int]]:
     return vocab, vocab["<blank>"], [vocab["<blank>"], vocab["<wb>"], vocab[" "]]
 
 
-def _align_chunk(items: list[tuple[str, str, str, str]]) -> list[list[dict[str, Any]]]:
-    """Align ``(audio, posterior .npy, frame seconds, cache file)`` items; runs in a worker."""
+def posterior_extractor() -> Any:
+    """The ``phoneme_posteriors`` words are aligned on: 50 frames/s, since averaging two frames'
+    log-posteriors (the feature's default) blurs CTC's one-frame spikes, and measured on eSpeak
+    speech more words were then skipped."""
+    from speechprint.features import make_extractor
+
+    return make_extractor("phoneme_posteriors", {"frame_stride": POSTERIOR_STRIDE})
+
+
+def align_words(log_probs: np.ndarray) -> list[WordSpan]:
+    """The passage's words in one recording's ``posterior_extractor()`` output."""
+    from speechprint.features.pretrained.common import SAMPLES_PER_ENCODER_FRAME, WHISPER_SR
+
     vocab, blank, gaps = recogniser_vocab()
-    words = passage_words()
+    frame_seconds = POSTERIOR_STRIDE * SAMPLES_PER_ENCODER_FRAME / WHISPER_SR
+    return align_posteriors(log_probs, frame_seconds, passage_words(), vocab, blank, gaps)
+
+
+def _align_chunk(items: list[tuple[str, str, str]]) -> list[list[dict[str, Any]]]:
+    """Align ``(audio, posterior .npy, cache file)`` items; runs in a worker."""
     out = []
-    for _, posteriors, seconds, target in items:
-        spans = align_posteriors(np.load(posteriors), float(seconds), words, vocab, blank, gaps)
-        rows = [asdict(s) for s in spans]
+    for _, posteriors, target in items:
+        rows = [asdict(s) for s in align_words(np.load(posteriors))]
         _write_json(Path(target), rows)
         out.append(rows)
     return out
@@ -203,27 +218,24 @@ def _align_chunk(items: list[tuple[str, str, str, str]]) -> list[list[dict[str, 
 def align_files(paths: list[str], *, jobs: int | None = None, cache_dir: str | None = None,
                 progress: bool = True) -> dict[str, list[WordSpan]]:  # fmt: skip
     """``{path: spans}`` for every decodable recording (posteriors and alignments cached)."""
-    from speechprint.features import extract_features, make_extractor
+    from speechprint.features import extract_features
     from speechprint.features.cache import FeatureCache, content_hash, resolve_cache_dir
     from speechprint.features.parallel import parallel_map
 
-    # 50 frames/s: averaging two frames' log-posteriors (the feature's default) blurs CTC's
-    # one-frame spikes, and measured on eSpeak speech more words were then skipped.
-    extractor = make_extractor("phoneme_posteriors", {"frame_stride": POSTERIOR_STRIDE})
+    extractor = posterior_extractor()
     root = resolve_cache_dir(cache_dir)
     features = extract_features(paths, extractor, jobs=jobs, cache_dir=root, progress=progress)
     cache = FeatureCache(root, extractor)
     folder = root / f"alignments.v{VERSION}-{lexicon_digest()}-{extractor.config_hash()}"
-    frame_seconds = extractor.frame_stride * 320 / extractor.sample_rate
     found: dict[str, list[dict[str, Any]]] = {}
-    todo: list[tuple[str, str, str, str]] = []
+    todo: list[tuple[str, str, str]] = []
     for path in features.features:
         key = content_hash(path)
         target = folder / f"{key}.json"
         if target.exists():
             found[path] = json.loads(target.read_text())
         else:
-            todo.append((path, str(cache.path_for(key)), str(frame_seconds), str(target)))
+            todo.append((path, str(cache.path_for(key)), str(target)))
     rows = parallel_map(_align_chunk, todo, jobs=jobs, label="aligning words", progress=progress)
     found.update({item[0]: r for item, r in zip(todo, rows)})
     return {p: [WordSpan(**row) for row in found[p]] for p in features.features}

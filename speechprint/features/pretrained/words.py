@@ -58,11 +58,11 @@ class WhisperWords(Extractor):
 
     def sources(self) -> list[Extractor]:
         """The encoder's frames and the phoneme posteriors the words are aligned on."""
-        from speechprint.passage.align import POSTERIOR_STRIDE
+        from speechprint.passage.align import posterior_extractor
 
         return [
             make_extractor("whisper_encoder", {"model": self.model, "frame_stride": self.frame_stride}),
-            make_extractor("phoneme_posteriors", {"frame_stride": POSTERIOR_STRIDE}),
+            posterior_extractor(),
         ]  # fmt: skip
 
     def transform(self, wave: np.ndarray) -> np.ndarray:
@@ -78,21 +78,12 @@ class WhisperWords(Extractor):
 
     def pool(self, frames: np.ndarray, posteriors: np.ndarray) -> np.ndarray:
         """One recording's group-major vector from its encoder frames and log-posteriors."""
-        from speechprint.passage.align import (
-            ALIGNED,
-            POSTERIOR_STRIDE,
-            align_posteriors,
-            recogniser_vocab,
-        )
-        from speechprint.passage.lexicon import passage_words
+        from speechprint.passage.align import ALIGNED, align_words
 
-        words = passage_words()
-        vocab, blank, gaps = recogniser_vocab()
-        seconds = POSTERIOR_STRIDE * SAMPLES_PER_ENCODER_FRAME / WHISPER_SR
-        spans = align_posteriors(posteriors, seconds, words, vocab, blank, gaps)
+        spans = align_words(posteriors)
         frames = np.asarray(frames, dtype=np.float32)
         mean = frames.mean(axis=0)
-        groups = [mean, frames.std(axis=0)] + [mean] * len(words)
+        groups = [mean, frames.std(axis=0)] + [mean] * len(spans)
         frame_seconds = self.frame_stride * SAMPLES_PER_ENCODER_FRAME / WHISPER_SR
         for span in spans:
             if span.status != ALIGNED:
