@@ -134,8 +134,8 @@ def memory(root: Path, cache: Path, extractor: str, lazy: bool, jobs: int) -> di
 def _memory_child(root: str, cache: str, extractor: str, mode: str, jobs: str) -> None:
     import warnings
 
-    from speechprint.prepare import prepare_data
     from speechprint.train import RunConfig, run
+    from speechprint.train.prepare import prepare_data
 
     warnings.simplefilter("ignore")
     started = time.perf_counter()

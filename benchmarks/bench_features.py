@@ -1,13 +1,13 @@
 """Thin wrapper: ``python benchmarks/bench_features.py ARCHIVE [--jobs N] [--limit N]``.
 
-Same as ``speechprint features bench --archive ARCHIVE``; the logic lives in ``speechprint.bench``.
+Same as ``speechprint features bench --archive ARCHIVE``; the logic lives in ``speechprint.apps.bench``.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from speechprint.bench import archive_paths, format_report, run_benchmark
+from speechprint.apps.bench import archive_paths, format_report, run_benchmark
 
 
 def main() -> None:

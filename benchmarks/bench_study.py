@@ -41,8 +41,8 @@ def summarise(study: optuna.Study) -> str:
 
 def lstm_seconds_per_epoch(archive: str, epochs: int = 3) -> float:
     """The notebook's LSTM (hidden 128, 2 layers, 200 frames) on the real split."""
-    from speechprint.prepare import prepare_data
     from speechprint.train import RunConfig, TrainConfig, run
+    from speechprint.train.prepare import prepare_data
 
     config = RunConfig(archive=archive, extractor="mfcc_seq", model="lstm", min_count=5,
                        model_params={"hidden": 128, "layers": 2},

@@ -16,11 +16,11 @@ import argparse
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from speechprint import tracking
-from speechprint.candidates import best_of_each_pair
-from speechprint.evidence import oof_rows, per_speaker
-from speechprint.metrics import balanced_accuracy
+from speechprint.evaluation.evidence import oof_rows, per_speaker
+from speechprint.evaluation.metrics import balanced_accuracy
+from speechprint.release.candidates import best_of_each_pair
 from speechprint.study.storage import load_study
+from speechprint.tracking import store as tracking
 
 
 def out_of_fold(study_name: str, storage: str | None) -> tuple[list, np.ndarray, dict]:

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from speechprint.core.errors import DataError
 from speechprint.data.archive import ArchiveError, describe_archive, load_archive, plot_overview
 from speechprint.data.regions import UNCLASSIFIED, region_table
-from speechprint.errors import DataError
 
 # The real archive's header, with its empty ``Unnamed: 9`` column and ``file_missing?`` flag.
 HEADER = "age,age_onset,birthplace,filename,native_language,sex,speakerid,country,file_missing?,Unnamed: 9"

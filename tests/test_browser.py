@@ -87,7 +87,7 @@ def test_the_findings_page_shows_every_figure_without_errors(
 ) -> None:  # fmt: skip
     require_pretrained("hama")
     from speechprint.findings.run import run_findings
-    from speechprint.promote import promote
+    from speechprint.release.promote import promote
     from speechprint.study.runner import run_study
 
     run_study(tiny_spec(tiny_archive, name="tiny"), cache_dir=str(cache_dir))
@@ -207,7 +207,7 @@ def _body(driver: Any) -> str:
 
 def test_the_ui_link_opens_on_the_trials_best_first(browser: Any, mlflow_ui: dict,
                                                     tmp_path: Path) -> None:  # fmt: skip
-    from speechprint import tracking
+    from speechprint.tracking import store as tracking
 
     # A metric sort lists child runs flat: every trial is on screen with no click.
     browser.get(tracking.ui_link(mlflow_ui["url"], mlflow_ui["experiment"], tracking.VAL_METRIC))

@@ -17,11 +17,11 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
+from speechprint.core.registry import UnknownNameError
 from speechprint.data.archive import ArchiveError, describe_archive
 from speechprint.data.corpora import CORPORA, load_corpus
 from speechprint.data.corpora.common import accent_table
 from speechprint.data.regions import region_table
-from speechprint.registry import UnknownNameError
 
 VOICES = ("en-us", "en", "en-gb-scotland", "en-029", "de", "fr")
 

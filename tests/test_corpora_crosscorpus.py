@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from test_corpora import write_vctk
 
-from speechprint.crosscorpus import cross_corpus_score, read_label_map
+from speechprint.apps.crosscorpus import cross_corpus_score, read_label_map
+from speechprint.core.errors import ConfigError, DataError
 from speechprint.data.corpora import load_corpus
-from speechprint.errors import ConfigError, DataError
 
 LABEL_MAP = """# VCTK accents -> the archive's regions
 from,to
@@ -25,8 +25,8 @@ Welsh,atlantis
 
 @pytest.fixture(scope="module")
 def classifier(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    from speechprint.prepare import prepare_data
     from speechprint.train import RunConfig, run
+    from speechprint.train.prepare import prepare_data
 
     cache = tmp_path_factory.mktemp("cache")
     config = RunConfig(archive=str(tiny_archive), extractor="mfcc_mean", model="logreg",
@@ -89,7 +89,7 @@ def test_evaluate_command_on_a_saved_model(classifier, vctk: Path, tmp_path: Pat
     from typer.testing import CliRunner
 
     from speechprint.cli import _register_subcommands, app
-    from speechprint.pyfunc import save_pyfunc
+    from speechprint.inference.pyfunc import save_pyfunc
 
     model = save_pyfunc(classifier, tmp_path / "model")
     (tmp_path / "map.csv").write_text(LABEL_MAP)
@@ -115,8 +115,8 @@ def test_lazy_features_train_the_same_model(tiny_archive: Path, tmp_path: Path) 
     import numpy as np
 
     from speechprint.features.lazy import PackedFeatures
-    from speechprint.prepare import prepare_data
     from speechprint.train import RunConfig, run
+    from speechprint.train.prepare import prepare_data
 
     results = {}
     for lazy in (False, True):

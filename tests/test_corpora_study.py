@@ -29,8 +29,8 @@ def commonvoice(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_study_on_commonvoice_is_speaker_disjoint_and_scores_speakers(
     commonvoice: Path, tracking: str, cache_dir: Path
 ) -> None:
-    from speechprint.prepare import prepare_data
     from speechprint.train import run
+    from speechprint.train.prepare import prepare_data
 
     data = {"archive": str(commonvoice), "corpus": "commonvoice", "unit": "speaker",
             "min_count": 3, "max_clips_per_speaker": 3, "seed": 0}  # fmt: skip

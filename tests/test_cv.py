@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speechprint.cv import cross_validate, fold_datasets
 from speechprint.data.archive import load_archive
 from speechprint.data.dataset import Dataset, make_dataset
+from speechprint.train.cv import cross_validate, fold_datasets
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +62,8 @@ def test_repeats_shuffle_differently_and_fingerprints_differ(dataset: Dataset) -
 def test_cross_validate_reports_the_running_mean_after_each_fold(
     tiny_archive: Path, cache_dir: Path
 ) -> None:
-    from speechprint.prepare import prepare_data
     from speechprint.train import RunConfig
+    from speechprint.train.prepare import prepare_data
 
     config = RunConfig(archive=str(tiny_archive), extractor="mfcc_mean", model="logreg",
                        min_count=3, cache_dir=str(cache_dir))  # fmt: skip
@@ -84,8 +84,8 @@ def test_cross_validate_reports_the_running_mean_after_each_fold(
 def test_model_seeds_average_torch_models_and_leave_deterministic_fits_alone(
     tiny_archive: Path, cache_dir: Path
 ) -> None:
-    from speechprint.prepare import prepare_data
     from speechprint.train import RunConfig, TrainConfig
+    from speechprint.train.prepare import prepare_data
 
     def config(model: str) -> RunConfig:
         return RunConfig(archive=str(tiny_archive), extractor="mfcc_mean", model=model,

@@ -137,7 +137,7 @@ def test_killed_worker_loses_no_finished_entry(tiny_archive: Path, tmp_path: Pat
 
 
 def test_unreachable_scheduler_is_a_service_error(tiny_archive: Path, tmp_path: Path) -> None:
-    from speechprint.errors import ServiceError
+    from speechprint.core.errors import ServiceError
 
     paths = _paths(tiny_archive)[:2]
     with pytest.raises(ServiceError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):

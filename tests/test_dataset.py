@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from test_archive import write_archive
 
+from speechprint.core.errors import ConfigError, DataError
 from speechprint.data.archive import Archive, load_archive
 from speechprint.data.dataset import TARGETS, Dataset, make_dataset
 from speechprint.data.regions import region_table
-from speechprint.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
 
@@ -219,7 +219,7 @@ def test_max_clips_per_speaker(commonvoice: Archive) -> None:
 def test_speaker_metrics_average_clips() -> None:
     import numpy as np
 
-    from speechprint.units import with_units
+    from speechprint.evaluation.units import with_units
 
     # Speaker a: clips right, wrong, right (mean right); speaker b: one wrong clip.
     proba = np.array([[0.9, 0.1], [0.4, 0.6], [0.8, 0.2], [0.7, 0.3]])

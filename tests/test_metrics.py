@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score
 
-from speechprint.metrics import bootstrap_interval, evaluate, plot_confusion
+from speechprint.evaluation.metrics import bootstrap_interval, evaluate, plot_confusion
 
 
 def one_hot(pred: list[int], n: int) -> np.ndarray:
@@ -54,7 +54,7 @@ def test_confusion_figure() -> None:
 
 
 def test_paired_bootstrap_on_cases_with_known_answers() -> None:
-    from speechprint.metrics import paired_bootstrap
+    from speechprint.evaluation.metrics import paired_bootstrap
 
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 4, size=200)

@@ -9,13 +9,13 @@ import optuna
 import pytest
 import torch
 
-from speechprint.classifier import AccentClassifier, segment_sequences
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.features import FEATURES
+from speechprint.inference.classifier import AccentClassifier, segment_sequences
 from speechprint.models import MODELS, build_model, compatible, family, incompatibility
 from speechprint.models.pooling import AttentiveStatsPooling, masked_mean
-from speechprint.prepare import prepare_data
 from speechprint.train import RunConfig, TrainConfig, resolve_device, run
+from speechprint.train.prepare import prepare_data
 
 SEQUENCE_MODELS = [
     n for n in MODELS.names() if not compatible(n, "pooled") and not n.startswith("test_")
@@ -141,8 +141,8 @@ def _small_classifier() -> AccentClassifier:
 def test_pyfunc_loads_on_cpu_unless_told_otherwise(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from speechprint.errors import ConfigError
-    from speechprint.pyfunc import CLASSIFIER_ARTIFACT, AccentModel
+    from speechprint.core.errors import ConfigError
+    from speechprint.inference.pyfunc import CLASSIFIER_ARTIFACT, AccentModel
 
     path = tmp_path / "classifier.pt"
     _small_classifier().save(path)

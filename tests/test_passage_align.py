@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speechprint.passage.align import ALIGNED, NOT_REACHED, SKIPPED, align_posteriors
-from speechprint.passage.lexicon import PRONUNCIATIONS, Word, passage_words
+from speechprint.features.alignment import ALIGNED, NOT_REACHED, SKIPPED, align_posteriors
+from speechprint.text.lexicon import PRONUNCIATIONS, Word, passage_words
 
 
 def _toy() -> tuple[list[Word], dict[str, int]]:
@@ -98,12 +98,12 @@ def test_alignment_of_synthetic_speech_is_within_100_ms(require_pretrained, voic
     from scipy.signal import resample_poly
 
     from speechprint.features import make_extractor
-    from speechprint.passage.align import recogniser_vocab
-    from speechprint.passage.lexicon import passage_text
+    from speechprint.features.alignment import recogniser_vocab
+    from speechprint.text.lexicon import passage_text
 
     wave, sample_rate, truth = speak_with_word_times(passage_text(), voice, rate)
     audio = resample_poly(wave.astype(np.float32) / 32768, 16000, sample_rate).astype(np.float32)
-    from speechprint.passage.align import POSTERIOR_STRIDE
+    from speechprint.features.alignment import POSTERIOR_STRIDE
 
     extractor = make_extractor("phoneme_posteriors", {"frame_stride": POSTERIOR_STRIDE})
     vocab, blank, gaps = recogniser_vocab()
@@ -124,8 +124,8 @@ def test_a_cut_recording_aligns_what_was_said_and_leaves_the_rest_unread(require
     from scipy.signal import resample_poly
 
     from speechprint.features import make_extractor
-    from speechprint.passage.align import POSTERIOR_STRIDE, recogniser_vocab
-    from speechprint.passage.lexicon import passage_text
+    from speechprint.features.alignment import POSTERIOR_STRIDE, recogniser_vocab
+    from speechprint.text.lexicon import passage_text
 
     wave, sample_rate, truth = speak_with_word_times(passage_text(), voice, 160)
     audio = resample_poly(wave.astype(np.float32) / 32768, 16000, sample_rate)[: 3 * 16000]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from speechprint.errors import SpeechPrintError
+from speechprint.core.errors import SpeechPrintError
 from speechprint.features import base, pretrained
 from speechprint.features.pretrained import (
     SAMPLES_PER_ENCODER_FRAME,

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from speechprint.apps.probe import layers_params
 from speechprint.cli import _register_subcommands, app
-from speechprint.errors import ConfigError
-from speechprint.probe import layers_params
+from speechprint.core.errors import ConfigError
 
 _register_subcommands()
 

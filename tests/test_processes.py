@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc 
 PARENT = """
 import os, sys, time
 from concurrent.futures import ProcessPoolExecutor
-from speechprint.features.processes import init_worker, mp_context
+from speechprint.core.processes import init_worker, mp_context
 
 if __name__ == "__main__":
     pool = ProcessPoolExecutor(2, mp_context=mp_context(), initializer=init_worker,
@@ -157,7 +157,7 @@ def test_a_stop_dropped_inside_a_finaliser_is_honoured_at_the_trials_end(
 
     import optuna
 
-    from speechprint import stopping
+    from speechprint.core import stopping
     from speechprint.study.session import StudySession
     from speechprint.study.spec import StudySpec
 
@@ -194,7 +194,8 @@ def test_a_parent_whose_stop_was_dropped_still_stops_its_workers(
 ) -> None:
     import multiprocessing
 
-    from speechprint import stopping, workers
+    from speechprint.core import stopping
+    from speechprint.study import workers
 
     worker = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(60,))
     worker.start()

@@ -17,8 +17,8 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from speechprint.cli import _register_subcommands, app
-from speechprint.errors import ConfigError
-from speechprint.promote import promote
+from speechprint.core.errors import ConfigError
+from speechprint.release.promote import promote
 from speechprint.study.runner import run_study
 from speechprint.study.spec import StudySpec
 
@@ -107,7 +107,7 @@ def test_a_worse_study_leaves_the_alias_where_it_was(promoted: dict, cache_dir: 
 
 
 def test_runs_compare_shows_the_promoted_trial_on_test(promoted: dict) -> None:
-    from speechprint.compare import test_scores
+    from speechprint.release.compare import test_scores
 
     decision = promoted["decision"]
     row = test_scores("good").iloc[0]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from speechprint.core.errors import DataError
 from speechprint.data.regions import (
     UNCLASSIFIED,
     RegionTable,
@@ -15,7 +16,6 @@ from speechprint.data.regions import (
     region_table,
     regions,
 )
-from speechprint.errors import DataError
 
 SEED_REGIONS = {
     "african anglophone", "african francophone", "african other", "british isles", "caribbean",

@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from speechprint.errors import ConfigError, SpeechPrintError
+from speechprint.core.errors import ConfigError, SpeechPrintError
+from speechprint.core.registry import (
+    DuplicateNameError,
+    RegistrationError,
+    Registry,
+    UnknownNameError,
+)
 from speechprint.features import FEATURES, Extractor, check_extractor_params, make_extractor
 from speechprint.models import (
     MODELS,
@@ -24,12 +30,6 @@ from speechprint.models import (
     family,
     incompatibility,
     pools_sequences,
-)
-from speechprint.registry import (
-    DuplicateNameError,
-    RegistrationError,
-    Registry,
-    UnknownNameError,
 )
 
 # --- names and cache keys ----------------------------------------------------------------------
@@ -309,7 +309,7 @@ def test_plugins_load_lazily_through_entry_points(
     monkeypatch.setattr(MODELS, "_plugins_loaded", False)
     monkeypatch.setattr(FEATURES, "_plugins_loaded", False)
     try:
-        with caplog.at_level(logging.WARNING, logger="speechprint.registry"):
+        with caplog.at_level(logging.WARNING, logger="speechprint.core.registry"):
             assert "plugin_tiny" in MODELS.names()
         assert "plugin_broken" not in MODELS
         assert "plugin_broken" in caplog.text and "sp_plugin_broken" in caplog.text

@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 from speechprint.study.runner import run_study
 from speechprint.study.spec import StudySpec
 from speechprint.study.storage import StorageError, load_study
-from speechprint.tracking import TrackingError
+from speechprint.tracking.store import TrackingError
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 

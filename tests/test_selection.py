@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from speechprint.cli import _register_subcommands, app
-from speechprint.promote import promote
+from speechprint.release.promote import promote
 from speechprint.study.runner import run_study
 from speechprint.study.spec import StudySpec
 
@@ -237,7 +237,7 @@ def test_an_ensemble_and_a_single_model_are_served_to_clients_with_audio(
 def test_the_top_trial_is_promoted_only_if_it_beats_the_linear_baseline_out_of_fold(
     cv_study: Any, tracking: str
 ) -> None:
-    from speechprint.evidence import linear_baseline, oof_rows, paired_oof
+    from speechprint.evaluation.evidence import linear_baseline, oof_rows, paired_oof
 
     client = client_of(tracking)
     top = max(cv_study.trials, key=lambda t: t.value)
@@ -258,8 +258,8 @@ def test_the_top_trial_is_promoted_only_if_it_beats_the_linear_baseline_out_of_f
 def test_a_trial_scored_over_model_seeds_is_refit_as_their_average(
     archive: Path, tracking: str, cache_dir: Path
 ) -> None:
-    from speechprint.ensemble import EnsembleClassifier
-    from speechprint.promote import load_classifier
+    from speechprint.inference.ensemble import EnsembleClassifier
+    from speechprint.release.promote import load_classifier
 
     mlp = {"pair": "mfcc_deltas+mlp", "mlp.hidden": 128, "mlp.layers": 1, "mlp.dropout": 0.1}
     spec = cv_spec(archive, "cv-seeds", models=["logreg", "mlp"], budget={"n_trials": 2},
@@ -287,7 +287,7 @@ def test_a_trial_scored_over_model_seeds_is_refit_as_their_average(
     mean = np.mean([t["proba"] for t in tests], axis=0)
     assert np.allclose(average["proba"], mean, atol=1e-5)
     # `runs compare` shows the trial once, its seeds' test scores beside the average's.
-    from speechprint.compare import test_scores
+    from speechprint.release.compare import test_scores
 
     table = test_scores("cv-seeds")
     assert list(table["trial"]).count("1") == 1 and not table["trial"].str.contains("seed").any()
@@ -297,8 +297,8 @@ def test_a_trial_scored_over_model_seeds_is_refit_as_their_average(
     # Its configuration is logged beside it, so `findings` can retrain it by fold.
     assert "config.json" in {a.path for a in client.list_artifacts(version.run_id)}
     # Findings retrain it by fold as it was made: each fold's model averages the same seeds.
-    from speechprint.ensemble import load_classifier_file
     from speechprint.findings.subject import build_subject, load_config, model_seeds, resolve_run
+    from speechprint.inference.ensemble import load_classifier_file
 
     run_id = resolve_run(f"models:/{decision.model_name}/{decision.version}", None, None)
     assert model_seeds(run_id) == 2
@@ -320,8 +320,8 @@ def test_a_trial_scored_over_model_seeds_is_refit_as_their_average(
 def test_an_ensemble_by_pair_takes_the_best_trial_of_each_pair(
     cv_study: Any, tracking: str
 ) -> None:
-    from speechprint.candidates import choose
-    from speechprint.errors import ConfigError
+    from speechprint.core.errors import ConfigError
+    from speechprint.release.candidates import choose
     from speechprint.study.summary import pair_of
 
     client = client_of(tracking)
@@ -362,7 +362,7 @@ def test_findings_on_an_ensemble_average_its_members_out_of_fold_predictions(
     assert findings.run_id == run_id == ensemble.run_id
     assert "ensemble of 2" in findings.page.read_text()
     # The fitted temperature is stored on the ensemble's run and applied by its pyfunc.
-    from speechprint.metrics import apply_temperature
+    from speechprint.evaluation.metrics import apply_temperature
 
     temperature = float(client_of(tracking).get_run(run_id).data.tags["temperature"])
     assert temperature != pytest.approx(1.0)

@@ -9,7 +9,7 @@ import mlflow
 import pytest
 from optuna.trial import TrialState
 
-from speechprint.errors import DataError
+from speechprint.core.errors import DataError
 from speechprint.study.runner import run_study
 from speechprint.study.spec import StudySpec
 

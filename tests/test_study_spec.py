@@ -12,7 +12,7 @@ from optuna.trial import FixedTrial
 from typer.testing import CliRunner
 
 from speechprint.cli import _register_subcommands, app
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.study.space import OverriddenTrial, searched_parameters, suggest_config
 from speechprint.study.spec import StudySpec
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from speechprint.core.errors import SpeechPrintError
 from speechprint.data.regions import region_of
 from speechprint.data.synth import ACCENT_CLASSES, paragraph, synthesize, synthesize_corpus
-from speechprint.errors import SpeechPrintError
 
 REAL_COLUMNS = [
     "age",

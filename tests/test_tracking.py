@@ -6,8 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from speechprint import tracking as sp_tracking
-from speechprint.cv import CVResult
+from speechprint.tracking import store as sp_tracking
+from speechprint.train.cv import CVResult
 from speechprint.train.evaluate import log_best
 
 PRIMARY = "mlflow.experiment.primaryMetric.name"

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import torch
 
-from speechprint.errors import ConfigError
-from speechprint.experiment import load_experiment, run_experiment
-from speechprint.prepare import PreparedData, prepare_data
-from speechprint.tracking_base import NullTracker
+from speechprint.apps.experiment import load_experiment, run_experiment
+from speechprint.core.errors import ConfigError
+from speechprint.tracking.protocol import NullTracker
 from speechprint.train import IncompatibleError, RunConfig, TrainConfig, resolve_device, run
+from speechprint.train.prepare import PreparedData, prepare_data
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

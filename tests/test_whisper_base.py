@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from speechprint.errors import ConfigError, DataError
+from speechprint.core.errors import ConfigError, DataError
 from speechprint.features import make_extractor
 from speechprint.features.pretrained import weights
 from speechprint.features.pretrained.common import WINDOW_SAMPLES

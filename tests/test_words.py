@@ -45,7 +45,7 @@ def _espeak_passage(seconds: float | None = None) -> tuple[np.ndarray, dict[int,
     from scipy.signal import resample_poly
     from test_passage_align import speak_with_word_times
 
-    from speechprint.passage.lexicon import passage_text
+    from speechprint.text.lexicon import passage_text
 
     wave, rate, starts = speak_with_word_times(passage_text(), "en-us", 160)
     audio = resample_poly(wave.astype(np.float32) / 32768, 16000, rate).astype(np.float32)
@@ -61,7 +61,7 @@ def test_each_word_group_holds_that_words_frames(require_pretrained: Any, cache_
     import soundfile
 
     from speechprint.features import extract_features, make_extractor
-    from speechprint.passage.lexicon import passage_words
+    from speechprint.text.lexicon import passage_words
 
     audio, starts = _espeak_passage()
     words = make_extractor("whisper_words", {"model": "tiny.en"})

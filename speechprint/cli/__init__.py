@@ -51,7 +51,7 @@ def main() -> None:
 
     import optuna
 
-    from speechprint import stopping
+    from speechprint.core import stopping
 
     # SIGTERM (a scheduler's, ``timeout``'s or ``docker stop``'s request) ends a command as Ctrl-C
     # does: a study records the interruption and says how to resume, workers close their trials,

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 
-from speechprint.errors import SpeechPrintError
+from speechprint.core.errors import SpeechPrintError
 
 err_console = Console(stderr=True, soft_wrap=True)  # error lines stay greppable
 # Piped output (logs, CI, notebooks) gets wide tables instead of rich's 80-column default.

@@ -13,7 +13,7 @@ from rich.table import Table
 from speechprint.cli.common import console, err_console, fail
 
 if TYPE_CHECKING:
-    from speechprint.crosscorpus import CrossCorpusResult
+    from speechprint.apps.crosscorpus import CrossCorpusResult
 
 
 def evaluate_command(
@@ -36,9 +36,9 @@ def evaluate_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score a trained model on another corpus through a label map; list what could not be mapped."""
-    from speechprint.crosscorpus import cross_corpus_score, load_classifier, read_label_map
+    from speechprint.apps.crosscorpus import cross_corpus_score, load_classifier, read_label_map
+    from speechprint.core.errors import ConfigError
     from speechprint.data.corpora import load_corpus
-    from speechprint.errors import ConfigError
 
     with fail.on_user_errors(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from speechprint.cli.common import console, fail
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 
 app = typer.Typer(help="Feature extractors: list them, extract (cached, parallel), benchmark.")
 
@@ -92,7 +92,7 @@ def features_bench(
     limit: int | None = typer.Option(None, help="Only the first N recordings."),
 ) -> None:
     """mfcc_mean vs the notebook's method: notebook, cold cache, warm cache, and their agreement."""
-    from speechprint.bench import archive_paths, format_report, run_benchmark
+    from speechprint.apps.bench import archive_paths, format_report, run_benchmark
 
     with fail.on_user_errors():
         paths = archive_paths(archive, limit)

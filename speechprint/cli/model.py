@@ -33,7 +33,7 @@ def promote_command(
 ) -> None:
     """Refit the study's best configuration on train+val, register it, score it once on test;
     move the alias only on the selection evidence (never on test)."""
-    from speechprint.promote import promote
+    from speechprint.release.promote import promote
 
     with fail.on_user_errors():
         decision = promote(study, storage=storage, model_name=model_name, alias=alias,
@@ -63,7 +63,7 @@ def predict_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file."),
 ) -> None:
     """Where is each speaker likely from? Unreadable files are reported; exit code 1 then."""
-    from speechprint.predict import predict_files
+    from speechprint.apps.predict import predict_files
 
     with fail.on_user_errors():
         results = predict_files(files, model_uri=model, top_k=top_k)
@@ -91,7 +91,7 @@ def report_command(
     ),
 ) -> None:
     """Optimisation history, importances, confusion matrix, per-class recall, pair comparison."""
-    from speechprint.report import write_report
+    from speechprint.apps.report import write_report
 
     with fail.on_user_errors():
         summary = write_report(study, out, storage=storage, model_name=model_name,
@@ -107,8 +107,8 @@ def ui_command(
     start: bool = typer.Option(False, "--start", help="Start the MLflow UI instead of printing."),
 ) -> None:
     """Print (or start) the MLflow UI and optuna-dashboard commands, both on 127.0.0.1."""
-    from speechprint import tracking
     from speechprint.study.storage import default_storage
+    from speechprint.tracking import store as tracking
 
     uri = tracking.tracking_uri()
     mlflow_cmd = ["mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
@@ -132,7 +132,7 @@ def ui_command(
 
 def _study_link(study: str, port: int) -> str:
     """The UI link that lists ``study``'s trials best first (MLflow 3.17 opens GenAI otherwise)."""
-    from speechprint import tracking
+    from speechprint.tracking import store as tracking
 
     link = tracking.study_link(tracking.client(), study, f"http://127.0.0.1:{port}")
     return link or f"(no MLflow experiment named {study!r} yet: run the study first)"
@@ -144,7 +144,7 @@ def quickstart_command(
     speakers_per_class: int = typer.Option(10, help="Demo speakers per accent class."),
 ) -> None:
     """The whole loop on the embedded demo corpus: synth -> study -> promote -> predict -> report."""
-    from speechprint.quickstart import run_quickstart
+    from speechprint.apps.quickstart import run_quickstart
 
     with fail.on_user_errors():
         summary = run_quickstart(

@@ -35,8 +35,8 @@ def probe_layers(
     progress: bool = typer.Option(True, help="Show a progress bar while extracting."),
 ) -> None:
     """Balanced accuracy of a class-balanced linear probe on each layer, by k-fold on train+val."""
+    from speechprint.apps.probe import run_probe
     from speechprint.cli.features import parse_params
-    from speechprint.probe import run_probe
 
     with fail.on_user_errors():
         parsed = parse_params(params, extractor)

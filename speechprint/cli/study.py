@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from speechprint.cli.common import console, fail, print_trial
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 
 app = typer.Typer(help="Launch, resume and inspect Optuna studies (logged to MLflow).")
 runs_app = typer.Typer(help="Compare MLflow runs of a study.")
@@ -104,7 +104,7 @@ def runs_compare(
     """Best validation balanced accuracy per extractor x model pair (with k-fold intervals), then
     the test scores of the study's promoted trials; or (--paired A B) two trials compared on the
     same development speakers, out of fold."""
-    from speechprint.compare import compare_pairs, markdown_table, test_scores
+    from speechprint.release.compare import compare_pairs, markdown_table, test_scores
 
     if paired is not None:
         with fail.on_user_errors():
@@ -136,10 +136,10 @@ def runs_compare(
 
 
 def _paired_line(study_name: str, storage: str | None, a: int, b: int) -> str:
-    from speechprint import tracking
-    from speechprint.errors import ConfigError
-    from speechprint.evidence import oof_rows, paired_oof
+    from speechprint.core.errors import ConfigError
+    from speechprint.evaluation.evidence import oof_rows, paired_oof
     from speechprint.study.storage import load_study
+    from speechprint.tracking import store as tracking
 
     study = load_study(study_name, storage)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
@@ -174,7 +174,7 @@ def experiment_run(
     ),
 ) -> None:
     """Run one fixed experiment, logged to MLflow like a trial."""
-    from speechprint.experiment import run_experiment
+    from speechprint.apps.experiment import run_experiment
 
     with fail.on_user_errors():
         folds_repeats = _parse_cv(cv) if cv else None

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from speechprint.core.errors import DataError
 from speechprint.data.audio import decode_failure
 from speechprint.data.regions import UNCLASSIFIED, RegionTable, region_table
-from speechprint.errors import DataError
 
 METADATA_FILE = "speakers_all.csv"
 AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg")

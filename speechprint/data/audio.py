@@ -13,7 +13,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from speechprint.errors import DataError
+from speechprint.core.errors import DataError
 
 # Below this peak level a recording holds no speech (MP3 noise floors sit well above it).
 SILENCE_PEAK = 1e-4

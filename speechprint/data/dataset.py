@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from speechprint.core.errors import ConfigError, DataError
 from speechprint.data.archive import Archive
 from speechprint.data.regions import UNCLASSIFIED
-from speechprint.errors import ConfigError, DataError
 
 TARGETS = ("region", "native_language", "country", "sex")
 SPLITS = ("train", "val", "test")

@@ -17,7 +17,7 @@ from importlib.resources import files
 from pathlib import Path
 from types import MappingProxyType
 
-from speechprint.errors import DataError
+from speechprint.core.errors import DataError
 
 UNCLASSIFIED = "unclassified"
 PACKAGED = ("seed", "geo")

@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from speechprint.errors import ConfigError
-from speechprint.registry import KINDS, Kind, RegistrationError, Registry
+from speechprint.core.errors import ConfigError
+from speechprint.core.registry import KINDS, Kind, RegistrationError, Registry
 
 # Metadata an extractor may declare at registration: which optional extra it needs.
 EXTRACTOR_META = frozenset({"extra"})

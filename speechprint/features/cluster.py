@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from speechprint.errors import ServiceError, SpeechPrintError
+from speechprint.core.errors import ServiceError, SpeechPrintError
 from speechprint.features.base import Extractor
 from speechprint.features.cache import FeatureCache
 from speechprint.features.derived import Outcome
@@ -63,8 +63,8 @@ def compute_on_cluster(address: str, chunks: Sequence[Sequence[tuple[str, str]]]
 def run_chunk(extractor: Extractor, cache: FeatureCache,
               items: list[tuple[str, str]]) -> list[Outcome]:  # fmt: skip
     """The task: the local worker function, with one BLAS thread (a worker has its own cores)."""
+    from speechprint.core.processes import init_worker
     from speechprint.features import extract
-    from speechprint.features.processes import init_worker
 
     init_worker()
     return extract._compute_chunk(extractor, cache, items)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from speechprint.core.processes import init_worker, mp_context
+from speechprint.core.progress import progress_bar
 from speechprint.features.base import Extractor
 from speechprint.features.cache import (
     FeatureCache,
@@ -29,8 +31,6 @@ from speechprint.features.cache import (
     resolve_cache_root,
 )
 from speechprint.features.derived import Outcome
-from speechprint.features.processes import init_worker, mp_context
-from speechprint.features.progress import progress_bar
 
 __all__ = ["FeatureSet", "SkippedFile", "extract_features", "resolve_cache_dir"]
 

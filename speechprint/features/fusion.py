@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.features.base import FEATURES, Extractor, make_extractor, pool_statistics
 from speechprint.features.cache import FeatureCache, resolve_cache_dir
 from speechprint.features.derived import ExtractPart, Outcome, derived_outcomes

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.features.base import FEATURES, Extractor
 
 _BLOCK = 256  # frames per FFT block: keeps the windowed block in cache, bounds peak memory

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.features.base import FEATURES, Extractor
 from speechprint.features.logmel import log_mel_spectrogram
 

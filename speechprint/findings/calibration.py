@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from speechprint.evaluation.metrics import apply_temperature
 from speechprint.findings.page import Section
 from speechprint.findings.plots import pyplot, save
-from speechprint.metrics import apply_temperature
 
 
 def reliability(proba: np.ndarray, y: np.ndarray, n_bins: int = 10) -> dict[str, Any]:

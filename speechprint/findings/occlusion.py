@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from speechprint.passage.align import ALIGNED, WordSpan
+from speechprint.features.alignment import ALIGNED, WordSpan
 
 VERSION = 2
 _classifiers: list[Any] = []  # per worker: the fold models
@@ -65,7 +65,9 @@ def _without(features: np.ndarray, duration: float, span: WordSpan) -> np.ndarra
 
 
 def _load(paths: list[str]) -> None:
-    from speechprint.ensemble import load_classifier_file  # a fold model or a seed average
+    from speechprint.inference.ensemble import (
+        load_classifier_file,  # a fold model or a seed average
+    )
 
     _classifiers[:] = [load_classifier_file(p) for p in paths]
 
@@ -77,7 +79,7 @@ def _chunk(items: list[tuple[int, np.ndarray, float, int, list[WordSpan]]]) -> l
 def occlusion_matrix(subject: Any, alignments: dict[str, list[WordSpan]], *, jobs: int | None,
                      progress: bool) -> np.ndarray:  # fmt: skip
     """``(recordings, words)`` drops for the subject's recordings (cached beside its fold models)."""
-    from speechprint.features.parallel import parallel_map
+    from speechprint.core.parallel import parallel_map
 
     paths = list(subject.frame["path"])
     # Keyed by the alignments too: re-aligned words must be occluded again.

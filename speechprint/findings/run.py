@@ -84,7 +84,7 @@ def run_findings(
 
 
 def _log(run_id: str, out: Path, sections: list[Section]) -> None:
-    from speechprint import tracking
+    from speechprint.tracking import store as tracking
 
     tracker = tracking.MLflowTracker(tracking.client(), run_id)
     files = {out / "findings.html"}
@@ -103,7 +103,7 @@ def _store_temperature(subject: object, out: Path) -> None:
     data = json.loads((out / "calibration.json").read_text())
     if data.get("temperature") is None:
         return
-    from speechprint import tracking
+    from speechprint.tracking import store as tracking
 
     client = tracking.client()
     client.set_tag(subject.run_id, "temperature", f"{data['temperature']:.4f}")

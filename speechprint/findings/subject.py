@@ -3,7 +3,7 @@
 A model is a registry URI (``models:/speechprint-accent@champion``) or a study's trial; either way
 its MLflow run holds ``config.json``. Predictions are **out of fold** on the development (train +
 val) speakers: the run's configuration is retrained on k-1 folds and predicts the held-out fold
-(``speechprint.cv.fold_datasets``), so every development speaker is scored by a model that never
+(``speechprint.train.cv.fold_datasets``), so every development speaker is scored by a model that never
 heard them. With ``predictions="test"`` the registered model itself predicts its test split
 instead. Fold models and predictions are cached (retraining is the slow part), keyed by the run,
 the data fingerprint, the target and k.
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 VERSION = 1
@@ -54,12 +54,12 @@ class Subject:
 def resolve_run(model: str | None, study: str | None, trial: int | None,
                 storage: str | None = None) -> str:  # fmt: skip
     """The MLflow run id behind a registry URI, or behind a study's trial (best if no number)."""
-    from speechprint import tracking
+    from speechprint.tracking import store as tracking
 
     client = tracking.client()
     tracking.check_reachable(client)
     if study is not None:
-        from speechprint.promote import _chosen_trial
+        from speechprint.release.promote import _chosen_trial
         from speechprint.study.storage import load_study
 
         chosen = _chosen_trial(load_study(study, storage), study, trial)
@@ -92,7 +92,7 @@ def resolve_run(model: str | None, study: str | None, trial: int | None,
 
 def load_config(run_id: str, **overrides: Any) -> Any:
     """The run's ``RunConfig`` (its ``config.json``), with non-None ``overrides`` applied."""
-    from speechprint import tracking
+    from speechprint.tracking import store as tracking
     from speechprint.train import RunConfig
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,7 +110,7 @@ def load_config(run_id: str, **overrides: Any) -> Any:
 
 def model_seeds(run_id: str) -> int:
     """How many model seeds the run's model averages (its ``model_seeds`` tag; else one)."""
-    from speechprint import tracking
+    from speechprint.tracking import store as tracking
 
     return int(tracking.client().get_run(run_id).data.tags.get("model_seeds") or 1)
 
@@ -121,7 +121,7 @@ def build_subject(run_id: str, config: Any, *, predictions: str = "oof", folds: 
     fold's model is the average of that many model seeds, as the run's own model is."""
     from speechprint.data.archive import load_archive
     from speechprint.features.cache import resolve_cache_dir
-    from speechprint.prepare import prepare_data
+    from speechprint.train.prepare import prepare_data
 
     if predictions not in ("oof", "test"):
         raise ConfigError(f"predictions must be 'oof' or 'test', got {predictions!r}")
@@ -154,9 +154,9 @@ def build_subject(run_id: str, config: Any, *, predictions: str = "oof", folds: 
 def _out_of_fold(
     config: Any, dataset: Any, features: Any, folds: int, folder: Path, seeds: int = 1
 ) -> pd.DataFrame:
-    from speechprint.cv import fold_datasets
-    from speechprint.ensemble import EnsembleClassifier
+    from speechprint.inference.ensemble import EnsembleClassifier
     from speechprint.train import model_seed_variants, run
+    from speechprint.train.cv import fold_datasets
 
     folder.mkdir(parents=True, exist_ok=True)
     parts = []
@@ -172,8 +172,8 @@ def _out_of_fold(
 
 
 def _test_split(run_id: str, dataset: Any, features: Any, folder: Path) -> pd.DataFrame:
-    from speechprint import tracking
-    from speechprint.promote import load_classifier
+    from speechprint.release.promote import load_classifier
+    from speechprint.tracking import store as tracking
 
     folder.mkdir(parents=True, exist_ok=True)
     classifier = load_classifier(tracking.client(), run_id)

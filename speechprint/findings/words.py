@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from speechprint.features.alignment import ALIGNED, align_files
 from speechprint.findings import occlusion
 from speechprint.findings.page import Section
-from speechprint.passage.align import ALIGNED, align_files
-from speechprint.passage.lexicon import passage_words
+from speechprint.text.lexicon import passage_words
 
 TITLE = "Which words of the paragraph carry the accent?"
 

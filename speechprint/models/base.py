@@ -17,8 +17,8 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
-from speechprint.errors import ConfigError
-from speechprint.registry import KINDS, Kind, RegistrationError, Registry
+from speechprint.core.errors import ConfigError
+from speechprint.core.registry import KINDS, Kind, RegistrationError, Registry
 
 Family = Literal["torch", "sklearn"]
 FAMILIES: frozenset[str] = frozenset({"torch", "sklearn"})

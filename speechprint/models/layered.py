@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.models.base import MODELS, params_like
 from speechprint.models.mlp import MLP
 from speechprint.models.tdnn import AttentivePoolingClassifier

@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.models.base import MODELS
 
 # Its covariance is input_dim^2 float64: 16384 dimensions take 2 GiB.

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.models.base import MODELS, params_like
 from speechprint.models.pooling import AttentiveStatsPooling, frame_mask, masked_mean
 

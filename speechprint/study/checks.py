@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.study.spec import Range, StudySpec
 
 

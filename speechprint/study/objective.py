@@ -14,13 +14,13 @@ from typing import Any
 
 import optuna
 
-from speechprint import tracking
-from speechprint.cv import cross_validate
-from speechprint.evidence import OOF_ARTIFACT
+from speechprint.evaluation.evidence import OOF_ARTIFACT
 from speechprint.study.recovery import mark_worker
 from speechprint.study.session import StudySession
 from speechprint.study.space import extractor_key, suggest_config
+from speechprint.tracking import store as tracking
 from speechprint.train import NonFiniteLossError, RunConfig, run
+from speechprint.train.cv import cross_validate
 
 log = logging.getLogger(__name__)
 

@@ -191,7 +191,7 @@ def close_orphan_runs(study: optuna.Study, client: Any) -> int:
 
 
 def _tracking() -> Any:
-    """``speechprint.tracking``, imported when first needed (it imports MLflow)."""
-    from speechprint import tracking
+    """``speechprint.tracking.store``, imported when first needed (it imports MLflow)."""
+    from speechprint.tracking import store as tracking
 
     return tracking

@@ -2,7 +2,7 @@
 
 ``run_study`` is the one entry point, for one process or several (``workers``): it opens the
 session, prepares every extractor's features once, then runs the trials still missing from the
-budget here or in worker processes (``speechprint.workers``), each of which calls ``run_worker``.
+budget here or in worker processes (``speechprint.study.workers``), each of which calls ``run_worker``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def prepare_features(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Data preparation, an explicit step: features of every extractor, once, before trials."""
-    from speechprint.prepare import prepare_data
+    from speechprint.train.prepare import prepare_data
 
     prepared = {}
     for choice in spec.extractors:
@@ -57,7 +57,7 @@ def run_study(
     default); ``on_trial`` must then be a picklable module-level function.
     """
     if workers < 1:
-        from speechprint.errors import ConfigError
+        from speechprint.core.errors import ConfigError
 
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     spec = spec.with_archive(archive)
@@ -66,7 +66,7 @@ def run_study(
         if session.remaining > 0:
             prepared = prepare_features(spec, jobs=jobs, cache_dir=cache_dir)
             if workers > 1:
-                from speechprint.workers import run_workers
+                from speechprint.study.workers import run_workers
 
                 run_workers(session, workers=workers, timeout=timeout, cache_dir=cache_dir,
                             on_trial=on_trial)  # fmt: skip

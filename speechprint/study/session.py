@@ -23,11 +23,12 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from speechprint import stopping, tracking
-from speechprint.errors import DataError
+from speechprint.core import stopping
+from speechprint.core.errors import DataError
 from speechprint.study import recovery
 from speechprint.study.spec import StudySpec
 from speechprint.study.storage import absolute, default_storage, open_storage, redact
+from speechprint.tracking import store as tracking
 
 log = logging.getLogger(__name__)
 

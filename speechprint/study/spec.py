@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Literal
 import optuna
 from pydantic import Field, model_validator
 
-from speechprint.config import StrictModel, load_yaml, parse
-from speechprint.errors import ConfigError
+from speechprint.core.config import StrictModel, load_yaml, parse
+from speechprint.core.errors import ConfigError
 from speechprint.train.config import Component, DataSpec, TrainConfig
 
 PAIR_SEPARATOR = "+"

@@ -13,7 +13,7 @@ from typing import Any
 
 import optuna
 
-from speechprint.errors import ServiceError
+from speechprint.core.errors import ServiceError
 
 
 class StorageError(ServiceError):

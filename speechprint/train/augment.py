@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from speechprint.classifier import pad_batch
+from speechprint.inference.classifier import pad_batch
 from speechprint.train.config import TrainConfig
 
 

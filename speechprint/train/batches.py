@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from speechprint.classifier import AccentClassifier, segment_sequences
+from speechprint.inference.classifier import AccentClassifier, segment_sequences
 from speechprint.train.augment import add_noise, random_crops, spec_augment
 from speechprint.train.config import TrainConfig
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 
 
 class IncompatibleError(ConfigError):

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from speechprint.classifier import AccentClassifier
 from speechprint.data.dataset import Dataset
+from speechprint.evaluation.metrics import bootstrap_interval, evaluate, plot_confusion
 from speechprint.features import FeatureSet
-from speechprint.metrics import bootstrap_interval, evaluate, plot_confusion
-from speechprint.tracking_base import Tracker
+from speechprint.inference.classifier import AccentClassifier
+from speechprint.tracking.protocol import Tracker
 
 
 def evaluate_arrays(

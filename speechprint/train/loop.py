@@ -16,10 +16,10 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from speechprint.classifier import AccentClassifier, predict_segments
-from speechprint.metrics import evaluate
+from speechprint.evaluation.metrics import evaluate
+from speechprint.inference.classifier import AccentClassifier, predict_segments
 from speechprint.models import build_model
-from speechprint.tracking_base import Tracker
+from speechprint.tracking.protocol import Tracker
 from speechprint.train.batches import (
     Batch,
     BatchStream,
@@ -108,7 +108,7 @@ def validate(model: nn.Module, val: ValidationSet, labels: tuple[str, ...],
         raise NonFiniteLossError(f"non-finite validation loss at epoch {epoch}")
     y = val.y
     if val.speakers is not None:  # data.unit: speaker: each speaker once, clips averaged
-        from speechprint.units import by_speaker
+        from speechprint.evaluation.units import by_speaker
 
         proba, y, _ = by_speaker(proba, val.y, val.speakers)
     metrics = evaluate(y, proba, labels, train_counts=train_counts)

@@ -1,6 +1,6 @@
 """One run: ``run(config, data, tracker) -> Result``, used by experiments, studies and tests.
 
-``data`` is prepared beforehand (``speechprint.prepare.prepare_data``), so a study prepares each
+``data`` is prepared beforehand (``speechprint.train.prepare.prepare_data``), so a study prepares each
 extractor once and passes the result to every trial. Training keeps all data in memory; sequence
 models train on random crops of ``max_frames`` and are evaluated on every segment of a recording,
 averaged per speaker. The test split is only scored when ``config.evaluate_test`` is set (fixed
@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from speechprint.classifier import AccentClassifier
+from speechprint.core.runtime import resolve_device, seed_everything, torch_threads
 from speechprint.data.dataset import Dataset
+from speechprint.evaluation.units import with_units
 from speechprint.features import FeatureSet, make_extractor, pool_statistics
+from speechprint.inference.classifier import AccentClassifier
 from speechprint.models import (
     build_model,
     family,
@@ -28,16 +30,14 @@ from speechprint.models import (
     pools_sequences,
     with_layer_groups,
 )
-from speechprint.tracking_base import NullTracker, Tracker
+from speechprint.tracking.protocol import NullTracker, Tracker
 from speechprint.train.config import RunConfig
 from speechprint.train.errors import IncompatibleError
 from speechprint.train.evaluate import evaluate_arrays, log_best, log_split
 from speechprint.train.loop import Reporter, train_torch
-from speechprint.train.runtime import resolve_device, seed_everything, torch_threads
-from speechprint.units import with_units
 
 if TYPE_CHECKING:
-    from speechprint.prepare import PreparedData
+    from speechprint.train.prepare import PreparedData
 
 logger = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from speechprint.core.registry import Registry
 from speechprint.data.archive import Archive, load_archive
 from speechprint.data.regions import RegionTable, region_table
-from speechprint.registry import Registry
 
 Reader = Callable[[Path, RegionTable], Archive]
 CORPORA: Registry[Reader] = Registry("corpus", entry_points="speechprint.corpora")

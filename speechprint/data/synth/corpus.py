@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from speechprint.core.errors import ConfigError
 from speechprint.data.synth.espeak import synthesize
 from speechprint.data.synth.voices import (
     _FEMALE_VARIANTS,
@@ -24,7 +25,6 @@ from speechprint.data.synth.voices import (
     ACCENT_CLASSES,
     AccentClass,
 )
-from speechprint.errors import ConfigError
 
 __all__ = ["CSV_COLUMNS", "SAMPLE_RATE", "paragraph", "synthesize_corpus"]
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speechprint.errors import SpeechPrintError
+from speechprint.core.errors import SpeechPrintError
 
 __all__ = ["synthesize"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from speechprint.errors import SpeechPrintError
+from speechprint.core.errors import SpeechPrintError
 
 EXTRA_HINT = "install speechprint[pretrained] (pip install 'speechprint[pretrained]')"
 

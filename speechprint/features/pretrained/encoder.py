@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.features.pretrained.common import model_lock
 
 _DTYPES: dict[int, Any] = {0: np.float32, 2: np.int16, 3: np.int32, 4: np.float16}

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.features.base import FEATURES, Extractor
 from speechprint.features.cache import FeatureCache
 from speechprint.features.derived import ExtractPart, Outcome, derived_outcomes

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.features.base import FEATURES, Extractor
 from speechprint.features.pretrained.common import (
     WHISPER_SR,

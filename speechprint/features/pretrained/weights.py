@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from speechprint.errors import ConfigError, DataError
+from speechprint.core.errors import ConfigError, DataError
 from speechprint.features.pretrained.common import MissingExtraError, model_lock
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.features.base import FEATURES, Extractor
 from speechprint.features.logmel import _hann, mel_basis
 from speechprint.features.pretrained import weights

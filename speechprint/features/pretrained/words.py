@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.features.base import FEATURES, Extractor, make_extractor
 from speechprint.features.cache import FeatureCache
 from speechprint.features.derived import ExtractPart, Outcome, derived_outcomes
@@ -58,7 +58,7 @@ class WhisperWords(Extractor):
 
     def sources(self) -> list[Extractor]:
         """The encoder's frames and the phoneme posteriors the words are aligned on."""
-        from speechprint.passage.align import posterior_extractor
+        from speechprint.features.alignment import posterior_extractor
 
         return [
             make_extractor("whisper_encoder", {"model": self.model, "frame_stride": self.frame_stride}),
@@ -78,7 +78,7 @@ class WhisperWords(Extractor):
 
     def pool(self, frames: np.ndarray, posteriors: np.ndarray) -> np.ndarray:
         """One recording's group-major vector from its encoder frames and log-posteriors."""
-        from speechprint.passage.align import ALIGNED, align_words
+        from speechprint.features.alignment import ALIGNED, align_words
 
         spans = align_words(posteriors)
         frames = np.asarray(frames, dtype=np.float32)
@@ -103,7 +103,7 @@ class WhisperWords(Extractor):
 
 def group_count() -> int:
     """Groups of a ``whisper_words`` vector: utterance mean and std, then each passage word."""
-    from speechprint.passage.lexicon import passage_words
+    from speechprint.text.lexicon import passage_words
 
     return UTTERANCE_GROUPS + len(passage_words())
 

@@ -18,7 +18,12 @@ from typing import Any
 import numpy as np
 import optuna
 
-from speechprint.metrics import PairedDifference, bootstrap_interval, evaluate, paired_bootstrap
+from speechprint.evaluation.metrics import (
+    PairedDifference,
+    bootstrap_interval,
+    evaluate,
+    paired_bootstrap,
+)
 
 OOF_ARTIFACT = "oof_predictions.json"
 LINEAR_MODELS = ("logreg", "linear_svm", "lda")
@@ -76,7 +81,7 @@ def download_json(client: Any, run_id: str, artifact: str) -> dict[str, Any]:
 def oof_rows(client: Any, trial: optuna.trial.FrozenTrial) -> list[dict[str, Any]]:
     """A cross-validated trial's out-of-fold rows (``repeat, fold, path, speakerid, y_true,
     proba``); a ``ConfigError`` for a trial that was not cross-validated."""
-    from speechprint.errors import ConfigError
+    from speechprint.core.errors import ConfigError
 
     run_id = trial.user_attrs.get("mlflow_run_id")
     if "cv_balanced_accuracy_mean" not in trial.user_attrs or not run_id:

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from speechprint.core.errors import ConfigError, DataError
 from speechprint.data.archive import Archive
-from speechprint.errors import ConfigError, DataError
+from speechprint.evaluation.metrics import bootstrap_interval, evaluate
+from speechprint.evaluation.units import with_units
 from speechprint.features import extract_features
-from speechprint.metrics import bootstrap_interval, evaluate
-from speechprint.units import with_units
 
 NO_LABEL = "(no label)"
 
@@ -119,7 +119,7 @@ def cross_corpus_score(
 
 def load_classifier(uri: str) -> Any:
     """The ``AccentClassifier`` inside a logged or registered model (any MLflow model URI)."""
-    from speechprint.predict import load_model
+    from speechprint.apps.predict import load_model
 
     model = load_model(uri)
     try:

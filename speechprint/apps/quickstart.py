@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ QUICKSTART_STUDY = "quickstart.yaml"
 
 def find_study_file(name: str = QUICKSTART_STUDY) -> Path:
     """``studies/<name>`` in the working directory, else in the source checkout."""
-    for root in (Path.cwd(), Path(__file__).resolve().parents[1]):
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
         candidate = root / "studies" / name
         if candidate.exists():
             return candidate
@@ -38,11 +38,11 @@ def run_quickstart(
     ``on_step`` gets each step's heading, ``on_line`` each result line and ``on_trial`` each
     finished trial (an Optuna callback); by default they go to the log.
     """
-    from speechprint import tracking
-    from speechprint.promote import promote
-    from speechprint.report import write_report
+    from speechprint.apps.report import write_report
+    from speechprint.release.promote import promote
     from speechprint.study.runner import run_study
     from speechprint.study.spec import StudySpec
+    from speechprint.tracking import store as tracking
 
     step = on_step or log.info
     say = on_line or log.info
@@ -104,7 +104,7 @@ def _examples(corpus: Path, speakers_per_class: int) -> list[Path]:
 
 
 def _predictions(files: list[Path], model_uri: str) -> list[str]:
-    from speechprint.predict import predict_files
+    from speechprint.apps.predict import predict_files
 
     lines = []
     for result in predict_files(files, model_uri=model_uri, top_k=3):

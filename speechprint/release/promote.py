@@ -19,13 +19,13 @@ from typing import Any
 
 from mlflow import MlflowClient
 
-from speechprint import tracking
-from speechprint.candidates import Candidate, Fitted, choose, fit, refit_trial
-from speechprint.errors import ConfigError
-from speechprint.evidence import Selection, linear_baseline, paired_on_test
-from speechprint.metrics import PairedDifference
+from speechprint.core.errors import ConfigError
+from speechprint.evaluation.evidence import Selection, linear_baseline, paired_on_test
+from speechprint.evaluation.metrics import PairedDifference
+from speechprint.release.candidates import Candidate, Fitted, choose, fit, refit_trial
 from speechprint.study.storage import load_study
 from speechprint.study.summary import pair_of
+from speechprint.tracking import store as tracking
 
 DEFAULT_MODEL_NAME = "speechprint-accent"
 DEFAULT_ALIAS = "champion"
@@ -90,8 +90,8 @@ class Promotion:
 
 def load_classifier(client: MlflowClient, run_id: str) -> Any:
     """The trained classifier (or ensemble) logged by a run (the pyfunc's own artifact)."""
-    from speechprint.ensemble import load_classifier_file
-    from speechprint.pyfunc import CLASSIFIER_ARTIFACT
+    from speechprint.inference.ensemble import load_classifier_file
+    from speechprint.inference.pyfunc import CLASSIFIER_ARTIFACT
 
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(client.download_artifacts(run_id, "model", tmp))
@@ -211,8 +211,8 @@ def _test_predictions(client: MlflowClient, incumbent: Any,
                       ours: dict[str, Any]) -> dict[str, Any] | None:  # fmt: skip
     """The incumbent's predictions on our test files: its own record when its test split is
     ours, else its model run on our files; None when it predicts other labels."""
-    from speechprint.evidence import download_json
-    from speechprint.metrics import evaluate
+    from speechprint.evaluation.evidence import download_json
+    from speechprint.evaluation.metrics import evaluate
 
     if json.loads(incumbent.tags.get("labels", "[]")) != list(ours["labels"]):
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 
 DEFAULT_MODEL_URI = "models:/speechprint-accent@champion"
 
@@ -14,7 +14,7 @@ def load_model(uri: str = DEFAULT_MODEL_URI) -> Any:
     """Load the pyfunc; a missing alias or model is a clear error naming the URI."""
     import mlflow.pyfunc
 
-    from speechprint import tracking
+    from speechprint.tracking import store as tracking
 
     tracking.client()  # point MLflow at the project's store
     try:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
-from speechprint.features.progress import progress_bar
+from speechprint.core.progress import progress_bar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -29,7 +29,7 @@ def parallel_map(
     initargs: tuple[Any, ...] = (),
 ) -> list[R]:
     """``function(chunk) -> results`` over chunks of ``items``; ``jobs=1`` runs in this process."""
-    from speechprint.features.processes import mp_context
+    from speechprint.core.processes import mp_context
 
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(items) or 1))
     size = max(1, min(16, len(items) // (jobs * 4) or 1))
@@ -54,7 +54,7 @@ def parallel_map(
 
 def _worker_init(initializer: Callable[..., None] | None, initargs: tuple[Any, ...],
                  parent_pid: int) -> None:  # fmt: skip
-    from speechprint.features.processes import init_worker
+    from speechprint.core.processes import init_worker
 
     init_worker(parent_pid)
     import torch

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Generic, Literal, TypeVar
 
-from speechprint.errors import SpeechPrintError
+from speechprint.core.errors import SpeechPrintError
 
 T = TypeVar("T")
 SearchSpace = Callable[[Any], dict[str, Any]]  # optuna.Trial -> params (kept untyped: no import)

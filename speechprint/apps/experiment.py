@@ -10,12 +10,12 @@ from pathlib import Path
 
 from pydantic import Field
 
-from speechprint import tracking
-from speechprint.config import StrictModel, load_yaml, parse
-from speechprint.cv import cross_validate
-from speechprint.errors import ConfigError, DataError
-from speechprint.prepare import prepare_data
+from speechprint.core.config import StrictModel, load_yaml, parse
+from speechprint.core.errors import ConfigError, DataError
+from speechprint.tracking import store as tracking
 from speechprint.train import Component, DataSpec, Result, RunConfig, TrainConfig, run
+from speechprint.train.cv import cross_validate
+from speechprint.train.prepare import prepare_data
 
 DEFAULT_EXPERIMENT = "experiments"
 

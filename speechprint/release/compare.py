@@ -6,8 +6,8 @@ from typing import Any
 
 import pandas as pd
 
-from speechprint import tracking
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
+from speechprint.tracking import store as tracking
 
 CANDIDATE_KINDS = ("refit", "ensemble")
 # Each pair's best selection score: a cross-validated trial's k-fold mean, else its validation score.

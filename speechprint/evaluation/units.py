@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from speechprint.metrics import bootstrap_interval, evaluate
+from speechprint.evaluation.metrics import bootstrap_interval, evaluate
 
 UNITS = ("clip", "speaker")
 

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from speechprint.classifier import AccentClassifier
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
+from speechprint.inference.classifier import AccentClassifier
 
 ENSEMBLE_FORMAT = "ensemble-1"
 
@@ -65,7 +65,7 @@ class EnsembleClassifier:
                                        for m in self.members], axis=0))  # fmt: skip
 
     def _tempered(self, proba: np.ndarray) -> np.ndarray:
-        from speechprint.metrics import apply_temperature
+        from speechprint.evaluation.metrics import apply_temperature
 
         return apply_temperature(proba, self.temperature)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from speechprint.passage.lexicon import Word, lexicon_digest, passage_words
+from speechprint.text.lexicon import Word, lexicon_digest, passage_words
 
 VERSION = 4
 SKIP_PENALTY = 25.0  # nats: skipping must beat forcing a word's sounds onto the wrong frames
@@ -218,9 +218,9 @@ def _align_chunk(items: list[tuple[str, str, str]]) -> list[list[dict[str, Any]]
 def align_files(paths: list[str], *, jobs: int | None = None, cache_dir: str | None = None,
                 progress: bool = True) -> dict[str, list[WordSpan]]:  # fmt: skip
     """``{path: spans}`` for every decodable recording (posteriors and alignments cached)."""
+    from speechprint.core.parallel import parallel_map
     from speechprint.features import extract_features
     from speechprint.features.cache import FeatureCache, content_hash, resolve_cache_dir
-    from speechprint.features.parallel import parallel_map
 
     extractor = posterior_extractor()
     root = resolve_cache_dir(cache_dir)

@@ -17,8 +17,8 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from speechprint.data.dataset import Dataset, fingerprint
+from speechprint.evaluation.metrics import bootstrap_interval
 from speechprint.features import FeatureSet
-from speechprint.metrics import bootstrap_interval
 from speechprint.train import RunConfig, model_seed_variants, run
 
 
@@ -119,7 +119,7 @@ def cross_validate(
 def _score_fold(variants: list[RunConfig], fold: Dataset,
                 features: FeatureSet) -> tuple[dict[str, Any], list[int]]:  # fmt: skip
     """The fold's held-out metrics (probabilities averaged over model seeds), best epochs."""
-    from speechprint.metrics import evaluate
+    from speechprint.evaluation.metrics import evaluate
 
     tests, epochs = [], []
     for seeded in variants:

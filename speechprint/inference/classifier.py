@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from speechprint.errors import DataError
+from speechprint.core.errors import DataError
 from speechprint.features.base import make_extractor, pool_statistics
 from speechprint.models import build_model, family
 
@@ -69,7 +69,7 @@ class AccentClassifier:
         self, features: list[np.ndarray], batch_size: int = 64
     ) -> np.ndarray:
         """``(N, C)`` probabilities for extracted features of any length (after ``temperature``)."""
-        from speechprint.metrics import apply_temperature
+        from speechprint.evaluation.metrics import apply_temperature
 
         return apply_temperature(self._proba_features(features, batch_size), self.temperature)
 

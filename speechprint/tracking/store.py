@@ -22,7 +22,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 
-from speechprint.errors import ServiceError
+from speechprint.core.errors import ServiceError
 
 # Optuna trial states -> MLflow run statuses (the `state` tag keeps Optuna's own word).
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
@@ -293,7 +293,7 @@ class MLflowTracker:
 
     def log_classifier(self, classifier: Any) -> None:
         """Log the trained classifier as a self-contained pyfunc model under ``model/``."""
-        from speechprint.pyfunc import save_pyfunc
+        from speechprint.inference.pyfunc import save_pyfunc
 
         with tempfile.TemporaryDirectory() as tmp:
             save_pyfunc(classifier, Path(tmp) / "model")

@@ -1,6 +1,6 @@
 """Candidates for promotion: a study's trial, or an ensemble of its best trials, refit and tested.
 
-Each member trial is refit on all development speakers (``speechprint.refit``) in a run of its own
+Each member trial is refit on all development speakers (``speechprint.release.refit``) in a run of its own
 (``kind=refit``, cached: promoting again reuses it), which also scores it once on the test split.
 An ensemble gets a run of its own too, holding the one pyfunc model that averages its members.
 """
@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 import optuna
 
-from speechprint import tracking
-from speechprint.errors import ConfigError
-from speechprint.evidence import (
+from speechprint.core.errors import ConfigError
+from speechprint.evaluation.evidence import (
     OOF_ARTIFACT,
     Selection,
     ensemble_selection,
@@ -24,6 +23,7 @@ from speechprint.evidence import (
     selection_of,
 )
 from speechprint.study.summary import extractor_label, pair_of
+from speechprint.tracking import store as tracking
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def _prefer_the_baseline_unless_beaten(study: optuna.Study, client: Any,
     """The top trial, unless its lead over the study's linear baseline is not distinguishable
     from zero on the same development speakers out of fold: then the simpler baseline (a lead
     within noise is how selection overfits the folds)."""
-    from speechprint.evidence import linear_baseline, paired_oof
+    from speechprint.evaluation.evidence import linear_baseline, paired_oof
 
     baseline = linear_baseline(study)
     cross_validated = "cv_balanced_accuracy_mean" in best.user_attrs
@@ -138,9 +138,9 @@ def refit_trial(client: Any, study_name: str, trial: optuna.trial.FrozenTrial, *
     model seeds, so its model is that average too: N refits (one run each) and the run of their
     average, which holds the model promoted.
     """
-    from speechprint.evidence import download_json
-    from speechprint.prepare import prepare_data
+    from speechprint.evaluation.evidence import download_json
     from speechprint.train import RunConfig, model_seed_variants
+    from speechprint.train.prepare import prepare_data
 
     key = str(trial.number)
     if (existing := _fitted_before(client, study_name, key)) is not None:
@@ -168,7 +168,7 @@ def refit_trial(client: Any, study_name: str, trial: optuna.trial.FrozenTrial, *
 
 def _refit(client: Any, study_name: str, key: str, trial: optuna.trial.FrozenTrial,
            config: Any, data: Any, tags: dict[str, Any]) -> Fitted:  # fmt: skip
-    from speechprint.refit import refit
+    from speechprint.release.refit import refit
 
     tracker = _start_candidate_run(client, study_name, "refit", key, tags)
     try:
@@ -199,9 +199,9 @@ def _averaged_run(client: Any, study_name: str, kind: str, key: str, tags: dict[
                   fitted: list[Fitted], config: dict[str, Any] | None = None) -> Fitted:  # fmt: skip
     """A run holding the average of ``fitted`` models as one pyfunc, with its test metrics
     (the members' probabilities averaged on the same test files)."""
-    from speechprint.ensemble import EnsembleClassifier
-    from speechprint.metrics import bootstrap_interval, evaluate
-    from speechprint.promote import load_classifier
+    from speechprint.evaluation.metrics import bootstrap_interval, evaluate
+    from speechprint.inference.ensemble import EnsembleClassifier
+    from speechprint.release.promote import load_classifier
 
     tracker = _start_candidate_run(client, study_name, kind, key,
                                    {"trained_on": "train+val", **tags})  # fmt: skip
@@ -234,7 +234,7 @@ def _start_candidate_run(client: Any, study_name: str, kind: str, key: str,
 
 def _fitted_before(client: Any, study_name: str, key: str) -> Fitted | None:
     """The candidate ``key``'s finished run from an earlier promotion, if there is one."""
-    from speechprint.evidence import download_json
+    from speechprint.evaluation.evidence import download_json
 
     existing = finished_run(client, study_name, key)
     if existing is None:
@@ -268,6 +268,6 @@ def _trained_on(tags: dict[str, str]) -> dict[str, Any]:
 
 
 def _labels(client: Any, trial: optuna.trial.FrozenTrial) -> list[str]:
-    from speechprint.evidence import download_json
+    from speechprint.evaluation.evidence import download_json
 
     return list(download_json(client, trial.user_attrs["mlflow_run_id"], OOF_ARTIFACT)["labels"])

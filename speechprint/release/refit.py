@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from speechprint.data.dataset import Dataset
-from speechprint.tracking_base import NullTracker, Tracker
+from speechprint.tracking.protocol import NullTracker, Tracker
 from speechprint.train import Result, RunConfig, run
 
 log = logging.getLogger(__name__)

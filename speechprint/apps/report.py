@@ -14,10 +14,10 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from speechprint import tracking
-from speechprint.compare import compare_pairs, markdown_table
-from speechprint.promote import DEFAULT_MODEL_NAME
+from speechprint.release.compare import compare_pairs, markdown_table
+from speechprint.release.promote import DEFAULT_MODEL_NAME
 from speechprint.study.storage import load_study
+from speechprint.tracking import store as tracking
 
 
 def _save(figure: plt.Figure, path: Path) -> Path:
@@ -169,7 +169,7 @@ def _optuna_figures(report: _Report, study: Any) -> None:
 
 def _promoted_section(report: _Report, client: Any, study: str, model_name: str) -> float | None:
     """The promoted model's test figures and table; returns its chance level (None: no model)."""
-    from speechprint.metrics import plot_confusion
+    from speechprint.evaluation.metrics import plot_confusion
 
     version = _promoted_version(client, study, model_name)
     test = _test_metrics(client, version) if version is not None else None

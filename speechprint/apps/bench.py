@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 from speechprint.features import extract_features, make_extractor
 
 NOTEBOOK_RATE = 22050

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from speechprint.errors import ConfigError, DataError
+from speechprint.core.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,8 @@ def probe_layers(
     progress: bool = True,
 ) -> LayerProbe:
     """Score a linear probe on every layer; no MLflow (see ``run_probe`` for the logged run)."""
-    from speechprint.prepare import prepare_data
     from speechprint.train import RunConfig
+    from speechprint.train.prepare import prepare_data
 
     if not Path(archive).exists():
         raise DataError(f"archive not found: {archive}")
@@ -155,9 +155,9 @@ def probe_layers(
 def _score_layer(config: Any, dataset: Any, features: Any, layer: int, n_outputs: int,
                  folds: int, repeats: int) -> LayerScore:  # fmt: skip
     """Repeated k-fold of the probe on one layer's slice of the all-layer statistics."""
-    from speechprint.cv import cross_validate
     from speechprint.features import FeatureSet, make_extractor
     from speechprint.features.pretrained.layers import split_layers
+    from speechprint.train.cv import cross_validate
 
     layer_params = {**config.extractor_params, "layer": layer}
     sliced = FeatureSet(
@@ -191,7 +191,7 @@ def _width(params: dict[str, Any]) -> int:
 
 def run_probe(out_dir: str | Path, **kwargs: Any) -> LayerProbe:
     """``probe_layers`` plus its CSV and PNG in ``out_dir``, logged as one MLflow run."""
-    from speechprint import tracking
+    from speechprint.tracking import store as tracking
 
     extractor = kwargs.get("extractor", "whisper_encoder")
     layers_params(extractor, dict(kwargs.get("params") or {}))  # fail before opening MLflow

@@ -32,7 +32,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 
 CLASSIFIER_ARTIFACT = "classifier"
 OUTPUT_COLUMNS = ["file", "label", "top_labels", "top_probabilities", "probabilities", "error"]
@@ -45,8 +45,8 @@ with contextlib.redirect_stderr(io.StringIO()):
 
     class AccentModel(mlflow.pyfunc.PythonModel):
         def load_context(self, context: Any) -> None:
-            from speechprint.ensemble import load_classifier_file
-            from speechprint.train.runtime import resolve_device
+            from speechprint.core.runtime import resolve_device
+            from speechprint.inference.ensemble import load_classifier_file
 
             config = context.model_config or {}
             device = resolve_device(str(config.get("device", "cpu")))

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 
 
 def resolve_device(spec: str) -> torch.device:

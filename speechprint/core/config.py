@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import pydantic
 import yaml
 
-from speechprint.errors import ConfigError
+from speechprint.core.errors import ConfigError
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -52,7 +52,7 @@ def parse(model: type[M], data: Any, *, source: str = "<config>") -> M:
     >>> parse(Pruner, {"n_warmup_step": 8}, source="x.yaml")
     Traceback (most recent call last):
     ...
-    speechprint.errors.ConfigError: x.yaml: n_warmup_step: unknown key; did you mean n_warmup_steps?
+    speechprint.core.errors.ConfigError: x.yaml: n_warmup_step: unknown key; did you mean n_warmup_steps?
     """
     try:
         return model.model_validate(data)

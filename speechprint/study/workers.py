@@ -27,7 +27,7 @@ from typing import Any
 
 import optuna
 
-from speechprint import stopping
+from speechprint.core import stopping
 from speechprint.study import recovery
 from speechprint.study.session import StudySession, TrialCallback, count_finished
 from speechprint.study.spec import StudySpec
@@ -162,7 +162,7 @@ def _worker(spec: StudySpec, settings: dict[str, Any], levels: tuple[int, int],
 
     stopping.install(once=(signal.SIGINT, signal.SIGTERM))
     # A parent killed outright (SIGKILL) cannot stop us: stop as on Ctrl-C, closing the trial.
-    from speechprint.features.processes import watch_parent
+    from speechprint.core.processes import watch_parent
 
     watch_parent(settings["parent_pid"], lambda: os.kill(os.getpid(), signal.SIGINT))
     # Spawned: the parent's logging setup is not inherited.

@@ -1,0 +1,1 @@
+"""Applications over the library: quickstart, reports, probes, benchmarks, experiments, prediction."""

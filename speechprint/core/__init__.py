@@ -1,0 +1,1 @@
+"""Plumbing every layer stands on: errors, strict config, registries, stopping, worker processes and progress."""

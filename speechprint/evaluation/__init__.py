@@ -1,0 +1,1 @@
+"""Scoring: class-balanced metrics, clip and speaker units, paired evidence and intervals."""

@@ -1,0 +1,1 @@
+"""From study to model: candidates refit and tested, promotion by evidence, comparisons."""

@@ -1,0 +1,1 @@
+"""Texts and their pronunciations (lexicon, G2P): no audio, below the features."""
