@@ -52,8 +52,13 @@ def _speaker_clips(job: tuple[Path, int]) -> list[str]:
     clips_dir, speaker = job
     voice, accent = ACCENTS[speaker % len(ACCENTS)]
     rng = np.random.default_rng(speaker)
-    wave, rate = synthesize(paragraph(), voice, rate=int(rng.integers(150, 200)),
-                            pitch=int(rng.integers(30, 70)), seed=speaker)  # fmt: skip
+    wave, rate = synthesize(
+        paragraph(),
+        voice,
+        rate=int(rng.integers(150, 200)),
+        pitch=int(rng.integers(30, 70)),
+        seed=speaker,
+    )
     x = resample_poly(wave.astype(np.float32) / 32768.0, RATE, rate).astype(np.float32)
     n = int(SECONDS * RATE)
     lines = []
@@ -112,21 +117,39 @@ def extraction(paths: list[str], jobs: int, workers: int) -> dict[str, float]:
         extract_features(paths, extractor, jobs=jobs, cache_dir=local_cache, progress=False)
         out["local"] = len(paths) / (time.perf_counter() - started)
     started = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      host="127.0.0.1", dashboard_address=None) as cluster:  # fmt: skip
+    with LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
         out["cluster_start_s"] = time.perf_counter() - started
         with tempfile.TemporaryDirectory() as shared_cache:
             started = time.perf_counter()
-            extract_features(paths, extractor, dask=cluster.scheduler_address,
-                             cache_dir=shared_cache, progress=False)  # fmt: skip
+            extract_features(
+                paths,
+                extractor,
+                dask=cluster.scheduler_address,
+                cache_dir=shared_cache,
+                progress=False,
+            )
             out["dask"] = len(paths) / (time.perf_counter() - started)
     return out
 
 
 def memory(root: Path, cache: Path, extractor: str, lazy: bool, jobs: int) -> dict[str, float]:
     """Peak resident memory (MB) and seconds of one run, in a process of its own."""
-    command = [sys.executable, __file__, "--_memory", str(root), str(cache), extractor,
-               "lazy" if lazy else "eager", str(jobs)]  # fmt: skip
+    command = [
+        sys.executable,
+        __file__,
+        "--_memory",
+        str(root),
+        str(cache),
+        extractor,
+        "lazy" if lazy else "eager",
+        str(jobs),
+    ]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -139,13 +162,27 @@ def _memory_child(root: str, cache: str, extractor: str, mode: str, jobs: str) -
 
     warnings.simplefilter("ignore")
     started = time.perf_counter()
-    config = RunConfig(archive=root, corpus="commonvoice", extractor=extractor, model="logreg",
-                       min_count=3, cache_dir=cache, jobs=int(jobs),
-                       lazy_features=mode == "lazy")  # fmt: skip
+    config = RunConfig(
+        archive=root,
+        corpus="commonvoice",
+        extractor=extractor,
+        model="logreg",
+        min_count=3,
+        cache_dir=cache,
+        jobs=int(jobs),
+        lazy_features=mode == "lazy",
+    )
     result = run(config, prepare_data(config, progress=False))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
-    print(json.dumps({"peak_mb": peak, "seconds": time.perf_counter() - started,
-                      "val_balanced_accuracy": result.val["balanced_accuracy"]}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "peak_mb": peak,
+                "seconds": time.perf_counter() - started,
+                "val_balanced_accuracy": result.val["balanced_accuracy"],
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -154,8 +191,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="local extraction processes")
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
     parser.add_argument("--memory-extractor", default="mfcc_seq")
-    parser.add_argument("--root", type=Path, default=Path.home() / ".cache" / "speechprint"
-                        / "bench-corpus")  # fmt: skip
+    parser.add_argument(
+        "--root", type=Path, default=Path.home() / ".cache" / "speechprint" / "bench-corpus"
+    )
     args = parser.parse_args()
     root = args.root / f"cv-{args.clips}"
     synth_s = build_corpus(root, args.clips, args.jobs)
@@ -175,8 +213,13 @@ def main() -> None:
     cache = args.root / "feature-cache"  # shared by both memory runs: they time no extraction
     from speechprint.features import extract_features, make_extractor
 
-    extract_features(paths, make_extractor(args.memory_extractor), jobs=args.jobs,
-                     cache_dir=cache, progress=False)  # fmt: skip
+    extract_features(
+        paths,
+        make_extractor(args.memory_extractor),
+        jobs=args.jobs,
+        cache_dir=cache,
+        progress=False,
+    )
     eager = memory(root, cache, args.memory_extractor, False, args.jobs)
     lazy = memory(root, cache, args.memory_extractor, True, args.jobs)
     print(

@@ -44,9 +44,14 @@ def lstm_seconds_per_epoch(archive: str, epochs: int = 3) -> float:
     from speechprint.train import RunConfig, TrainConfig, run
     from speechprint.train.prepare import prepare_data
 
-    config = RunConfig(archive=archive, extractor="mfcc_seq", model="lstm", min_count=5,
-                       model_params={"hidden": 128, "layers": 2},
-                       train=TrainConfig(epochs=epochs, max_frames=200, patience=epochs))  # fmt: skip
+    config = RunConfig(
+        archive=archive,
+        extractor="mfcc_seq",
+        model="lstm",
+        min_count=5,
+        model_params={"hidden": 128, "layers": 2},
+        train=TrainConfig(epochs=epochs, max_frames=200, patience=epochs),
+    )
     data = prepare_data(config, progress=False)
     started = time.perf_counter()
     run(config, data)
@@ -87,8 +92,11 @@ def main() -> None:
     parser.add_argument("--study", default=str(REPO / "studies/saa-region17.yaml"))
     parser.add_argument("--n-trials", type=int, default=30)
     parser.add_argument("--summarise", help="Optuna storage (URL or .db file) to summarise only")
-    parser.add_argument("--cv-vs-split", action="store_true",
-                        help="run with and without the study's cv: side by side")  # fmt: skip
+    parser.add_argument(
+        "--cv-vs-split",
+        action="store_true",
+        help="run with and without the study's cv: side by side",
+    )
     args = parser.parse_args()
     # Absolute paths: a fresh run works inside a temporary folder (its stores live there).
     args.archive = str(Path(args.archive).resolve())

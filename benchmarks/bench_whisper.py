@@ -39,8 +39,9 @@ def archive_paths(archive: str, limit: int) -> list[str]:
 def cold_extract(paths: list[str], name: str, params: dict[str, Any], jobs: int) -> float:
     """Seconds per audio minute of an extraction into an empty cache."""
     with tempfile.TemporaryDirectory() as cache:
-        result = extract_features(paths, make_extractor(name, params), jobs=jobs,
-                                  cache_dir=cache, progress=False)  # fmt: skip
+        result = extract_features(
+            paths, make_extractor(name, params), jobs=jobs, cache_dir=cache, progress=False
+        )
     return float(result.seconds_per_audio_minute or float("nan"))
 
 
@@ -111,8 +112,10 @@ def main() -> None:
         row["int8 vs float32 cosine (mean / p1)"] = f"{mean:.4f} / {low:.4f}"
     language = cold_extract(paths, "whisper_language", {}, args.jobs)
 
-    print(f"{len(paths)} recordings from {args.archive}; one-worker rows on {args.in_process} "
-          f"({minutes:.1f} min of audio), agreement on {args.agreement}; {os.cpu_count()} cores")  # fmt: skip
+    print(
+        f"{len(paths)} recordings from {args.archive}; one-worker rows on {args.in_process} "
+        f"({minutes:.1f} min of audio), agreement on {args.agreement}; {os.cpu_count()} cores"
+    )
     width = max(len(k) for k in rows[MODELS[0]])
     print(f"{'':<{width}}  " + "  ".join(f"{m:>16}" for m in MODELS) + f"  {'base / tiny.en':>14}")
     for key in rows[MODELS[0]]:

@@ -58,20 +58,34 @@ def sample_configurations(spec: StudySpec, n: int, seed: int = 0) -> list[dict[s
     return params
 
 
-def timed_run(spec: StudySpec, params: list[dict[str, Any]], *, workers: int, archive: str,
-              cache_dir: str | None, root: Path) -> tuple[float, optuna.Study]:  # fmt: skip
+def timed_run(
+    spec: StudySpec,
+    params: list[dict[str, Any]],
+    *,
+    workers: int,
+    archive: str,
+    cache_dir: str | None,
+    root: Path,
+) -> tuple[float, optuna.Study]:
     folder = root / f"workers-{workers}"
     folder.mkdir()
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
     os.environ["SPEECHPRINT_ARTIFACT_ROOT"] = str(folder / "mlruns")
     storage = str(folder / "study.journal.log")
-    study = optuna.create_study(study_name=spec.name, storage=open_storage(storage),
-                                direction="maximize")  # fmt: skip
+    study = optuna.create_study(
+        study_name=spec.name, storage=open_storage(storage), direction="maximize"
+    )
     for p in params:
         study.enqueue_trial(p)
     started = time.perf_counter()
-    outcome = run_study(spec, workers=workers, archive=archive, n_trials=len(params),
-                        storage=storage, cache_dir=cache_dir)  # fmt: skip
+    outcome = run_study(
+        spec,
+        workers=workers,
+        archive=archive,
+        n_trials=len(params),
+        storage=storage,
+        cache_dir=cache_dir,
+    )
     return time.perf_counter() - started, outcome.study
 
 
@@ -93,15 +107,25 @@ def main() -> None:
     times: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         for workers in (1, args.workers):
-            seconds, study = timed_run(spec, params, workers=workers, archive=args.archive,
-                                       cache_dir=args.cache_dir, root=Path(tmp))  # fmt: skip
+            seconds, study = timed_run(
+                spec,
+                params,
+                workers=workers,
+                archive=args.archive,
+                cache_dir=args.cache_dir,
+                root=Path(tmp),
+            )
             states = [t.state.name for t in study.trials]
-            print(f"{workers} worker(s): {seconds:7.1f} s wall for {len(states)} trials "
-                  f"({', '.join(f'{states.count(s)} {s.lower()}' for s in sorted(set(states)))})")  # fmt: skip
+            print(
+                f"{workers} worker(s): {seconds:7.1f} s wall for {len(states)} trials "
+                f"({', '.join(f'{states.count(s)} {s.lower()}' for s in sorted(set(states)))})"
+            )
             times[workers] = seconds
     pairs = sorted({p["pair"] for p in params})
-    print(f"study {spec.name} ({spec.source}), {args.n_trials} trials, pairs {pairs}, "
-          f"{os.cpu_count()} CPU cores")  # fmt: skip
+    print(
+        f"study {spec.name} ({spec.source}), {args.n_trials} trials, pairs {pairs}, "
+        f"{os.cpu_count()} CPU cores"
+    )
     print(f"speed-up with {args.workers} workers: {times[1] / times[args.workers]:.2f}x")
 
 

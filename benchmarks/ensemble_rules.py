@@ -75,8 +75,10 @@ def main() -> None:
     print(f"chosen on one half, scored on the other ({2 * args.halvings} halvings):")
     for name, values in sorted(held_out.items(), key=lambda kv: -np.mean(kv[1])):
         gain = np.array(values) - top
-        print(f"  {name:22s} {np.mean(values):.3f}  vs the top trial {gain.mean():+.3f} "
-              f"(better in {np.mean(gain > 0):.0%} of halvings)")  # fmt: skip
+        print(
+            f"  {name:22s} {np.mean(values):.3f}  vs the top trial {gain.mean():+.3f} "
+            f"(better in {np.mean(gain > 0):.0%} of halvings)"
+        )
 
 
 if __name__ == "__main__":

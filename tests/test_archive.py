@@ -58,8 +58,18 @@ def test_cleaning_and_rows_without_audio(tmp_path: Path) -> None:
         archive = load_archive(root)
     speakers = archive.speakers
     assert not [c for c in speakers.columns if c.startswith("Unnamed")]
-    for column in ("speakerid", "filename", "native_language", "country", "sex", "age",
-                   "age_onset", "birthplace", "region", "path"):  # fmt: skip
+    for column in (
+        "speakerid",
+        "filename",
+        "native_language",
+        "country",
+        "sex",
+        "age",
+        "age_onset",
+        "birthplace",
+        "region",
+        "path",
+    ):
         assert column in speakers.columns
     assert len(speakers) == 4 and archive.rows_without_audio == 1 and len(archive.with_audio) == 3
     first = speakers.iloc[0]
@@ -116,7 +126,7 @@ def test_describe_counts_and_unreadable_files(tmp_path: Path) -> None:
             ("german1", "german", "germany"),
             ("#french1", "french", "france"),
             ("garbage1", "english", "uk"),
-        ],  # fmt: skip
+        ],
     )
     (root / "recordings" / "german1.wav").write_bytes(b"")
     (root / "recordings" / "garbage1.wav").write_bytes(b"RIFF\x00\x00garbage" * 3)
@@ -128,8 +138,10 @@ def test_describe_counts_and_unreadable_files(tmp_path: Path) -> None:
     # Counts are over rows with audio: france has none.
     assert summary["by_country"] == {"usa": 1, "germany": 1, "uk": 1}
     assert summary["by_region"] == {
-        "north american": 1, "western european non-romance": 1, "british isles": 1
-    }  # fmt: skip
+        "north american": 1,
+        "western european non-romance": 1,
+        "british isles": 1,
+    }
     assert summary["regions"] == 3 and summary["region_table"]["name"] == "seed"
     assert sum(summary["by_age"].values()) == 3
     assert summary["by_sex"] == {"male": 2, "female": 1}
@@ -146,16 +158,22 @@ def test_overview_plots_are_png(tmp_path: Path) -> None:
 
 
 def test_region_column_follows_the_chosen_table(tmp_path: Path) -> None:
-    rows = [("english1", "english", "usa"), ("spanish1", "spanish", "spain"),
-            ("zulu1", "zulu", "south africa")]  # fmt: skip
+    rows = [
+        ("english1", "english", "usa"),
+        ("spanish1", "spanish", "spain"),
+        ("zulu1", "zulu", "south africa"),
+    ]
     root = write_archive(tmp_path / "a", rows)
     seed = load_archive(root)
     assert seed.regions is region_table("seed")
     assert list(seed.speakers["region"]) == ["north american", "romance", "african anglophone"]
     geo = load_archive(root, regions="geo")
     assert geo.regions.name == "geo"
-    assert list(geo.speakers["region"]) == ["north american", "southern european",
-                                            "sub-saharan african"]  # fmt: skip
+    assert list(geo.speakers["region"]) == [
+        "north american",
+        "southern european",
+        "sub-saharan african",
+    ]
     # Unmapped countries are relative to the table in use.
     mine = tmp_path / "mine.csv"
     mine.write_text("# two countries only\ncountry,region\nusa,anglo\nspain,iberian\n")

@@ -64,8 +64,13 @@ def browser() -> Iterator[Any]:
         pytest.skip(reason)
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM  # the system browser: Selenium Manager downloads nothing
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,1000"):  # fmt: skip
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -82,9 +87,13 @@ def _wait_for(driver: Any, condition: Any, timeout: float = 30.0) -> Any:
 
 
 def test_the_findings_page_shows_every_figure_without_errors(
-    browser: Any, tiny_archive: Path, tracking: str, cache_dir: Path, tmp_path: Path,
+    browser: Any,
+    tiny_archive: Path,
+    tracking: str,
+    cache_dir: Path,
+    tmp_path: Path,
     require_pretrained,
-) -> None:  # fmt: skip
+) -> None:
     require_pretrained("hama")
     from speechprint.findings.run import run_findings
     from speechprint.release.promote import promote
@@ -138,14 +147,31 @@ def mlflow_ui(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     parent = next(r.info.run_name for r in runs if "mlflow.parentRunId" not in r.data.tags)
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=(folder / "mlflow-ui.log").open("w"), cwd=folder,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "ui",
+            "--backend-store-uri",
+            uri,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / "mlflow-ui.log").open("w"),
+        cwd=folder,
+    )
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/health", server, folder / "mlflow-ui.log")
-        yield {"url": f"http://127.0.0.1:{port}", "experiment": experiment.experiment_id,
-               "trials": trials, "parent": parent, "study": study}  # fmt: skip
+        yield {
+            "url": f"http://127.0.0.1:{port}",
+            "experiment": experiment.experiment_id,
+            "trials": trials,
+            "parent": parent,
+            "study": study,
+        }
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -169,13 +195,17 @@ def test_the_mlflow_ui_opens_on_training_runs_and_one_click_shows_the_trials(
 ) -> None:
     # MLflow 3.17's workflow switch (GenAI | Model training), not the experiment's tags, decides
     # the landing page, so the link names it; the chart view plots every run's metrics.
-    link = (f"{mlflow_ui['url']}/#/experiments/{mlflow_ui['experiment']}/runs"
-            "?workflowType=machine_learning&compareRunsMode=CHART")  # fmt: skip
+    link = (
+        f"{mlflow_ui['url']}/#/experiments/{mlflow_ui['experiment']}/runs"
+        "?workflowType=machine_learning&compareRunsMode=CHART"
+    )
     browser.get(link)
     parent = mlflow_ui["parent"]
     # The grid renders its rows after the page text: wait for the study run's own row.
-    expander = (f"//*[@role='row'][.//*[contains(text(), '{parent}')]]"
-                "//button[contains(@data-component-id, 'runnamecellrenderer')]")  # fmt: skip
+    expander = (
+        f"//*[@role='row'][.//*[contains(text(), '{parent}')]]"
+        "//button[contains(@data-component-id, 'runnamecellrenderer')]"
+    )
     button = _wait_for(browser, lambda d: (d.find_elements("xpath", expander) or [None])[0])
     assert "/runs" in browser.current_url and "Model training" in _body(browser)
     # Trials are nested under the study's run, collapsed: one click on its expander shows them.
@@ -205,8 +235,9 @@ def _body(driver: Any) -> str:
     return driver.find_element("tag name", "body").text
 
 
-def test_the_ui_link_opens_on_the_trials_best_first(browser: Any, mlflow_ui: dict,
-                                                    tmp_path: Path) -> None:  # fmt: skip
+def test_the_ui_link_opens_on_the_trials_best_first(
+    browser: Any, mlflow_ui: dict, tmp_path: Path
+) -> None:
     from speechprint.tracking import store as tracking
 
     # A metric sort lists child runs flat: every trial is on screen with no click.
@@ -244,8 +275,9 @@ def test_a_browser_that_chose_model_training_opens_plain_links_on_the_runs(
     "(chunk 3878) also nests trials under the study's run, collapsed, when sorted by start time "
     "with no filter; a first visit expands only parents of mlflow.runType=evaluation runs",
 )
-def test_the_plain_experiment_link_opens_on_the_trials(browser: Any, mlflow_ui: dict,
-                                                       tmp_path: Path) -> None:  # fmt: skip
+def test_the_plain_experiment_link_opens_on_the_trials(
+    browser: Any, mlflow_ui: dict, tmp_path: Path
+) -> None:
     # A first visit: nothing remembered.
     _open_app_with_storage(browser, mlflow_ui["url"], f"#/experiments/{mlflow_ui['experiment']}")
     time.sleep(8)  # let the single-page app settle on whatever it opens first

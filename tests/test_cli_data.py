@@ -12,16 +12,39 @@ from typer.testing import CliRunner
 from speechprint.cli import _register_subcommands, app
 
 _register_subcommands()
-KEYS = ("rows", "with_audio", "without_audio", "unreadable", "region_table", "regions",
-        "by_region", "by_native_language", "by_country", "by_sex", "by_age")  # fmt: skip
+KEYS = (
+    "rows",
+    "with_audio",
+    "without_audio",
+    "unreadable",
+    "region_table",
+    "regions",
+    "by_region",
+    "by_native_language",
+    "by_country",
+    "by_sex",
+    "by_age",
+)
 # The seed notebook's 17 regions on saa8k (its README: north american 348 ... scandinavian 6).
 SAA8K_SEED_REGIONS = {
-    "north american": 348, "latin american": 148, "east asian": 110,
-    "middle eastern and african arab": 90, "eastern european": 82, "british isles": 63,
-    "romance": 46, "western european non-romance": 46, "oceanian": 35, "african other": 19,
-    "south asian": 19, "african francophone": 18, "caribbean": 16, "african anglophone": 14,
-    "southeast asian": 10, "central asian": 9, "scandinavian": 6,
-}  # fmt: skip
+    "north american": 348,
+    "latin american": 148,
+    "east asian": 110,
+    "middle eastern and african arab": 90,
+    "eastern european": 82,
+    "british isles": 63,
+    "romance": 46,
+    "western european non-romance": 46,
+    "oceanian": 35,
+    "african other": 19,
+    "south asian": 19,
+    "african francophone": 18,
+    "caribbean": 16,
+    "african anglophone": 14,
+    "southeast asian": 10,
+    "central asian": 9,
+    "scandinavian": 6,
+}
 
 
 def invoke(*args: str) -> object:
@@ -36,7 +59,7 @@ def small_archive(tmp_path: Path) -> Path:
             ("german1", "german", "germany"),
             ("#french1", "french", "france"),
             ("zulu1", "zulu", "atlantis"),
-        ],  # fmt: skip
+        ],
     )
 
 
@@ -51,8 +74,11 @@ def test_describe_json_is_one_object(tmp_path: Path) -> None:
     assert summary["unreadable"] == [{"file": "german1.wav", "reason": "empty file (0 bytes)"}]
     assert "atlantis" in result.stderr
     assert summary["region_table"]["name"] == "seed"
-    assert summary["by_region"] == {"north american": 1, "western european non-romance": 1,
-                                    "unclassified": 1}  # fmt: skip
+    assert summary["by_region"] == {
+        "north american": 1,
+        "western european non-romance": 1,
+        "unclassified": 1,
+    }
 
 
 def test_describe_with_another_region_table(tmp_path: Path) -> None:
@@ -101,8 +127,11 @@ def test_describe_missing_archive_exits_2_without_traceback(tmp_path: Path, as_j
 
 
 def test_describe_missing_column_exits_2(tmp_path: Path) -> None:
-    root = write_archive(tmp_path / "a", [("english1", "english", "usa")],
-                         header="age,filename,native_language,speakerid,country")  # fmt: skip
+    root = write_archive(
+        tmp_path / "a",
+        [("english1", "english", "usa")],
+        header="age,filename,native_language,speakerid,country",
+    )
     result = invoke("describe", "--archive", str(root))
     assert result.exit_code == 2 and "sex" in result.stderr
 

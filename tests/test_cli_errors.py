@@ -50,12 +50,21 @@ def plugin_path(tmp_path: Path) -> Path:
 def speechprint(
     *args: str, cwd: Path, pythonpath: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}",
-           "SPEECHPRINT_ARTIFACT_ROOT": str(cwd / "mlruns")}  # fmt: skip
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}",
+        "SPEECHPRINT_ARTIFACT_ROOT": str(cwd / "mlruns"),
+    }
     if pythonpath is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "speechprint", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "speechprint", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_user_errors_are_one_line_and_debug_shows_the_traceback(tmp_path: Path) -> None:
@@ -72,21 +81,35 @@ def test_a_model_bug_shows_its_traceback_in_runs_and_studies(
     tmp_path: Path, tiny_archive: Path, plugin_path: Path, cache_dir: Path
 ) -> None:
     experiment = tmp_path / "broken.yaml"
-    experiment.write_text(yaml.safe_dump({
-        "name": "broken", "data": {"archive": str(tiny_archive), "min_count": 3},
-        "extractor": "mfcc_mean", "model": "broken_plugin", "train": {"epochs": 1},
-    }))  # fmt: skip
+    experiment.write_text(
+        yaml.safe_dump(
+            {
+                "name": "broken",
+                "data": {"archive": str(tiny_archive), "min_count": 3},
+                "extractor": "mfcc_mean",
+                "model": "broken_plugin",
+                "train": {"epochs": 1},
+            }
+        )
+    )
     run = speechprint("run", str(experiment), cwd=tmp_path, pythonpath=plugin_path)
     assert run.returncode == 1, run.stderr  # a bug, not a user error (2)
     assert "Traceback" in run.stderr and "brokenplugin.py" in run.stderr
 
     study = tmp_path / "study.yaml"
-    study.write_text(yaml.safe_dump({
-        "name": "broken-study", "data": {"archive": str(tiny_archive), "min_count": 3},
-        "extractors": ["mfcc_mean"], "models": ["broken_plugin", "logreg"],
-        "budget": {"n_trials": 2}, "train": {"epochs": 1},
-        "baselines": [{"pair": "mfcc_mean+broken_plugin"}, {"pair": "mfcc_mean+logreg"}],
-    }))  # fmt: skip
+    study.write_text(
+        yaml.safe_dump(
+            {
+                "name": "broken-study",
+                "data": {"archive": str(tiny_archive), "min_count": 3},
+                "extractors": ["mfcc_mean"],
+                "models": ["broken_plugin", "logreg"],
+                "budget": {"n_trials": 2},
+                "train": {"epochs": 1},
+                "baselines": [{"pair": "mfcc_mean+broken_plugin"}, {"pair": "mfcc_mean+logreg"}],
+            }
+        )
+    )
     result = speechprint("study", "run", str(study), cwd=tmp_path, pythonpath=plugin_path)
     assert result.returncode == 0, result.stderr  # the crash is a failed trial; the study goes on
     assert "trial    0 FAIL mfcc_mean+broken_plugin: RuntimeError" in result.stdout

@@ -64,8 +64,10 @@ def write_commonvoice(
             name = f"common_voice_en_{seed:08d}.mp3"
             speech(root / "clips" / name, voice, seed)
             sentence = 'He said "hello" to the 4" pipe'  # bare quotes: the TSV is unquoted
-            lines.append(f"{client}\t{name}\t{seed}\t{sentence}\t\t2\t0\t{age}\t{gender}\t"
-                         f"{accents}\t\ten\t\n")  # fmt: skip
+            lines.append(
+                f"{client}\t{name}\t{seed}\t{sentence}\t\t2\t0\t{age}\t{gender}\t"
+                f"{accents}\t\ten\t\n"
+            )
     lines.append(f"{'z9' * 8}\tcommon_voice_en_99999999.mp3\t1\tgone\t\t2\t0\t\t\tus\t\ten\t\n")
     (root / "validated.tsv").write_text("".join(lines), encoding="utf-8")
     return root
@@ -79,8 +81,9 @@ def test_commonvoice_reader(tmp_path: Path) -> None:
     clips = archive.with_audio
     assert archive.corpus == "commonvoice" and len(clips) == 21 and archive.rows_without_audio == 1
     by_speaker = clips.groupby("speakerid").first()
-    assert by_speaker.loc["a1" * 8, ["region", "country", "native_language", "sex", "age"]].tolist() \
-        == ["north american", "usa", "english", "male", 25.0]  # fmt: skip
+    assert by_speaker.loc[
+        "a1" * 8, ["region", "country", "native_language", "sex", "age"]
+    ].tolist() == ["north american", "usa", "english", "male", 25.0]
     # Two accents that agree on region and country keep them; ones that disagree keep neither.
     assert by_speaker.loc["b2" * 8, ["region", "country"]].tolist() == ["british isles", "uk"]
     assert by_speaker.loc["f6" * 8, "region"] == "unclassified"
@@ -141,8 +144,11 @@ def write_vctk(root: Path, utterances: int = 2) -> Path:
         for i in range(1, utterances + 1):
             for mic in ("mic1", "mic2"):
                 seed += 1
-                speech(root / "wav48_silence_trimmed" / speaker / f"{speaker}_{i:03d}_{mic}.flac",
-                       "en" if speaker != "p315" else "en-us", seed)  # fmt: skip
+                speech(
+                    root / "wav48_silence_trimmed" / speaker / f"{speaker}_{i:03d}_{mic}.flac",
+                    "en" if speaker != "p315" else "en-us",
+                    seed,
+                )
     return root
 
 
@@ -151,8 +157,9 @@ def test_vctk_reader(tmp_path: Path) -> None:
     clips = archive.with_audio
     assert len(clips) == 14 and not clips["filename"].str.endswith("mic2").any()  # mic1 only
     first = clips.groupby("speakerid").first()
-    assert first.loc["p225", ["accent", "region", "country", "sex", "age", "birthplace"]].tolist() \
-        == ["english", "british isles", "uk", "female", 23.0, "southern england"]  # fmt: skip
+    assert first.loc[
+        "p225", ["accent", "region", "country", "sex", "age", "birthplace"]
+    ].tolist() == ["english", "british isles", "uk", "female", 23.0, "southern england"]
     assert first.loc["p315", ["region", "birthplace"]].tolist() == ["north american", "connecticut"]
     assert (
         first.loc["p245", "country"] == "ireland" and first.loc["p280", "region"] == "unclassified"
@@ -191,8 +198,14 @@ def write_l2arctic(root: Path, utterances: int = 2, readme: bool = True) -> Path
     if readme:
         (root / "README.md").write_text(L2_README, encoding="utf-8")
     seed = 500
-    for speaker, voice in (("ABA", "de"), ("BWC", "en"), ("TNI", "en-029"), ("HQTV", "fr"),
-                           ("NJS", "en-us"), ("XYZ", "en")):  # fmt: skip
+    for speaker, voice in (
+        ("ABA", "de"),
+        ("BWC", "en"),
+        ("TNI", "en-029"),
+        ("HQTV", "fr"),
+        ("NJS", "en-us"),
+        ("XYZ", "en"),
+    ):
         for i in range(1, utterances + 1):
             seed += 1
             speech(root / speaker / "wav" / f"arctic_a{i:04d}.wav", voice, seed)
@@ -205,9 +218,15 @@ def test_l2arctic_reader(tmp_path: Path) -> None:
     first = archive.with_audio.groupby("speakerid").first()
     assert len(archive.with_audio) == 12
     assert first.loc["BWC", ["native_language", "country", "region", "sex"]].tolist() == [
-        "mandarin", "china", "east asian", "male"]  # fmt: skip
+        "mandarin",
+        "china",
+        "east asian",
+        "male",
+    ]
     assert first.loc["ABA", ["region", "native_language"]].tolist() == [
-        "middle eastern and african arab", "arabic"]  # fmt: skip
+        "middle eastern and african arab",
+        "arabic",
+    ]
     assert first.loc["NJS", "region"] == "unclassified" and first.loc["NJS", "country"] != "spain"
     assert not isinstance(first.loc["HQTV", "sex"], str)  # the empty Gender cell
     assert archive.notes["speakers_not_in_table"] == ["XYZ"]
@@ -238,8 +257,9 @@ def test_describe_corpus_cli(tmp_path: Path) -> None:
 
     _register_subcommands()
     root = write_l2arctic(tmp_path / "l2", utterances=1)
-    result = CliRunner().invoke(app, ["data", "describe", "--corpus", "l2arctic",
-                                      "--archive", str(root), "--json"])  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["data", "describe", "--corpus", "l2arctic", "--archive", str(root), "--json"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["corpus"] == "l2arctic" and summary["speakers"] == 6

@@ -29,8 +29,14 @@ def classifier(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory):  #
     from speechprint.train.prepare import prepare_data
 
     cache = tmp_path_factory.mktemp("cache")
-    config = RunConfig(archive=str(tiny_archive), extractor="mfcc_mean", model="logreg",
-                       min_count=3, cache_dir=str(cache), jobs=1)  # fmt: skip
+    config = RunConfig(
+        archive=str(tiny_archive),
+        extractor="mfcc_mean",
+        model="logreg",
+        min_count=3,
+        cache_dir=str(cache),
+        jobs=1,
+    )
     return run(config, prepare_data(config, progress=False)).classifier
 
 
@@ -44,14 +50,22 @@ def test_cross_corpus_score_lists_unmapped_labels(classifier, vctk: Path, tmp_pa
     (tmp_path / "map.csv").write_text(LABEL_MAP)
     mapping = read_label_map(tmp_path / "map.csv")
     assert mapping["irish"] == "" and mapping["english"] == "british isles"
-    result = cross_corpus_score(classifier, load_corpus(vctk, "vctk"), label_map=mapping,
-                                jobs=1, cache_dir=str(tmp_path / "cache"))  # fmt: skip
+    result = cross_corpus_score(
+        classifier,
+        load_corpus(vctk, "vctk"),
+        label_map=mapping,
+        jobs=1,
+        cache_dir=str(tmp_path / "cache"),
+    )
     # p225, p226 (English), p234 (Scottish), p315 (American): 4 speakers, 2 clips each.
     assert (result.speakers, result.clips) == (4, 8) and result.corpus == "vctk"
     assert result.unmapped == {"(no label)": 1, "france": 1, "irish": 1}  # p999, p280, p245
     assert result.not_in_model == ["atlantis"]
-    assert result.mapped == {"american": "north american", "english": "british isles",
-                             "scottish": "british isles"}  # fmt: skip
+    assert result.mapped == {
+        "american": "north american",
+        "english": "british isles",
+        "scottish": "british isles",
+    }
     metrics = result.metrics
     assert metrics["unit"] == "speaker" and metrics["n"] == 4 and metrics["clip"]["n"] == 8
     assert 0.0 <= metrics["balanced_accuracy"] <= 1.0
@@ -61,13 +75,19 @@ def test_cross_corpus_score_lists_unmapped_labels(classifier, vctk: Path, tmp_pa
 @pytest.mark.slow  # trains a model first
 def test_without_a_map_only_shared_names_count(classifier, vctk: Path, tmp_path: Path) -> None:  # noqa: ANN001
     archive = load_corpus(vctk, "vctk")
-    result = cross_corpus_score(classifier, archive, source="region", jobs=1,
-                                cache_dir=str(tmp_path / "cache"), unit="clip")  # fmt: skip
+    result = cross_corpus_score(
+        classifier, archive, source="region", jobs=1, cache_dir=str(tmp_path / "cache"), unit="clip"
+    )
     assert set(result.mapped) <= set(classifier.labels) and result.metrics["unit"] == "clip"
     assert "unclassified" in result.unmapped  # p280's unknown accent has no region
     with pytest.raises(DataError, match="no clip of .* has a label the model knows"):
-        cross_corpus_score(classifier, archive, label_map={"english": "nowhere"}, jobs=1,
-                           cache_dir=str(tmp_path / "cache"))  # fmt: skip
+        cross_corpus_score(
+            classifier,
+            archive,
+            label_map={"english": "nowhere"},
+            jobs=1,
+            cache_dir=str(tmp_path / "cache"),
+        )
     with pytest.raises(ConfigError, match="no column 'dialect'"):
         cross_corpus_score(classifier, archive, source="dialect")
 
@@ -94,9 +114,21 @@ def test_evaluate_command_on_a_saved_model(classifier, vctk: Path, tmp_path: Pat
     model = save_pyfunc(classifier, tmp_path / "model")
     (tmp_path / "map.csv").write_text(LABEL_MAP)
     _register_subcommands()
-    args = ["evaluate", "--model", str(model), "--corpus", "vctk", "--archive", str(vctk),
-            "--labels", str(tmp_path / "map.csv"), "--jobs", "1", "--cache-dir",
-            str(tmp_path / "cache")]  # fmt: skip
+    args = [
+        "evaluate",
+        "--model",
+        str(model),
+        "--corpus",
+        "vctk",
+        "--archive",
+        str(vctk),
+        "--labels",
+        str(tmp_path / "map.csv"),
+        "--jobs",
+        "1",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     result = CliRunner().invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -120,8 +152,15 @@ def test_lazy_features_train_the_same_model(tiny_archive: Path, tmp_path: Path) 
 
     results = {}
     for lazy in (False, True):
-        config = RunConfig(archive=str(tiny_archive), extractor="mfcc_mean", model="logreg",
-                           min_count=3, cache_dir=str(tmp_path), jobs=1, lazy_features=lazy)  # fmt: skip
+        config = RunConfig(
+            archive=str(tiny_archive),
+            extractor="mfcc_mean",
+            model="logreg",
+            min_count=3,
+            cache_dir=str(tmp_path),
+            jobs=1,
+            lazy_features=lazy,
+        )
         data = prepare_data(config, progress=False)
         assert isinstance(data.features.features, PackedFeatures) == lazy
         results[lazy] = run(config, data)

@@ -65,8 +65,13 @@ def test_cross_validate_reports_the_running_mean_after_each_fold(
     from speechprint.train import RunConfig
     from speechprint.train.prepare import prepare_data
 
-    config = RunConfig(archive=str(tiny_archive), extractor="mfcc_mean", model="logreg",
-                       min_count=3, cache_dir=str(cache_dir))  # fmt: skip
+    config = RunConfig(
+        archive=str(tiny_archive),
+        extractor="mfcc_mean",
+        model="logreg",
+        min_count=3,
+        cache_dir=str(cache_dir),
+    )
     data = prepare_data(config, progress=False)
     reports: list[tuple[int, float]] = []
     result = cross_validate(
@@ -88,9 +93,14 @@ def test_model_seeds_average_torch_models_and_leave_deterministic_fits_alone(
     from speechprint.train.prepare import prepare_data
 
     def config(model: str) -> RunConfig:
-        return RunConfig(archive=str(tiny_archive), extractor="mfcc_mean", model=model,
-                         min_count=3, cache_dir=str(cache_dir),
-                         train=TrainConfig(epochs=3, patience=3))  # fmt: skip
+        return RunConfig(
+            archive=str(tiny_archive),
+            extractor="mfcc_mean",
+            model=model,
+            min_count=3,
+            cache_dir=str(cache_dir),
+            train=TrainConfig(epochs=3, patience=3),
+        )
 
     data = prepare_data(config("logreg"), progress=False)
     linear = cross_validate(config("logreg"), data, folds=2, repeats=1, seeds=3)

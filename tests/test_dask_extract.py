@@ -38,8 +38,9 @@ class SleepyMfcc(MfccMean):
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[distributed.LocalCluster]:
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as local:  # fmt: skip
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as local:
         yield local
 
 
@@ -51,20 +52,31 @@ def _entries(cache: FeatureCache) -> list[Path]:
     return sorted(p for p in cache.folder.glob("*.npy") if not p.name.startswith(TMP_PREFIX))
 
 
-def test_cluster_features_equal_local_ones(tiny_archive: Path, tmp_path: Path,
-                                           cluster: distributed.LocalCluster) -> None:  # fmt: skip
+def test_cluster_features_equal_local_ones(
+    tiny_archive: Path, tmp_path: Path, cluster: distributed.LocalCluster
+) -> None:
     paths = _paths(tiny_archive)
     extractor = make_extractor("mfcc_mean", {})
     local = extract_features(paths, extractor, jobs=2, cache_dir=tmp_path / "local", progress=False)
-    remote = extract_features(paths, extractor, dask=cluster.scheduler_address,
-                              cache_dir=tmp_path / "shared", progress=False)  # fmt: skip
+    remote = extract_features(
+        paths,
+        extractor,
+        dask=cluster.scheduler_address,
+        cache_dir=tmp_path / "shared",
+        progress=False,
+    )
     assert remote.computed == len(paths) == len(local.features) and not remote.skipped
     assert list(remote.features) == list(local.features)  # input order, not completion order
     for path, array in local.features.items():
         assert remote.features[path].tobytes() == array.tobytes()
     # The workers wrote the shared cache: a second run loads everything.
-    again = extract_features(paths, extractor, dask=cluster.scheduler_address,
-                             cache_dir=tmp_path / "shared", progress=False)  # fmt: skip
+    again = extract_features(
+        paths,
+        extractor,
+        dask=cluster.scheduler_address,
+        cache_dir=tmp_path / "shared",
+        progress=False,
+    )
     assert again.loaded == len(paths) and again.computed == 0
 
 
@@ -76,9 +88,21 @@ def test_cli_extract_on_the_cluster(tmp_path: Path, cluster: distributed.LocalCl
 
     _register_subcommands()
     root = write_vctk(tmp_path / "vctk", utterances=1)
-    args = ["features", "extract", "--corpus", "vctk", "--archive", str(root), "--extractor",
-            "mfcc_mean", "--dask", cluster.scheduler_address, "--cache-dir", str(tmp_path / "c"),
-            "--no-progress"]  # fmt: skip
+    args = [
+        "features",
+        "extract",
+        "--corpus",
+        "vctk",
+        "--archive",
+        str(root),
+        "--extractor",
+        "mfcc_mean",
+        "--dask",
+        cluster.scheduler_address,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--no-progress",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
@@ -86,26 +110,38 @@ def test_cli_extract_on_the_cluster(tmp_path: Path, cluster: distributed.LocalCl
     assert f"Dask cluster {cluster.scheduler_address}" in text
 
 
-def test_killed_worker_loses_no_finished_entry(tiny_archive: Path, tmp_path: Path,
-                                               cluster: distributed.LocalCluster,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_killed_worker_loses_no_finished_entry(
+    tiny_archive: Path,
+    tmp_path: Path,
+    cluster: distributed.LocalCluster,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from speechprint.features import extract
 
     monkeypatch.setattr(extract, "CLUSTER_BATCH", 2)  # many small tasks: the kill lands mid-run
     paths = _paths(tiny_archive)
     with FEATURES.temporary("test_sleepy_mfcc", SleepyMfcc):
         extractor = make_extractor("test_sleepy_mfcc", {})
-        reference = extract_features(paths, make_extractor("mfcc_mean", {}), jobs=2,
-                                     cache_dir=tmp_path / "reference", progress=False)  # fmt: skip
+        reference = extract_features(
+            paths,
+            make_extractor("mfcc_mean", {}),
+            jobs=2,
+            cache_dir=tmp_path / "reference",
+            progress=False,
+        )
         cache_dir = tmp_path / "shared"
         cache = FeatureCache(cache_dir, extractor)
         outcome: dict[str, object] = {}
 
         def first_run() -> None:
             try:
-                outcome["result"] = extract_features(paths, extractor, progress=False,
-                                                     dask=cluster.scheduler_address,
-                                                     cache_dir=cache_dir)  # fmt: skip
+                outcome["result"] = extract_features(
+                    paths,
+                    extractor,
+                    progress=False,
+                    dask=cluster.scheduler_address,
+                    cache_dir=cache_dir,
+                )
             except Exception as error:  # noqa: BLE001 - KilledWorker is one allowed outcome
                 outcome["error"] = error
 
@@ -129,8 +165,9 @@ def test_killed_worker_loses_no_finished_entry(tiny_archive: Path, tmp_path: Pat
         for entry in entries:
             assert np.load(entry).dtype == np.float32
 
-        rerun = extract_features(paths, extractor, dask=cluster.scheduler_address,
-                                 cache_dir=cache_dir, progress=False)  # fmt: skip
+        rerun = extract_features(
+            paths, extractor, dask=cluster.scheduler_address, cache_dir=cache_dir, progress=False
+        )
         assert rerun.loaded == len(entries) and rerun.computed == len(paths) - len(entries)
         for path, array in reference.features.items():  # the same numbers as plain mfcc_mean
             assert rerun.features[path].tobytes() == array.tobytes()
@@ -141,5 +178,10 @@ def test_unreachable_scheduler_is_a_service_error(tiny_archive: Path, tmp_path: 
 
     paths = _paths(tiny_archive)[:2]
     with pytest.raises(ServiceError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
-        extract_features(paths, make_extractor("mfcc_mean", {}), dask="tcp://127.0.0.1:9",
-                         cache_dir=tmp_path, progress=False)  # fmt: skip
+        extract_features(
+            paths,
+            make_extractor("mfcc_mean", {}),
+            dask="tcp://127.0.0.1:9",
+            cache_dir=tmp_path,
+            progress=False,
+        )

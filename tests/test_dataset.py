@@ -19,9 +19,13 @@ SPLITS = ("train", "val", "test")
 def archive(tmp_path: Path) -> Archive:
     """Three regions of 10 speakers, one of 3 (the smallest splittable), one of 2 (too small)."""
     rows = []
-    for country, language, n in (("usa", "english", 10), ("china", "mandarin", 10),
-                                 ("india", "hindi", 10), ("brazil", "portuguese", 3),
-                                 ("iceland", "icelandic", 2)):  # fmt: skip
+    for country, language, n in (
+        ("usa", "english", 10),
+        ("china", "mandarin", 10),
+        ("india", "hindi", 10),
+        ("brazil", "portuguese", 3),
+        ("iceland", "icelandic", 2),
+    ):
         rows += [(f"{language}{i}", language, country) for i in range(1, n + 1)]
     rows.append(("#nofile1", "english", "usa"))  # no audio: never in the manifest
     rows.append(("lost1", "atlantean", "atlantis"))  # unclassified region: dropped, counted
@@ -56,8 +60,12 @@ def test_split_is_speaker_disjoint_and_stratified(archive: Archive) -> None:
     # Stratified: each 10-speaker class splits the same way (70/15/15 rounds to 7/2/1 or so).
     shares = {label: dataset.class_counts("train")[label] for label in dataset.labels}
     assert shares["east asian"] == shares["north american"] == shares["south asian"] >= 6
-    assert dataset.class_counts() == {"east asian": 10, "latin american": 3,
-                                      "north american": 10, "south asian": 10}  # fmt: skip
+    assert dataset.class_counts() == {
+        "east asian": 10,
+        "latin american": 3,
+        "north american": 10,
+        "south asian": 10,
+    }
 
 
 def test_split_is_deterministic_per_seed(archive: Archive) -> None:
@@ -71,8 +79,11 @@ def test_split_is_deterministic_per_seed(archive: Archive) -> None:
 
 def test_other_targets(archive: Archive) -> None:
     assert make_dataset(archive, "native_language", min_count=3).labels == (
-        "english", "hindi", "mandarin", "portuguese"
-    )  # fmt: skip
+        "english",
+        "hindi",
+        "mandarin",
+        "portuguese",
+    )
     countries = make_dataset(archive, "country", min_count=3).labels
     assert countries == ("brazil", "china", "india", "usa")
     assert set(make_dataset(archive, "sex", min_count=3).labels) == {"female", "male"}
@@ -133,8 +144,10 @@ def test_region_table_is_part_of_the_fingerprint(archive: Archive, tmp_path: Pat
     assert seed.regions == region_table("seed").identity == f"seed@{region_table().digest}"
     # The same labels under another table's name and digest must not look comparable.
     relabelled = tmp_path / "seedlike.csv"
-    relabelled.write_text("country,region\nusa,north american\nchina,east asian\n"
-                          "india,south asian\nbrazil,latin american\niceland,scandinavian\n")  # fmt: skip
+    relabelled.write_text(
+        "country,region\nusa,north american\nchina,east asian\n"
+        "india,south asian\nbrazil,latin american\niceland,scandinavian\n"
+    )
     same_labels = make_dataset(reload(archive, relabelled), "region", min_count=3)
     assert same_labels.manifest.equals(seed.manifest)
     assert same_labels.regions.startswith("seedlike@")
@@ -173,13 +186,18 @@ def commonvoice(tmp_path_factory: pytest.TempPathFactory) -> Archive:
 
     root = tmp_path_factory.mktemp("cv")
     speakers = {}
-    for accent, voice in (("United States English", "en-us"), ("England English", "en"),
-                          ("Australian English", "en-029")):  # fmt: skip
+    for accent, voice in (
+        ("United States English", "en-us"),
+        ("England English", "en"),
+        ("Australian English", "en-029"),
+    ):
         for i in range(4):
             speakers[f"{voice}-{i}".ljust(16, "x")] = (accent, "female", "twenties", voice)
     write_commonvoice(root, clips_per_speaker=2, speakers=speakers)
-    prolific = {f"{v}-9".ljust(16, "x"): (a, "male", "thirties", v) for a, v in
-                (("United States English", "en-us"), ("England English", "en"))}  # fmt: skip
+    prolific = {
+        f"{v}-9".ljust(16, "x"): (a, "male", "thirties", v)
+        for a, v in (("United States English", "en-us"), ("England English", "en"))
+    }
     write_commonvoice(root / "more", clips_per_speaker=6, speakers=prolific, first_seed=1000)
     for clip in (root / "more" / "clips").iterdir():  # same layout, one validated.tsv
         clip.rename(root / "clips" / clip.name)
@@ -223,8 +241,12 @@ def test_speaker_metrics_average_clips() -> None:
 
     # Speaker a: clips right, wrong, right (mean right); speaker b: one wrong clip.
     proba = np.array([[0.9, 0.1], [0.4, 0.6], [0.8, 0.2], [0.7, 0.3]])
-    clip = {"labels": ["x", "y"], "y_true": [0, 0, 0, 1], "proba": proba.tolist(),
-            "balanced_accuracy": 0.25}  # fmt: skip
+    clip = {
+        "labels": ["x", "y"],
+        "y_true": [0, 0, 0, 1],
+        "proba": proba.tolist(),
+        "balanced_accuracy": 0.25,
+    }
     speakers = ["a", "a", "a", "b"]
     chosen = with_units(clip, speakers, unit="speaker")
     assert chosen["unit"] == "speaker" and chosen["n"] == 2

@@ -125,8 +125,9 @@ def test_unreadable_files_are_skipped_with_reason(
     missing = tmp_path / "missing.wav"
     paths = [empty, audio[0], truncated, silent, audio[1], missing]
 
-    result = extract_features(paths, make_extractor("mfcc_mean"), jobs=jobs,
-                              cache_dir=tmp_path / "cache", progress=False)  # fmt: skip
+    result = extract_features(
+        paths, make_extractor("mfcc_mean"), jobs=jobs, cache_dir=tmp_path / "cache", progress=False
+    )
     assert list(result.features) == [str(audio[0]), str(audio[1])]
     assert [s.file for s in result.skipped] == [
         str(empty),
@@ -137,8 +138,9 @@ def test_unreadable_files_are_skipped_with_reason(
     assert all(s.reason for s in result.skipped)
     assert result.computed == 2
     assert "empty.mp3" in caplog.text and "missing.wav" in caplog.text
-    again = extract_features(paths, make_extractor("mfcc_mean"), jobs=jobs,
-                             cache_dir=tmp_path / "cache", progress=False)  # fmt: skip
+    again = extract_features(
+        paths, make_extractor("mfcc_mean"), jobs=jobs, cache_dir=tmp_path / "cache", progress=False
+    )
     assert len(again.skipped) == 4 and again.loaded == 2  # failures are retried, not cached
 
 
@@ -164,8 +166,9 @@ def test_empty_input(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["mfcc_mean", "mfcc_seq"])
-def test_lazy_features_are_the_same_arrays_memory_mapped(audio: list[Path], cache_dir: Path,
-                                                         name: str) -> None:  # fmt: skip
+def test_lazy_features_are_the_same_arrays_memory_mapped(
+    audio: list[Path], cache_dir: Path, name: str
+) -> None:
     import pickle
 
     from speechprint.features.lazy import PackedFeatures
@@ -203,8 +206,9 @@ def test_fsspec_url_cache(audio: list[Path], tmp_path: Path) -> None:
     assert not (tmp_path / "memory:").exists()  # a URL, never a local folder of that name
 
 
-def test_lazy_features_survive_handing_pages_back(audio: list[Path], cache_dir: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_lazy_features_survive_handing_pages_back(
+    audio: list[Path], cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from speechprint.features import lazy
 
     monkeypatch.setattr(lazy, "RESIDENT_BYTES", 1)  # release the mapped pages at every lookup

@@ -38,8 +38,9 @@ def tiny_spec(archive: Path, name: str = "tiny", n_trials: int = 1) -> StudySpec
 
 
 @pytest.fixture()
-def findings(tiny_archive: Path, tracking: str, cache_dir: Path, tmp_path: Path,
-             require_pretrained) -> dict:  # fmt: skip
+def findings(
+    tiny_archive: Path, tracking: str, cache_dir: Path, tmp_path: Path, require_pretrained
+) -> dict:
     require_pretrained("hama")
     from speechprint.findings.run import run_findings
 
@@ -110,8 +111,9 @@ def check_out_of_fold(findings: dict, tiny_archive: Path) -> None:
 
 def check_cli_reuses_the_cache(findings: dict, tmp_path: Path) -> None:
     out = tmp_path / "again"
-    result = CliRunner().invoke(app, ["findings", "--out", str(out), "--folds", "3", "--jobs", "1",
-                                      "--no-mlflow"])  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["findings", "--out", str(out), "--folds", "3", "--jobs", "1", "--no-mlflow"]
+    )
     assert result.exit_code == 0, result.output
     for section in findings["result"].sections:
         assert section.title in result.output

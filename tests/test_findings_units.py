@@ -34,19 +34,29 @@ class _Detector(torch.nn.Module):
 
 def _classifier() -> AccentClassifier:
     return AccentClassifier(
-        extractor_name="mfcc_seq", extractor_params={}, labels=("a", "b"),
-        model_name="detector", model_params={}, input_dim=2, pooled=False,
-        mean=np.zeros(2, np.float32), std=np.ones(2, np.float32), segment_frames=1000,
+        extractor_name="mfcc_seq",
+        extractor_params={},
+        labels=("a", "b"),
+        model_name="detector",
+        model_params={},
+        input_dim=2,
+        pooled=False,
+        mean=np.zeros(2, np.float32),
+        std=np.ones(2, np.float32),
+        segment_frames=1000,
         model=_Detector(2, 2).eval(),
-    )  # fmt: skip
+    )
 
 
 def test_occlusion_finds_the_one_word_that_decides_the_class() -> None:
     features = np.zeros((100, 2), np.float32)  # 4 s at 25 frames/s
     features[30:45, 0] = 1.0  # word 1 (1.2-1.8 s) carries the evidence for class "b"
-    spans = [WordSpan(0, 0.2, 1.1, -1.0, ALIGNED), WordSpan(1, 1.2, 1.8, -1.0, ALIGNED),
-             WordSpan(2, 2.0, 3.0, -1.0, ALIGNED), WordSpan(3, float("nan"), float("nan"),
-                                                            float("nan"), SKIPPED)]  # fmt: skip
+    spans = [
+        WordSpan(0, 0.2, 1.1, -1.0, ALIGNED),
+        WordSpan(1, 1.2, 1.8, -1.0, ALIGNED),
+        WordSpan(2, 2.0, 3.0, -1.0, ALIGNED),
+        WordSpan(3, float("nan"), float("nan"), float("nan"), SKIPPED),
+    ]
     with MODELS.temporary("detector", _Detector, accepts={"sequence"}, replace=True):
         drops = word_drops(_classifier(), features, 4.0, 1, spans)
     assert drops[1] > 0.9  # without that word the model no longer says "b"
@@ -69,14 +79,21 @@ def test_on_word_vectors_a_word_is_occluded_by_the_utterance_mean() -> None:
     X = rng.normal(size=(n, groups, width)).astype(np.float32)  # noqa: N806 - sklearn's name
     X[:, 7, :] += 3.0 * (2 * y[:, None] - 1)  # word 5: +3 for class b, -3 for class a
     X = X.reshape(n, -1)  # noqa: N806
-    probe = build_model("word_probe", X.shape[1], 2, {"layer_groups": groups, "components": 2,
-                                                      "C": 1.0})  # fmt: skip
+    probe = build_model(
+        "word_probe", X.shape[1], 2, {"layer_groups": groups, "components": 2, "C": 1.0}
+    )
     classifier = AccentClassifier(
-        extractor_name="whisper_words", extractor_params={}, labels=("a", "b"),
-        model_name="word_probe", model_params={}, input_dim=X.shape[1], pooled=True,
-        mean=np.zeros(X.shape[1], np.float32), std=np.ones(X.shape[1], np.float32),
+        extractor_name="whisper_words",
+        extractor_params={},
+        labels=("a", "b"),
+        model_name="word_probe",
+        model_params={},
+        input_dim=X.shape[1],
+        pooled=True,
+        mean=np.zeros(X.shape[1], np.float32),
+        std=np.ones(X.shape[1], np.float32),
         model=probe.fit(X, y),
-    )  # fmt: skip
+    )
     speaker = X[1]  # class b
     occluded = without_word(speaker, 5).reshape(groups, width)
     assert np.array_equal(occluded[7], occluded[0]) and np.array_equal(speaker, X[1])
@@ -134,8 +151,12 @@ def test_the_page_embeds_its_images(tmp_path: Path) -> None:
     fig, ax = plt.subplots()
     ax.plot([0, 1])
     image = save(fig, tmp_path / "line.png")
-    page = write_page([Section("s", "A <section>", "It says & shows.", [image])],
-                      tmp_path / "findings.html", title="t", subtitle="s")  # fmt: skip
+    page = write_page(
+        [Section("s", "A <section>", "It says & shows.", [image])],
+        tmp_path / "findings.html",
+        title="t",
+        subtitle="s",
+    )
     text = page.read_text()
     assert "data:image/png;base64," in text and "A &lt;section&gt;" in text
     assert 'src="line.png"' not in text  # nothing to fetch: the page opens from disk alone
@@ -147,11 +168,16 @@ def test_the_word_summary_tells_repeated_words_apart_and_counts_real_evidence() 
     from speechprint.findings.words import _evidence_line, _named
 
     assert _named("26 and") == "and #26" and _named("58 and") == "and #58"
-    table = pd.DataFrame({
-        "class": ["a", "a", "b"], "word": ["26 and", "58 and", "00 please"],
-        "mean_drop": [0.03, 0.001, 0.02], "ci_low": [0.01, -0.01, -0.002],
-        "ci_high": [0.05, 0.01, 0.04], "n": [10, 10, 0],
-    })  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "class": ["a", "a", "b"],
+            "word": ["26 and", "58 and", "00 please"],
+            "mean_drop": [0.03, 0.001, 0.02],
+            "ci_low": [0.01, -0.01, -0.002],
+            "ci_high": [0.05, 0.01, 0.04],
+            "n": [10, 10, 0],
+        }
+    )
     line = _evidence_line(table)
     assert line.startswith("1 of 2 word x class cells have a bootstrap interval above zero")
     assert "0.030 (and #26, a)" in line  # the unmeasured cell (n = 0) is not the peak

@@ -64,8 +64,9 @@ def test_bad_parts_are_named(params: dict[str, Any], error: type, match: str) ->
         make_extractor("fusion", params)
 
 
-def test_over_files_each_part_comes_from_its_own_cache(cache_dir: Path, tiny_archive: Path,
-                                                      tmp_path: Path) -> None:  # fmt: skip
+def test_over_files_each_part_comes_from_its_own_cache(
+    cache_dir: Path, tiny_archive: Path, tmp_path: Path
+) -> None:
     paths = sorted((tiny_archive / "recordings").glob("*.mp3"))[:4]
     part = make_extractor("mfcc_mean")
     extract_features(paths[:1], part, jobs=1, progress=False)  # a study extracted it alone
@@ -81,8 +82,9 @@ def test_over_files_each_part_comes_from_its_own_cache(cache_dir: Path, tiny_arc
     deltas = make_extractor("mfcc_deltas", {"n_mfcc": 20})
     alone = extract_features(paths, deltas, jobs=1, progress=False)
     assert alone.computed == 0  # the fusion extracted its parts into their own caches
-    np.testing.assert_allclose(first.features[str(paths[1])][13:],
-                               pool_statistics(alone.features[str(paths[1])]))  # fmt: skip
+    np.testing.assert_allclose(
+        first.features[str(paths[1])][13:], pool_statistics(alone.features[str(paths[1])])
+    )
     (skipped,) = first.skipped
     assert skipped.file == str(broken) and skipped.reason.startswith(part.id)
     again = extract_features(paths, fusion, jobs=1, progress=False)

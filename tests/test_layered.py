@@ -55,8 +55,10 @@ def test_layer_groups_come_from_the_extractor() -> None:
     assert WhisperEncoder(model="base", layers="weighted").layer_groups() == 7
     assert WhisperEncoder(model="base").layer_groups() == 1
     assert WhisperEncoder(model_path="/converted/whisper", layers="weighted").layer_groups() is None
-    assert with_layer_groups("layer_weighted", {"hidden": 64}, 7) == {"hidden": 64,
-                                                                      "layer_groups": 7}  # fmt: skip
+    assert with_layer_groups("layer_weighted", {"hidden": 64}, 7) == {
+        "hidden": 64,
+        "layer_groups": 7,
+    }
     assert with_layer_groups("layer_weighted", {"layer_groups": 3}, 7) == {"layer_groups": 3}
     assert with_layer_groups("mlp", {}, 7) == {}  # plain models concatenate, as before
 
@@ -92,10 +94,15 @@ def test_a_run_fills_the_layers_of_whisper_statistics_and_logs_what_it_learned(
     from speechprint.train import RunConfig, TrainConfig, run
     from speechprint.train.prepare import prepare_data
 
-    config = RunConfig(archive=str(tiny_archive), extractor="whisper_layers",
-                       extractor_params={"model": "tiny.en", "layer": "all"},
-                       model="layer_weighted", min_count=3, jobs=1,
-                       train=TrainConfig(epochs=3, batch_size=8))  # fmt: skip
+    config = RunConfig(
+        archive=str(tiny_archive),
+        extractor="whisper_layers",
+        extractor_params={"model": "tiny.en", "layer": "all"},
+        model="layer_weighted",
+        min_count=3,
+        jobs=1,
+        train=TrainConfig(epochs=3, batch_size=8),
+    )
     client = mlflow.MlflowClient()
     tracker = MLflowTracker.start(client, "layered", run_name="layer-weighted")
     result = run(config, prepare_data(config, progress=False), tracker)
@@ -128,7 +135,12 @@ def test_a_layer_weighting_model_on_layered_frames_is_refused_when_the_study_is_
     study = {"name": "layers", "data": {"archive": str(tmp_path)}, "models": ["layer_weighted"]}
     with pytest.raises(ConfigError, match=r"models\[0\]: 'layer_weighted' has no compatible"):
         StudySpec.from_dict({**study, "extractors": [frames]}, source="layers.yaml")
-    both = StudySpec.from_dict({**study, "extractors": [frames, "whisper_layers"],
-                                "models": ["layer_weighted", "weighted_attn_pool"]},
-                               source="layers.yaml")  # fmt: skip
+    both = StudySpec.from_dict(
+        {
+            **study,
+            "extractors": [frames, "whisper_layers"],
+            "models": ["layer_weighted", "weighted_attn_pool"],
+        },
+        source="layers.yaml",
+    )
     assert both.pairs() == ["whisper_encoder+weighted_attn_pool", "whisper_layers+layer_weighted"]

@@ -26,8 +26,11 @@ def test_balanced_accuracy_and_baselines_by_hand() -> None:
     assert m["confusion"] == [[3, 1, 0], [1, 1, 0], [1, 0, 0]]
     assert m["confusion_normalized"][0] == [0.75, 0.25, 0.0]
     assert m["chance"] == pytest.approx(1 / 3)
-    assert m["majority_baseline"] == {"label": "a", "accuracy": pytest.approx(4 / 7),
-                                      "balanced_accuracy": pytest.approx(1 / 3)}  # fmt: skip
+    assert m["majority_baseline"] == {
+        "label": "a",
+        "accuracy": pytest.approx(4 / 7),
+        "balanced_accuracy": pytest.approx(1 / 3),
+    }
 
 
 def test_top3_accuracy() -> None:

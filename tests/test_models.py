@@ -76,9 +76,14 @@ def test_segments_cover_long_sequences() -> None:
     assert [len(s) for s in segments] == [400, 400, 400, 50] and list(owners) == [0, 0, 0, 1]
 
 
-PAIRS = [(e, m) for e in FEATURES.names() for m in MODELS.names()
-         if not m.startswith("test_") and compatible(m, FEATURES.get(e).obj.kind)
-         and (e, m) != ("whisper_words", "lda")]  # 36,352 dims: refused by name (below)  # fmt: skip
+PAIRS = [
+    (e, m)
+    for e in FEATURES.names()
+    for m in MODELS.names()
+    if not m.startswith("test_")
+    and compatible(m, FEATURES.get(e).obj.kind)
+    and (e, m) != ("whisper_words", "lda")
+]  # 36,352 dims: refused by name (below)
 
 
 def test_lda_refuses_inputs_whose_covariance_would_not_fit() -> None:
@@ -92,8 +97,14 @@ def prepared(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     cache = tmp_path_factory.mktemp("pair-cache")
     out = {}
     for extractor in FEATURES.names():
-        config = RunConfig(archive=str(tiny_archive), extractor=extractor, model="mlp",
-                           min_count=3, cache_dir=str(cache), jobs=1)  # fmt: skip
+        config = RunConfig(
+            archive=str(tiny_archive),
+            extractor=extractor,
+            model="mlp",
+            min_count=3,
+            cache_dir=str(cache),
+            jobs=1,
+        )
         try:
             out[extractor] = prepare_data(config, progress=False)
         except ImportError as error:  # the [pretrained] extra is optional on users' machines
@@ -113,8 +124,13 @@ def test_every_pair_trains_one_epoch_and_round_trips(
         if os.environ.get("SPEECHPRINT_REQUIRE_PRETRAINED") == "1":
             pytest.fail(f"{extractor}: {data}")
         pytest.skip(f"{extractor}: {data}")
-    config = RunConfig(archive=str(tiny_archive), extractor=extractor, model=model, min_count=3,
-                       train=TrainConfig(epochs=1, max_frames=60, batch_size=8))  # fmt: skip
+    config = RunConfig(
+        archive=str(tiny_archive),
+        extractor=extractor,
+        model=model,
+        min_count=3,
+        train=TrainConfig(epochs=1, max_frames=60, batch_size=8),
+    )
     result = run(config, data)
     assert 0.0 <= result.val["balanced_accuracy"] <= 1.0
     assert result.test is None  # the test split is untouched unless asked for
@@ -124,18 +140,28 @@ def test_every_pair_trains_one_epoch_and_round_trips(
     assert loaded.device == torch.device("cpu")  # saved models always load on the CPU
     features = list(data[1].features.values())[:3]
     longer = [np.concatenate([f, f, f]) if f.ndim == 2 else f for f in features]
-    assert np.allclose(loaded.predict_proba_features(features),
-                       result.classifier.predict_proba_features(features), atol=1e-5)  # fmt: skip
+    assert np.allclose(
+        loaded.predict_proba_features(features),
+        result.classifier.predict_proba_features(features),
+        atol=1e-5,
+    )
     assert loaded.predict_proba_features(longer).shape == (3, len(result.classifier.labels))
 
 
 def _small_classifier() -> AccentClassifier:
     torch.manual_seed(0)
     return AccentClassifier(
-        extractor_name="mfcc_mean", extractor_params={}, labels=("a", "b"), model_name="mlp",
-        model_params={}, input_dim=4, pooled=True, mean=np.zeros(4, np.float32),
-        std=np.ones(4, np.float32), model=build_model("mlp", 4, 2, {}).eval(),
-    )  # fmt: skip
+        extractor_name="mfcc_mean",
+        extractor_params={},
+        labels=("a", "b"),
+        model_name="mlp",
+        model_params={},
+        input_dim=4,
+        pooled=True,
+        mean=np.zeros(4, np.float32),
+        std=np.ones(4, np.float32),
+        model=build_model("mlp", 4, 2, {}).eval(),
+    )
 
 
 def test_pyfunc_loads_on_cpu_unless_told_otherwise(tmp_path: Path) -> None:
@@ -147,16 +173,21 @@ def test_pyfunc_loads_on_cpu_unless_told_otherwise(tmp_path: Path) -> None:
     path = tmp_path / "classifier.pt"
     _small_classifier().save(path)
     model = AccentModel()
-    model.load_context(SimpleNamespace(artifacts={CLASSIFIER_ARTIFACT: str(path)},
-                                       model_config={"top_k": 2}))  # fmt: skip
+    model.load_context(
+        SimpleNamespace(artifacts={CLASSIFIER_ARTIFACT: str(path)}, model_config={"top_k": 2})
+    )
     assert model.classifier.device == torch.device("cpu") and model.top_k == 2
-    model.load_context(SimpleNamespace(artifacts={CLASSIFIER_ARTIFACT: str(path)},
-                                       model_config={"device": "auto"}))  # fmt: skip
+    model.load_context(
+        SimpleNamespace(artifacts={CLASSIFIER_ARTIFACT: str(path)}, model_config={"device": "auto"})
+    )
     assert model.classifier.device.type == resolve_device("auto").type
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match=r"train\.device"):
-            model.load_context(SimpleNamespace(artifacts={CLASSIFIER_ARTIFACT: str(path)},
-                                               model_config={"device": "cuda"}))  # fmt: skip
+            model.load_context(
+                SimpleNamespace(
+                    artifacts={CLASSIFIER_ARTIFACT: str(path)}, model_config={"device": "cuda"}
+                )
+            )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -43,14 +43,21 @@ def test_every_passage_word_has_a_pronunciation_in_the_recogniser_tokens() -> No
 
 # -- eSpeak NG with word events: where each word really starts ----------------------------------
 class _Event(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint),
-                ("text_position", ctypes.c_int), ("length", ctypes.c_int),
-                ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
-                ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8)]  # fmt: skip
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),
+    ]
 
 
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
-                             ctypes.POINTER(_Event))  # fmt: skip
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
+)
 
 
 def speak_with_word_times(text: str, voice: str, rate: int) -> tuple[np.ndarray, int, dict]:
@@ -62,8 +69,16 @@ def speak_with_word_times(text: str, voice: str, rate: int) -> tuple[np.ndarray,
     lib.espeak_SetSynthCallback.argtypes = [_CALLBACK]
     lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
     lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-    lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                 ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]  # fmt: skip
+    lib.espeak_Synth.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_uint,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.c_uint,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+    ]
     data_root = str(Path(espeakng_loader.get_data_path()).parent).encode()
     sample_rate = lib.espeak_Initialize(2, 0, data_root, 0)  # 2: synchronous
     chunks, starts = [], {}
@@ -92,8 +107,9 @@ def speak_with_word_times(text: str, voice: str, rate: int) -> tuple[np.ndarray,
 @pytest.mark.parametrize(
     "voice,rate", [("en-us", 160), ("en-gb-x-rp", 190), ("en-us+f2", 140), ("es", 160)]
 )
-def test_alignment_of_synthetic_speech_is_within_100_ms(require_pretrained, voice: str,
-                                                        rate: int) -> None:  # fmt: skip
+def test_alignment_of_synthetic_speech_is_within_100_ms(
+    require_pretrained, voice: str, rate: int
+) -> None:
     require_pretrained("hama", "espeakng_loader")
     from scipy.signal import resample_poly
 
@@ -108,18 +124,23 @@ def test_alignment_of_synthetic_speech_is_within_100_ms(require_pretrained, voic
     extractor = make_extractor("phoneme_posteriors", {"frame_stride": POSTERIOR_STRIDE})
     vocab, blank, gaps = recogniser_vocab()
     frame_seconds = extractor.frame_stride * 320 / 16000
-    spans = align_posteriors(extractor.transform(audio), frame_seconds, passage_words(), vocab,
-                             blank, gaps)  # fmt: skip
-    errors = [abs(span.start - truth[word.start_char]) for word, span in zip(passage_words(), spans)
-              if span.status == ALIGNED and word.start_char in truth]  # fmt: skip
+    spans = align_posteriors(
+        extractor.transform(audio), frame_seconds, passage_words(), vocab, blank, gaps
+    )
+    errors = [
+        abs(span.start - truth[word.start_char])
+        for word, span in zip(passage_words(), spans)
+        if span.status == ALIGNED and word.start_char in truth
+    ]
     assert len(errors) >= 55, f"only {len(errors)} of 69 words aligned"
     assert np.median(errors) < 0.100, f"median start error {np.median(errors):.3f} s"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("voice", ["en-us", "pl"])
-def test_a_cut_recording_aligns_what_was_said_and_leaves_the_rest_unread(require_pretrained,
-                                                                         voice: str) -> None:  # fmt: skip
+def test_a_cut_recording_aligns_what_was_said_and_leaves_the_rest_unread(
+    require_pretrained, voice: str
+) -> None:
     require_pretrained("hama", "espeakng_loader")
     from scipy.signal import resample_poly
 
@@ -131,8 +152,14 @@ def test_a_cut_recording_aligns_what_was_said_and_leaves_the_rest_unread(require
     audio = resample_poly(wave.astype(np.float32) / 32768, 16000, sample_rate)[: 3 * 16000]
     extractor = make_extractor("phoneme_posteriors", {"frame_stride": POSTERIOR_STRIDE})
     vocab, blank, gaps = recogniser_vocab()
-    spans = align_posteriors(extractor.transform(audio.astype(np.float32)), 0.02 * POSTERIOR_STRIDE,
-                             passage_words(), vocab, blank, gaps)  # fmt: skip
+    spans = align_posteriors(
+        extractor.transform(audio.astype(np.float32)),
+        0.02 * POSTERIOR_STRIDE,
+        passage_words(),
+        vocab,
+        blank,
+        gaps,
+    )
     said = sum(1 for word in passage_words() if truth.get(word.start_char, 99.0) < 2.8)
     statuses = [span.status for span in spans]
     assert abs(statuses.count(ALIGNED) - said) <= 1, statuses

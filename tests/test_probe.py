@@ -36,9 +36,25 @@ def test_probe_layers_on_the_demo_corpus(
     import mlflow
 
     out = tmp_path / "probe"
-    args = ["probe", "layers", "--archive", str(tiny_archive), "--params", "model=tiny.en",
-            "--folds", "2", "--repeats", "1", "--min-count", "3", "--jobs", "1",
-            "--out", str(out), "--no-progress"]  # fmt: skip
+    args = [
+        "probe",
+        "layers",
+        "--archive",
+        str(tiny_archive),
+        "--params",
+        "model=tiny.en",
+        "--folds",
+        "2",
+        "--repeats",
+        "1",
+        "--min-count",
+        "3",
+        "--jobs",
+        "1",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     with open(out / "layers.csv", encoding="utf-8") as handle:

@@ -45,24 +45,38 @@ def gone_within(pids: list[int], seconds: float) -> bool:
     return not any(running(pid) for pid in pids)
 
 
-def start_long_study(archive: Path, tmp_path: Path, name: str,
-                     *options: str) -> subprocess.Popen[str]:  # fmt: skip
+def start_long_study(
+    archive: Path, tmp_path: Path, name: str, *options: str
+) -> subprocess.Popen[str]:
     """``speechprint study run`` of a 500-trial study in stores under ``tmp_path``, its output
     piped (unbuffered: workers' trial lines arrive as they run)."""
     import yaml
 
     study_file = tmp_path / f"{name}.yaml"
-    study_file.write_text(yaml.safe_dump({
-        "name": name, "data": {"archive": str(archive), "min_count": 3},
-        "extractors": ["mfcc_mean"], "models": ["logreg"], "budget": {"n_trials": 500},
-        "search_training": False, "pruner": {"name": "none"},
-    }))  # fmt: skip
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-           "SPEECHPRINT_ARTIFACT_ROOT": str(tmp_path / "mlruns"),
-           "SPEECHPRINT_CACHE_DIR": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    study_file.write_text(
+        yaml.safe_dump(
+            {
+                "name": name,
+                "data": {"archive": str(archive), "min_count": 3},
+                "extractors": ["mfcc_mean"],
+                "models": ["logreg"],
+                "budget": {"n_trials": 500},
+                "search_training": False,
+                "pruner": {"name": "none"},
+            }
+        )
+    )
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "SPEECHPRINT_ARTIFACT_ROOT": str(tmp_path / "mlruns"),
+        "SPEECHPRINT_CACHE_DIR": str(tmp_path / "cache"),
+        "PYTHONUNBUFFERED": "1",
+    }
     command = [sys.executable, "-m", "speechprint", "study", "run", str(study_file), *options]
-    return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    return subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
@@ -124,8 +138,9 @@ def test_study_workers_stop_when_their_parent_is_killed(tiny_archive: Path, tmp_
     import optuna
 
     storage = tmp_path / "orphans.journal.log"
-    cli = start_long_study(tiny_archive, tmp_path, "orphans", "--workers", "2",
-                           "--storage", str(storage))  # fmt: skip
+    cli = start_long_study(
+        tiny_archive, tmp_path, "orphans", "--workers", "2", "--storage", str(storage)
+    )
     try:
         for line in cli.stdout:  # type: ignore[union-attr]
             if "trial " in line and "COMPLETE" in line:  # "[worker-0] trial    0 COMPLETE ..."
@@ -164,10 +179,15 @@ def test_a_stop_dropped_inside_a_finaliser_is_honoured_at_the_trials_end(
     monkeypatch.setattr(stopping, "_requested", False)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("SPEECHPRINT_ARTIFACT_ROOT", str(tmp_path / "mlruns"))
-    spec = StudySpec.model_validate({
-        "name": "dropped", "data": {"archive": str(tiny_archive)},
-        "extractors": ["mfcc_mean"], "models": ["logreg"], "budget": {"n_trials": 50},
-    })  # fmt: skip
+    spec = StudySpec.model_validate(
+        {
+            "name": "dropped",
+            "data": {"archive": str(tiny_archive)},
+            "extractors": ["mfcc_mean"],
+            "models": ["logreg"],
+            "budget": {"n_trials": 50},
+        }
+    )
     reported: list[int] = []
 
     class Model:

@@ -27,8 +27,15 @@ _register_subcommands()
 pytestmark = pytest.mark.slow
 
 
-def _spec(archive: Path, name: str, model: str = "mlp", cv: dict | None = None,
-          models: list[str] | None = None, n_trials: int = 1, **train: object) -> StudySpec:  # fmt: skip
+def _spec(
+    archive: Path,
+    name: str,
+    model: str = "mlp",
+    cv: dict | None = None,
+    models: list[str] | None = None,
+    n_trials: int = 1,
+    **train: object,
+) -> StudySpec:
     raw = {
         "name": name,
         "data": {"archive": str(archive), "target": "region", "min_count": 3, "seed": 0},
@@ -63,9 +70,19 @@ def test_first_promotion_refits_registers_and_scores_test_once(promoted: dict) -
     client = client_of(promoted["tracking"])
     version = client.get_model_version_by_alias("speechprint-accent", "champion")
     assert str(version.version) == decision.version
-    for tag in ("study", "trial", "extractor", "model", "selection_metric", "selection_score",
-                "test_balanced_accuracy", "test_balanced_accuracy_ci95", "data_fingerprint",
-                "labels", "trained_on"):  # fmt: skip
+    for tag in (
+        "study",
+        "trial",
+        "extractor",
+        "model",
+        "selection_metric",
+        "selection_score",
+        "test_balanced_accuracy",
+        "test_balanced_accuracy_ci95",
+        "data_fingerprint",
+        "labels",
+        "trained_on",
+    ):
         assert version.tags[tag], tag
     assert version.tags["selection_metric"] == "validation balanced accuracy"
     assert version.tags["trained_on"] == "train+val"
@@ -140,8 +157,9 @@ def test_a_fresh_process_loads_the_champion_by_alias(promoted: dict) -> None:
         f"print(m.predict([{str(recording)!r}]).iloc[0]['label'])"
     )
     env = {**os.environ, "MLFLOW_TRACKING_URI": promoted["tracking"]}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         cwd="/", timeout=300)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd="/", timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     labels = json.loads(
         mlflow.MlflowClient(promoted["tracking"])
@@ -176,7 +194,12 @@ def test_report_writes_figures_and_summary(promoted: dict, tmp_path: Path) -> No
     result = CliRunner().invoke(app, ["report", "--study", "good", "--out", str(out)])
     assert result.exit_code == 0, result.output
     names = {p.name for p in out.iterdir()}
-    assert {"summary.md", "optimization_history.png", "confusion_test.png",
-            "per_class_recall_test.png", "pairs.png"} <= names  # fmt: skip
+    assert {
+        "summary.md",
+        "optimization_history.png",
+        "confusion_test.png",
+        "per_class_recall_test.png",
+        "pairs.png",
+    } <= names
     summary = (out / "summary.md").read_text()
     assert "balanced accuracy" in summary and "chance" in summary

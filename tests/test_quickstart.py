@@ -21,10 +21,24 @@ def test_quickstart_runs_the_whole_loop_with_two_trials(tmp_path: Path) -> None:
     env.pop("MLFLOW_TRACKING_URI")  # the default store, in the working folder, as for a new user
     env.pop("SPEECHPRINT_ARTIFACT_ROOT", None)
     result = subprocess.run(
-        [sys.executable, "-m", "speechprint", "quickstart", "--workdir", str(tmp_path),
-         "--n-trials", "2", "--speakers-per-class", "5"],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "speechprint",
+            "quickstart",
+            "--workdir",
+            str(tmp_path),
+            "--n-trials",
+            "2",
+            "--speakers-per-class",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+        env=env,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     for step in (
@@ -40,8 +54,10 @@ def test_quickstart_runs_the_whole_loop_with_two_trials(tmp_path: Path) -> None:
     # The UI link opens the trials, not MLflow 3.17's GenAI overview.
     link = next(line for line in out.splitlines() if line.startswith("the trials in the MLflow UI"))
     assert link.startswith("the trials in the MLflow UI: http://127.0.0.1:5000/#/experiments/")
-    assert link.endswith("/runs?workflowType=machine_learning&orderByKey=metrics."
-                         "%60best%2Fval_balanced_accuracy%60&orderByAsc=false")  # fmt: skip
+    assert link.endswith(
+        "/runs?workflowType=machine_learning&orderByKey=metrics."
+        "%60best%2Fval_balanced_accuracy%60&orderByAsc=false"
+    )
     assert len(list((tmp_path / "demo-corpus" / "recordings").glob("*.mp3"))) == 40
     report = tmp_path / "reports" / "quickstart"
     assert (report / "summary.md").exists() and list(report.glob("*.png"))

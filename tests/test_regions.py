@@ -18,17 +18,43 @@ from speechprint.data.regions import (
 )
 
 SEED_REGIONS = {
-    "african anglophone", "african francophone", "african other", "british isles", "caribbean",
-    "central asian", "east asian", "eastern european", "latin american",
-    "middle eastern and african arab", "north american", "oceanian", "romance", "scandinavian",
-    "south asian", "southeast asian", "western european non-romance",
-}  # fmt: skip
+    "african anglophone",
+    "african francophone",
+    "african other",
+    "british isles",
+    "caribbean",
+    "central asian",
+    "east asian",
+    "eastern european",
+    "latin american",
+    "middle eastern and african arab",
+    "north american",
+    "oceanian",
+    "romance",
+    "scandinavian",
+    "south asian",
+    "southeast asian",
+    "western european non-romance",
+}
 GEO_REGIONS = {
-    "north american", "british isles", "oceania", "caribbean", "central american",
-    "south american", "western european", "southern european", "scandinavian",
-    "eastern european", "middle eastern", "north african", "sub-saharan african", "south asian",
-    "east asian", "southeast asian", "central asian",
-}  # fmt: skip
+    "north american",
+    "british isles",
+    "oceania",
+    "caribbean",
+    "central american",
+    "south american",
+    "western european",
+    "southern european",
+    "scandinavian",
+    "eastern european",
+    "middle eastern",
+    "north african",
+    "sub-saharan african",
+    "south asian",
+    "east asian",
+    "southeast asian",
+    "central asian",
+}
 
 
 def write(path: Path, text: str) -> Path:
@@ -45,13 +71,23 @@ def test_seed_is_the_default_and_has_the_notebooks_17_regions() -> None:
     assert len(table.mapping) == 176
     assert all(country == country.strip().lower() for country in table.mapping)
     expected = {
-        "usa": "north american", "uk": "british isles", "puerto rico": "latin american",
-        "cuba": "caribbean", "mexico": "latin american", "spain": "romance",
-        "germany": "western european non-romance", "finland": "scandinavian",
-        "turkey": "middle eastern and african arab", "mongolia": "east asian",
-        "kazakhstan": "central asian", "fiji": "oceanian", "virginia": "north american",
-        "sicily": "romance", "tibet": "east asian", "us virgin islands": "caribbean",
-    }  # fmt: skip
+        "usa": "north american",
+        "uk": "british isles",
+        "puerto rico": "latin american",
+        "cuba": "caribbean",
+        "mexico": "latin american",
+        "spain": "romance",
+        "germany": "western european non-romance",
+        "finland": "scandinavian",
+        "turkey": "middle eastern and african arab",
+        "mongolia": "east asian",
+        "kazakhstan": "central asian",
+        "fiji": "oceanian",
+        "virginia": "north american",
+        "sicily": "romance",
+        "tibet": "east asian",
+        "us virgin islands": "caribbean",
+    }
     assert {country: region_of(country) for country in expected} == expected
     assert region_of(" USA ") == "north american"
     assert region_of(None) == region_of("atlantis") == UNCLASSIFIED
@@ -124,12 +160,14 @@ def test_unknown_packaged_name_lists_the_valid_ones() -> None:
         ("", "is empty"),
         ("# only a comment\n", "is empty"),
         ("country,region\n", "no country,region rows"),
-        ("country,region\nusa,anglo\nuk,anglo\nusa,other\n",
-         r"line 4: 'usa' is 'other' here but 'anglo' on line 2"),
+        (
+            "country,region\nusa,anglo\nuk,anglo\nusa,other\n",
+            r"line 4: 'usa' is 'other' here but 'anglo' on line 2",
+        ),
         ("country,region\nusa,\n", "line 2: empty country or region"),
         ("country,region\nusa,unclassified\n", "'unclassified' is reserved"),
     ],
-)  # fmt: skip
+)
 def test_bad_csv_errors_name_the_file(tmp_path: Path, text: str, match: str) -> None:
     path = write(tmp_path / "bad.csv", text)
     with pytest.raises(DataError, match=match) as caught:

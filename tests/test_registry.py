@@ -282,8 +282,12 @@ ENTRY_POINTS = """
     [speechprint.features]
     plugin_energy = sp_plugin_demo.features
 """
-PLUGIN_MODULES = ("sp_plugin_demo", "sp_plugin_demo.models", "sp_plugin_demo.features",
-                  "sp_plugin_broken")  # fmt: skip
+PLUGIN_MODULES = (
+    "sp_plugin_demo",
+    "sp_plugin_demo.models",
+    "sp_plugin_demo.features",
+    "sp_plugin_broken",
+)
 
 
 def _write_plugin(site: Path) -> None:

@@ -32,8 +32,14 @@ from speechprint.tracking.store import TrackingError
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def study_dict(archive: Path, *, name: str = "scale", n_trials: int = 4, epochs: int = 3,
-               models: tuple[str, ...] = ("mlp", "logreg")) -> dict[str, Any]:  # fmt: skip
+def study_dict(
+    archive: Path,
+    *,
+    name: str = "scale",
+    n_trials: int = 4,
+    epochs: int = 3,
+    models: tuple[str, ...] = ("mlp", "logreg"),
+) -> dict[str, Any]:
     return {
         "name": name,
         "data": {"archive": str(archive), "target": "region", "min_count": 3, "seed": 0},
@@ -52,8 +58,9 @@ def feature_cache(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory) 
     from speechprint.study.runner import prepare_features
 
     path = str(tmp_path_factory.mktemp("scaleout-cache"))
-    prepare_features(StudySpec.from_dict(study_dict(tiny_archive)), jobs=1, cache_dir=path,
-                     progress=False)  # fmt: skip
+    prepare_features(
+        StudySpec.from_dict(study_dict(tiny_archive)), jobs=1, cache_dir=path, progress=False
+    )
     return path
 
 
@@ -156,12 +163,27 @@ def test_killed_workers_fail_their_trials_and_a_repeat_completes(
     study_file = tmp_path / "killed.yaml"
     study_file.write_text(yaml.safe_dump(raw))
     journal = str(tmp_path / "killed.journal.log")
-    command = [sys.executable, "-m", "speechprint", "study", "run", str(study_file),
-               "--workers", "2", "--storage", journal, "--cache-dir", feature_cache]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "speechprint",
+        "study",
+        "run",
+        str(study_file),
+        "--workers",
+        "2",
+        "--storage",
+        journal,
+        "--cache-dir",
+        feature_cache,
+    ]
     proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         # 1. One worker is SIGKILLed in the middle of a trial; the other one goes on, and after
         #    its own trial fails the dead worker's trial, closes its run and queues it again.
@@ -198,8 +220,7 @@ def test_killed_workers_fail_their_trials_and_a_repeat_completes(
     assert client.get_run(second.user_attrs["mlflow_run_id"]).info.status == "RUNNING"
 
     # The same command again cleans up first, then completes the budget.
-    again = run_study(StudySpec.from_dict(raw), workers=2, storage=journal,
-                               cache_dir=feature_cache)  # fmt: skip
+    again = run_study(StudySpec.from_dict(raw), workers=2, storage=journal, cache_dir=feature_cache)
     assert not again.interrupted
     resumed = again.study
     assert resumed.trials[second.number].state == TrialState.FAIL
@@ -282,7 +303,7 @@ def mlflow_server(databases: tuple[str, str], tmp_path: Path) -> Iterator[str]:
             "1",
             "--artifacts-destination",
             str(tmp_path / "artifacts"),
-        ],  # fmt: skip
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         # The job runner (a dozen background consumers for GenAI features) is not needed here.
@@ -314,9 +335,13 @@ def mlflow_server(databases: tuple[str, str], tmp_path: Path) -> Iterator[str]:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_two_machines_share_postgres_and_an_mlflow_server(
-    tiny_archive: Path, databases: tuple[str, str], mlflow_server: str, feature_cache: str,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+    tiny_archive: Path,
+    databases: tuple[str, str],
+    mlflow_server: str,
+    feature_cache: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     optuna_url = databases[0]
     raw = study_dict(tiny_archive, name="shared", n_trials=4)
     study_file = tmp_path / "shared.yaml"
@@ -324,8 +349,18 @@ def test_two_machines_share_postgres_and_an_mlflow_server(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     monkeypatch.chdir(tmp_path)
     # Two "machines": the same command twice, at once, each one worker process.
-    command = [sys.executable, "-m", "speechprint", "study", "run", str(study_file),
-               "--storage", optuna_url, "--cache-dir", feature_cache]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "speechprint",
+        "study",
+        "run",
+        str(study_file),
+        "--storage",
+        optuna_url,
+        "--cache-dir",
+        feature_cache,
+    ]
     procs = [
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for _ in range(2)
@@ -375,10 +410,26 @@ def test_mlflow_server_down_is_a_clear_error_before_any_work(
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "speechprint", "study", "run", str(study_file), "--workers", "2",
-         "--storage", str(journal), "--cache-dir", str(tmp_path / "cache")],  # fmt: skip
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "speechprint",
+            "study",
+            "run",
+            str(study_file),
+            "--workers",
+            "2",
+            "--storage",
+            str(journal),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert time.monotonic() - started < 60  # MLflow's own client would retry for minutes
     assert result.returncode == 2, result.stdout + result.stderr
     assert "cannot reach the MLflow tracking server" in result.stderr
@@ -387,5 +438,4 @@ def test_mlflow_server_down_is_a_clear_error_before_any_work(
     # Same check in the library, without the CLI.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
     with pytest.raises(TrackingError, match="cannot reach the MLflow tracking server"):
-        run_study(StudySpec.from_dict(study_dict(tiny_archive)), workers=2,
-                           storage=str(journal))  # fmt: skip
+        run_study(StudySpec.from_dict(study_dict(tiny_archive)), workers=2, storage=str(journal))

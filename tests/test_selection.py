@@ -49,10 +49,11 @@ def cv_spec(archive: Path, name: str, **changes: Any) -> StudySpec:
         "cv": {"folds": 3, "repeats": 1},
         "sampler": {"name": "random", "seed": 0},
         "pruner": {"name": "none"},
-        "baselines": [{"pair": "mfcc_deltas+logreg", "logreg.C": 1.0},
-                      {"pair": "mfcc_deltas+mlp", "mlp.hidden": 128, "mlp.layers": 1,
-                       "mlp.dropout": 0.1}],
-    }  # fmt: skip
+        "baselines": [
+            {"pair": "mfcc_deltas+logreg", "logreg.C": 1.0},
+            {"pair": "mfcc_deltas+mlp", "mlp.hidden": 128, "mlp.layers": 1, "mlp.dropout": 0.1},
+        ],
+    }
     return StudySpec.from_dict({**raw, **changes})
 
 
@@ -78,8 +79,13 @@ def test_cross_validated_trials_log_folds_and_out_of_fold_predictions(
         assert np.mean([m.value for m in folds]) == pytest.approx(trial.value)
         artifacts = {a.path for a in client.list_artifacts(run_id)}
         assert {"oof_predictions.json", "config.json"} <= artifacts
-    oof = json.loads(Path(client.download_artifacts(
-        cv_study.trials[0].user_attrs["mlflow_run_id"], "oof_predictions.json")).read_text())  # fmt: skip
+    oof = json.loads(
+        Path(
+            client.download_artifacts(
+                cv_study.trials[0].user_attrs["mlflow_run_id"], "oof_predictions.json"
+            )
+        ).read_text()
+    )
     speakers = {row["speakerid"] for row in oof["rows"]}
     assert len(oof["rows"]) == len(speakers)  # one repeat: each development speaker once
     assert all(abs(sum(row["proba"]) - 1) < 1e-3 for row in oof["rows"])
@@ -105,10 +111,15 @@ def test_pruning_stops_a_hopeless_configuration_after_the_first_fold(
     good = {"pair": "mfcc_deltas+logreg", "logreg.C": 1.0}
     # Regularised into constants (queued trials must differ: Optuna skips a duplicate).
     hopeless = [{"pair": "mfcc_deltas+logreg", "logreg.C": c} for c in (1e-6, 2e-6)]
-    spec = cv_spec(archive, "cv-pruned", models=["logreg"], budget={"n_trials": 3},
-                   baselines=[good, *hopeless],
-                   space={"logreg.C": {"low": 1e-6, "high": 10.0, "log": True}},
-                   pruner={"name": "median", "n_startup_trials": 1, "n_warmup_steps": 0})  # fmt: skip
+    spec = cv_spec(
+        archive,
+        "cv-pruned",
+        models=["logreg"],
+        budget={"n_trials": 3},
+        baselines=[good, *hopeless],
+        space={"logreg.C": {"low": 1e-6, "high": 10.0, "log": True}},
+        pruner={"name": "median", "n_startup_trials": 1, "n_warmup_steps": 0},
+    )
     trials = run_study(spec, cache_dir=str(cache_dir)).study.trials
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     assert [t.number for t in pruned] == [1, 2], [
@@ -129,8 +140,11 @@ def test_promotion_refits_on_train_and_val_with_the_cv_epoch_count(
     assert version.tags["selection_metric"] == "cv 3x1 balanced accuracy"
     refit_run = client.get_run(version.run_id)
     assert refit_run.data.tags["trained_on"] == "train+val"
-    oof = json.loads(Path(client.download_artifacts(
-        trial.user_attrs["mlflow_run_id"], "oof_predictions.json")).read_text())  # fmt: skip
+    oof = json.loads(
+        Path(
+            client.download_artifacts(trial.user_attrs["mlflow_run_id"], "oof_predictions.json")
+        ).read_text()
+    )
     development = len({row["speakerid"] for row in oof["rows"]})  # every train+val speaker
     assert refit_run.data.metrics["data/train_speakers"] == development
     epochs = client.get_metric_history(version.run_id, "train/loss")
@@ -178,10 +192,27 @@ def serve_and_post(uri: str, tracking: str, records: list[dict[str, Any]], cwd: 
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking, "PATH": path}
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port)], cwd=cwd, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            uri,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -192,8 +223,11 @@ def serve_and_post(uri: str, tracking: str, records: list[dict[str, Any]], cwd: 
             except OSError:
                 time.sleep(0.5)
         body = json.dumps({"dataframe_records": records}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=120) as answer:
             return answer.read().decode()
     finally:
@@ -216,13 +250,17 @@ def test_an_ensemble_and_a_single_model_are_served_to_clients_with_audio(
     assert ensemble.selection.metric == "cv 3x1 balanced accuracy"
     single = promote("cv", trial=0, alias="single")
     mp3 = sorted((archive / "recordings").glob("*.mp3"))[0]
-    records = [{"audio": base64.b64encode(mp3.read_bytes()).decode(), "name": mp3.name},
-               {"audio": base64.b64encode(b"not audio at all").decode(), "name": "broken.mp3"}]  # fmt: skip
-    labels = json.loads(client_of(tracking).get_model_version(
-        ensemble.model_name, ensemble.version).tags["labels"])  # fmt: skip
+    records = [
+        {"audio": base64.b64encode(mp3.read_bytes()).decode(), "name": mp3.name},
+        {"audio": base64.b64encode(b"not audio at all").decode(), "name": "broken.mp3"},
+    ]
+    labels = json.loads(
+        client_of(tracking).get_model_version(ensemble.model_name, ensemble.version).tags["labels"]
+    )
     for alias in ("ensemble", "single"):
-        answer = _strict_json(serve_and_post(f"models:/speechprint-accent@{alias}", tracking,
-                                             records, tmp_path))  # fmt: skip
+        answer = _strict_json(
+            serve_and_post(f"models:/speechprint-accent@{alias}", tracking, records, tmp_path)
+        )
         good, broken = answer["predictions"]
         assert good["file"] == mp3.name and good["label"] in labels and good["error"] == ""
         assert abs(sum(good["probabilities"].values()) - 1) < 1e-3
@@ -262,9 +300,14 @@ def test_a_trial_scored_over_model_seeds_is_refit_as_their_average(
     from speechprint.release.promote import load_classifier
 
     mlp = {"pair": "mfcc_deltas+mlp", "mlp.hidden": 128, "mlp.layers": 1, "mlp.dropout": 0.1}
-    spec = cv_spec(archive, "cv-seeds", models=["logreg", "mlp"], budget={"n_trials": 2},
-                   cv={"folds": 3, "repeats": 1, "seeds": 2},
-                   baselines=[{"pair": "mfcc_deltas+logreg", "logreg.C": 1.0}, mlp])  # fmt: skip
+    spec = cv_spec(
+        archive,
+        "cv-seeds",
+        models=["logreg", "mlp"],
+        budget={"n_trials": 2},
+        cv={"folds": 3, "repeats": 1, "seeds": 2},
+        baselines=[{"pair": "mfcc_deltas+logreg", "logreg.C": 1.0}, mlp],
+    )
     study = run_study(spec, cache_dir=str(cache_dir)).study
     assert study.trials[1].user_attrs["cv_seeds"] == 2
     client = client_of(tracking)
@@ -280,10 +323,13 @@ def test_a_trial_scored_over_model_seeds_is_refit_as_their_average(
     first, second = (m.model.state_dict() for m in model.members)
     assert any(not np.allclose(first[k], second[k]) for k in first)  # two seeds, two models
     # The registered model's test answer is the members' average, scored on the same speakers.
-    tests = [json.loads(Path(client.download_artifacts(r.info.run_id, "test_metrics.json"))
-                        .read_text()) for r in seeds]  # fmt: skip
-    average = json.loads(Path(client.download_artifacts(version.run_id, "test_metrics.json"))
-                         .read_text())  # fmt: skip
+    tests = [
+        json.loads(Path(client.download_artifacts(r.info.run_id, "test_metrics.json")).read_text())
+        for r in seeds
+    ]
+    average = json.loads(
+        Path(client.download_artifacts(version.run_id, "test_metrics.json")).read_text()
+    )
     mean = np.mean([t["proba"] for t in tests], axis=0)
     assert np.allclose(average["proba"], mean, atol=1e-5)
     # `runs compare` shows the trial once, its seeds' test scores beside the average's.
@@ -302,8 +348,13 @@ def test_a_trial_scored_over_model_seeds_is_refit_as_their_average(
 
     run_id = resolve_run(f"models:/{decision.model_name}/{decision.version}", None, None)
     assert model_seeds(run_id) == 2
-    subject = build_subject(run_id, load_config(run_id, cache_dir=str(cache_dir)), folds=2,
-                            progress=False, seeds=model_seeds(run_id))  # fmt: skip
+    subject = build_subject(
+        run_id,
+        load_config(run_id, cache_dir=str(cache_dir)),
+        folds=2,
+        progress=False,
+        seeds=model_seeds(run_id),
+    )
     fold_model = load_classifier_file(subject.classifiers[0])
     assert isinstance(fold_model, EnsembleClassifier) and len(fold_model.members) == 2
     rows = np.flatnonzero(subject.frame["fold"].to_numpy() == 0)
@@ -357,8 +408,13 @@ def test_findings_on_an_ensemble_average_its_members_out_of_fold_predictions(
     np.testing.assert_allclose(subject.proba, expected, atol=1e-9)
     assert subject.description.startswith("ensemble of 2 (mfcc_deltas + ")
     # The page is written for the champion-like URI, with the ensemble named in it.
-    findings = run_findings(tmp_path / "page", model="models:/speechprint-accent@ensemble",
-                            folds=3, calibrate=True, progress=False)  # fmt: skip
+    findings = run_findings(
+        tmp_path / "page",
+        model="models:/speechprint-accent@ensemble",
+        folds=3,
+        calibrate=True,
+        progress=False,
+    )
     assert findings.run_id == run_id == ensemble.run_id
     assert "ensemble of 2" in findings.page.read_text()
     # The fitted temperature is stored on the ensemble's run and applied by its pyfunc.
@@ -368,8 +424,9 @@ def test_findings_on_an_ensemble_average_its_members_out_of_fold_predictions(
     assert temperature != pytest.approx(1.0)
     mp3 = str(sorted((archive / "recordings").glob("*.mp3"))[0])
     plain = mlflow.pyfunc.load_model("models:/speechprint-accent@ensemble")
-    tempered = mlflow.pyfunc.load_model("models:/speechprint-accent@ensemble",
-                                        model_config={"temperature": temperature})  # fmt: skip
+    tempered = mlflow.pyfunc.load_model(
+        "models:/speechprint-accent@ensemble", model_config={"temperature": temperature}
+    )
     classifier = plain.unwrap_python_model().classifier
     before, _ = classifier.predict_proba_files([mp3])
     after, _ = tempered.unwrap_python_model().classifier.predict_proba_files([mp3])

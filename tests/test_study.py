@@ -14,8 +14,15 @@ from speechprint.study.runner import run_study
 from speechprint.study.spec import StudySpec
 
 
-def tiny_spec(archive: Path, *, name: str = "tiny", models: list[str] | None = None,
-              n_trials: int = 3, epochs: int = 3, **changes: Any) -> StudySpec:  # fmt: skip
+def tiny_spec(
+    archive: Path,
+    *,
+    name: str = "tiny",
+    models: list[str] | None = None,
+    n_trials: int = 3,
+    epochs: int = 3,
+    **changes: Any,
+) -> StudySpec:
     raw = {
         "name": name,
         "data": {"archive": str(archive), "target": "region", "min_count": 3, "seed": 0},
@@ -106,9 +113,14 @@ def test_baselines_run_first_once_and_count_as_run(
     tiny_archive: Path, tracking: str, cache_dir: Path, workers: int
 ) -> None:
     """The serial runner and the workers count a queued baseline alike (they once drifted)."""
-    spec = tiny_spec(tiny_archive, models=["logreg", "mlp"], n_trials=2, epochs=2,
-                     baselines=[{"pair": "mfcc_deltas+logreg"}],
-                     sampler={"name": "random", "seed": 0})  # fmt: skip
+    spec = tiny_spec(
+        tiny_archive,
+        models=["logreg", "mlp"],
+        n_trials=2,
+        epochs=2,
+        baselines=[{"pair": "mfcc_deltas+logreg"}],
+        sampler={"name": "random", "seed": 0},
+    )
     outcome = run_study(spec, cache_dir=str(cache_dir), workers=workers)
     study = outcome.study
     assert study.trials[0].params["pair"] == "mfcc_deltas+logreg"
@@ -138,9 +150,17 @@ def test_crashing_and_nan_trials_fail_and_prune_and_the_study_goes_on(
     tiny_archive: Path, tracking: str, cache_dir: Path, misbehaving_models: tuple[str, str]
 ) -> None:
     crash, nan = misbehaving_models
-    spec = tiny_spec(tiny_archive, models=[crash, nan, "logreg"], n_trials=3, epochs=2,
-                     baselines=[{"pair": f"mfcc_mean+{nan}"}, {"pair": f"mfcc_mean+{crash}"},
-                                {"pair": "mfcc_mean+logreg"}])  # fmt: skip
+    spec = tiny_spec(
+        tiny_archive,
+        models=[crash, nan, "logreg"],
+        n_trials=3,
+        epochs=2,
+        baselines=[
+            {"pair": f"mfcc_mean+{nan}"},
+            {"pair": f"mfcc_mean+{crash}"},
+            {"pair": "mfcc_mean+logreg"},
+        ],
+    )
     outcome = run_study(spec, cache_dir=str(cache_dir))
     states = {t.user_attrs["model"]: t for t in outcome.study.trials}
     assert states[nan].state == TrialState.PRUNED
@@ -163,12 +183,15 @@ def test_the_median_pruner_stops_hopeless_trials(
     good = {"pair": "mfcc_deltas+mlp", "train.lr": 3e-3, "mlp.dropout": 0.0}
     hopeless = {"pair": "mfcc_deltas+mlp", "train.lr": 1e-7, "mlp.dropout": 0.0}
     spec = tiny_spec(
-        tiny_archive, models=["mlp"], n_trials=5, epochs=6,
+        tiny_archive,
+        models=["mlp"],
+        n_trials=5,
+        epochs=6,
         train={"epochs": 6, "patience": 6, "scheduler": "none"},
         space={"train.lr": {"low": 1e-7, "high": 1e-2}, "train.imbalance": "weighted"},
         baselines=[good, good, hopeless, hopeless, hopeless],
         pruner={"name": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
-    )  # fmt: skip
+    )
     outcome = run_study(spec, cache_dir=str(cache_dir))
     trials = outcome.study.trials
     pruned = [t for t in trials if t.state == TrialState.PRUNED]

@@ -36,18 +36,33 @@ def raw_study(archive: Path | str = "demo-corpus", **changes: Any) -> dict[str, 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"pruner": {"n_warmup_step": 8}}, r"pruner\.n_warmup_step: unknown key; did you mean n_warmup_steps\?"),
-        ({"sampler": {"n_startup_trial": 5}}, r"sampler\.n_startup_trial: unknown key; did you mean n_startup_trials\?"),
+        (
+            {"pruner": {"n_warmup_step": 8}},
+            r"pruner\.n_warmup_step: unknown key; did you mean n_warmup_steps\?",
+        ),
+        (
+            {"sampler": {"n_startup_trial": 5}},
+            r"sampler\.n_startup_trial: unknown key; did you mean n_startup_trials\?",
+        ),
         ({"cv": {"fold": 3}}, r"cv\.fold: unknown key; did you mean folds\?"),
-        ({"data": {"archive": "x", "min_cout": 3}}, r"data\.min_cout: unknown key; did you mean min_count\?"),
+        (
+            {"data": {"archive": "x", "min_cout": 3}},
+            r"data\.min_cout: unknown key; did you mean min_count\?",
+        ),
         ({"train": {"epochs": 3, "lr_rate": 0.1}}, r"train\.lr_rate: unknown key"),
         ({"budgett": {"n_trials": 3}}, r"budgett: unknown key; did you mean budget\?"),
-        ({"budget": {"n_trials": 3, "epochs": 4}}, r"budget: 'epochs' is not a budget setting: set train\.epochs"),
-        ({"pruner": {"name": "none", "n_warmup_steps": 3}}, r"pruner: .*n_warmup_steps: not a setting of the 'none'"),
+        (
+            {"budget": {"n_trials": 3, "epochs": 4}},
+            r"budget: 'epochs' is not a budget setting: set train\.epochs",
+        ),
+        (
+            {"pruner": {"name": "none", "n_warmup_steps": 3}},
+            r"pruner: .*n_warmup_steps: not a setting of the 'none'",
+        ),
         ({"pruner": {"name": "medain"}}, r"pruner\.name: .*'median', 'hyperband' or 'none'"),
         ({"train": {"device": "gpu"}}, r"train\.device"),
     ],
-)  # fmt: skip
+)
 def test_typos_name_the_file_and_key_path(change: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=rf"studies/x\.yaml: {message}"):
         StudySpec.from_dict(raw_study(**change), source="studies/x.yaml")
@@ -73,7 +88,7 @@ def test_unknown_names_list_the_valid_ones() -> None:
         ConfigError,
         match=r"extractors\[0\]: unknown extractor 'mfcc_maen'; did you mean mfcc_mean\?",
     ):
-        StudySpec.from_dict(raw_study(extractors=["mfcc_maen"]))  # fmt: skip
+        StudySpec.from_dict(raw_study(extractors=["mfcc_maen"]))
     with pytest.raises(ConfigError, match=r"extractors\[0\]\.params: .*n_mfccs"):
         StudySpec.from_dict(raw_study(extractors=[{"name": "mfcc_mean", "params": {"n_mfccs": 3}}]))
 
@@ -105,8 +120,12 @@ def test_suggest_config_replays_with_a_fixed_trial() -> None:
 
 
 def test_space_overrides_pin_narrow_and_rerange() -> None:
-    space = {"mlp.hidden": 384, "mlp.layers": [2], "train.lr": {"low": 1e-4, "high": 2e-4},
-             "pair": ["mfcc_mean+mlp"]}  # fmt: skip
+    space = {
+        "mlp.hidden": 384,
+        "mlp.layers": [2],
+        "train.lr": {"low": 1e-4, "high": 2e-4},
+        "pair": ["mfcc_mean+mlp"],
+    }
     spec = StudySpec.from_dict(raw_study(space=space))
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
     for _ in range(6):
@@ -123,7 +142,7 @@ def test_space_overrides_are_checked_against_what_the_study_searches() -> None:
     with pytest.raises(
         ConfigError, match=r"space\.mlp\.hiden: not a parameter .*did you mean mlp\.hidden\?"
     ):
-        StudySpec.from_dict(raw_study(space={"mlp.hiden": 128}))  # fmt: skip
+        StudySpec.from_dict(raw_study(space={"mlp.hiden": 128}))
     with pytest.raises(
         ConfigError, match=r"space\.mlp\.hidden: is a choice among \[128, 256, 512\]"
     ):
@@ -179,10 +198,13 @@ def test_an_extractor_twice_needs_labels_which_name_its_pairs() -> None:
     twice = [{"name": "mfcc_mean"}, {"name": "mfcc_mean", "params": {"n_mfcc": 20}}]
     with pytest.raises(ConfigError, match="mfcc_mean appears twice: give each a label"):
         StudySpec.from_dict(raw_study(extractors=twice, models=["logreg"]))
-    labelled = [{"name": "mfcc_mean", "label": "mfcc13"},
-                {"name": "mfcc_mean", "label": "mfcc20", "params": {"n_mfcc": 20}}]  # fmt: skip
-    spec = StudySpec.from_dict(raw_study(extractors=labelled, models=["logreg"],
-                                         baselines=[{"pair": "mfcc20+logreg"}]))  # fmt: skip
+    labelled = [
+        {"name": "mfcc_mean", "label": "mfcc13"},
+        {"name": "mfcc_mean", "label": "mfcc20", "params": {"n_mfcc": 20}},
+    ]
+    spec = StudySpec.from_dict(
+        raw_study(extractors=labelled, models=["logreg"], baselines=[{"pair": "mfcc20+logreg"}])
+    )
     assert spec.pairs() == ["mfcc13+logreg", "mfcc20+logreg"]
     config = suggest_config(FixedTrial({"pair": "mfcc20+logreg", "logreg.C": 0.5}), spec)
     assert (config.extractor, config.extractor_params) == ("mfcc_mean", {"n_mfcc": 20})

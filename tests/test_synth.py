@@ -89,10 +89,15 @@ def test_classes_land_in_distinct_seed_regions():
     # The demo's region target needs one seed-table region per class, none unclassified.
     got = {cls.country: region_of(cls.country) for cls in ACCENT_CLASSES}
     assert got == {
-        "usa": "north american", "uk": "british isles", "jamaica": "caribbean",
-        "germany": "western european non-romance", "spain": "romance",
-        "poland": "eastern european", "brazil": "latin american", "indonesia": "southeast asian",
-    }  # fmt: skip
+        "usa": "north american",
+        "uk": "british isles",
+        "jamaica": "caribbean",
+        "germany": "western european non-romance",
+        "spain": "romance",
+        "poland": "eastern european",
+        "brazil": "latin american",
+        "indonesia": "southeast asian",
+    }
 
 
 def test_deterministic_for_a_seed(corpus, tmp_path):

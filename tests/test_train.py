@@ -21,8 +21,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def deltas(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
     cache = tmp_path_factory.mktemp("train-cache")
-    config = RunConfig(archive=str(tiny_archive), extractor="mfcc_deltas", model="bilstm",
-                       min_count=3, cache_dir=str(cache), jobs=1)  # fmt: skip
+    config = RunConfig(
+        archive=str(tiny_archive),
+        extractor="mfcc_deltas",
+        model="bilstm",
+        min_count=3,
+        cache_dir=str(cache),
+        jobs=1,
+    )
     return config, prepare_data(config, progress=False)
 
 
@@ -31,9 +37,19 @@ def deltas(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
 @pytest.mark.parametrize("scheduler", ["plateau", "cosine", "onecycle"])
 def test_training_options_run(deltas: tuple, imbalance: str, scheduler: str) -> None:
     config, data = deltas
-    config = RunConfig.from_dict({**config.to_dict(), "train": {
-        "epochs": 2, "imbalance": imbalance, "scheduler": scheduler, "max_frames": 80,
-        "noise_std": 0.1, "speed_perturb": 0.1}})  # fmt: skip
+    config = RunConfig.from_dict(
+        {
+            **config.to_dict(),
+            "train": {
+                "epochs": 2,
+                "imbalance": imbalance,
+                "scheduler": scheduler,
+                "max_frames": 80,
+                "noise_std": 0.1,
+                "speed_perturb": 0.1,
+            },
+        }
+    )
     result = run(config, data)
     assert len(result.history) == 2
     assert {"train/loss", "val/loss", "val/balanced_accuracy", "val/macro_f1"} <= set(
@@ -70,8 +86,9 @@ def test_test_split_only_when_asked(deltas: tuple) -> None:
 
 
 def test_incompatible_pair_is_refused(tiny_archive: Path, cache_dir: Path) -> None:
-    config = RunConfig(archive=str(tiny_archive), extractor="mfcc_mean", model="lstm",
-                       min_count=3, jobs=1)  # fmt: skip
+    config = RunConfig(
+        archive=str(tiny_archive), extractor="mfcc_mean", model="lstm", min_count=3, jobs=1
+    )
     data = prepare_data(config, progress=False)
     with pytest.raises(IncompatibleError, match="needs sequence"):
         run(config, data)
@@ -146,8 +163,14 @@ def test_explicit_devices_must_exist(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_config_errors_name_the_field() -> None:
     with pytest.raises(ValueError, match="learning_rate"):
-        RunConfig.from_dict({"archive": "x", "extractor": "mfcc_mean", "model": "mlp",
-                             "train": {"learning_rate": 1}})  # fmt: skip
+        RunConfig.from_dict(
+            {
+                "archive": "x",
+                "extractor": "mfcc_mean",
+                "model": "mlp",
+                "train": {"learning_rate": 1},
+            }
+        )
     with pytest.raises(ValueError, match="optimizer"):
         TrainConfig(optimizer="sgd")
 
@@ -156,8 +179,9 @@ def test_config_errors_name_the_field() -> None:
 @pytest.mark.parametrize(
     "path", sorted((REPO_ROOT / "experiments").glob("*.yaml")), ids=lambda p: p.name
 )
-def test_shipped_experiments_smoke_run(path: Path, tiny_archive: Path, tracking: str,
-                                       cache_dir: Path) -> None:  # fmt: skip
+def test_shipped_experiments_smoke_run(
+    path: Path, tiny_archive: Path, tracking: str, cache_dir: Path
+) -> None:
     _, config = load_experiment(path, archive=str(tiny_archive))
     import yaml
 

@@ -217,8 +217,9 @@ def test_one_layer_over_files_is_sliced_from_every_layer_without_another_pass(
         raise AssertionError("the encoder ran again for one layer")
 
     monkeypatch.setattr(WhisperLayers, "transform_many", no_second_pass)
-    final = extract_features(paths, WhisperLayers(model="base", layer="final"), jobs=1,
-                             progress=False)  # fmt: skip
+    final = extract_features(
+        paths, WhisperLayers(model="base", layer="final"), jobs=1, progress=False
+    )
     assert final.computed == 2 and final.dim == 1024
     for path in map(str, paths):
         np.testing.assert_array_equal(

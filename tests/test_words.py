@@ -34,8 +34,9 @@ def test_a_word_probe_finds_the_one_word_that_carries_the_accent() -> None:
     y = np.arange(n) % 3
     X = rng.normal(size=(n, groups * width)).astype(np.float32)  # noqa: N806
     X[:, 3 * width : 3 * width + 4] += 1.5 * np.eye(3)[y] @ rng.normal(size=(3, 4))
-    probe = build_model("word_probe", X.shape[1], 3, {"layer_groups": groups, "components": 8,
-                                                      "C": 0.1})  # fmt: skip
+    probe = build_model(
+        "word_probe", X.shape[1], 3, {"layer_groups": groups, "components": 8, "C": 0.1}
+    )
     probe.fit(X[:200], y[:200])
     assert (probe.predict(X[200:]) == y[200:]).mean() > 0.8
     assert probe.predict_proba(X[200:]).shape == (100, 3)
@@ -73,8 +74,12 @@ def test_each_word_group_holds_that_words_frames(require_pretrained: Any, cache_
     known = [(w.index, starts[w.start_char]) for w in passage_words() if w.start_char in starts]
     assert len(known) >= 60
     ends = [t for _, t in known[1:]] + [len(audio) / 16000]
-    truth = np.stack([frames[int(a / 0.04) : max(int(a / 0.04) + 1, int(b / 0.04))].mean(axis=0)
-                      for (_, a), b in zip(known, ends)])  # fmt: skip
+    truth = np.stack(
+        [
+            frames[int(a / 0.04) : max(int(a / 0.04) + 1, int(b / 0.04))].mean(axis=0)
+            for (_, a), b in zip(known, ends)
+        ]
+    )
     unit = lambda m: m / np.linalg.norm(m, axis=1, keepdims=True)  # noqa: E731
     ours = unit(groups[[2 + i for i, _ in known]])
     nearest = (ours @ unit(truth).T).argmax(axis=1)

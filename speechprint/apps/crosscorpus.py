@@ -48,8 +48,13 @@ def read_label_map(path: str | Path) -> dict[str, str]:
         text = path.read_text("utf-8")
     except OSError as error:
         raise ConfigError(f"label map {path}: cannot read ({error.strerror or error})") from error
-    rows = csv.DictReader(io.StringIO("\n".join(
-        line for line in text.splitlines() if line.strip() and not line.startswith("#"))))  # fmt: skip
+    rows = csv.DictReader(
+        io.StringIO(
+            "\n".join(
+                line for line in text.splitlines() if line.strip() and not line.startswith("#")
+            )
+        )
+    )
     if rows.fieldnames is None or not {"from", "to"} <= {f.strip() for f in rows.fieldnames}:
         raise ConfigError(f"label map {path}: needs a header with 'from' and 'to' columns")
     mapping: dict[str, str] = {}
@@ -78,8 +83,10 @@ def cross_corpus_score(
     """Score ``classifier`` (an ``AccentClassifier``) on every mappable clip of ``archive``."""
     rows = archive.with_audio
     if source not in rows.columns:
-        raise ConfigError(f"corpus {archive.corpus} has no column {source!r} to map labels from "
-                          f"(columns: {', '.join(rows.columns)})")  # fmt: skip
+        raise ConfigError(
+            f"corpus {archive.corpus} has no column {source!r} to map labels from "
+            f"(columns: {', '.join(rows.columns)})"
+        )
     model_labels = tuple(classifier.labels)
     index = {label: i for i, label in enumerate(model_labels)}
     raw = [
@@ -92,29 +99,47 @@ def cross_corpus_score(
     for value, ok, speaker in zip(raw, keep, rows["speakerid"]):
         if not ok:
             speakers_of.setdefault(value, set()).add(str(speaker))
-    unmapped = dict(sorted(((k, len(v)) for k, v in speakers_of.items()),
-                           key=lambda kv: (-kv[1], kv[0])))  # fmt: skip
+    unmapped = dict(
+        sorted(((k, len(v)) for k, v in speakers_of.items()), key=lambda kv: (-kv[1], kv[0]))
+    )
     kept = rows[keep].reset_index(drop=True)
     if kept.empty:
-        raise DataError(f"no clip of {archive.root} has a label the model knows "
-                        f"({', '.join(model_labels)}); unmapped: {', '.join(unmapped)}")  # fmt: skip
-    features = extract_features(list(kept["path"]), classifier.extractor, jobs=jobs,
-                                cache_dir=cache_dir, progress=progress, dask=dask)  # fmt: skip
+        raise DataError(
+            f"no clip of {archive.root} has a label the model knows "
+            f"({', '.join(model_labels)}); unmapped: {', '.join(unmapped)}"
+        )
+    features = extract_features(
+        list(kept["path"]),
+        classifier.extractor,
+        jobs=jobs,
+        cache_dir=cache_dir,
+        progress=progress,
+        dask=dask,
+    )
     scored = kept[kept["path"].isin(list(features.features))].reset_index(drop=True)
     y = np.array([index[mapping[v.strip().lower()]] for v in scored[source]], dtype=int)
     proba = classifier.predict_proba_features([features.features[p] for p in scored["path"]])
     clip = evaluate(y, proba, model_labels)
-    clip.update(balanced_accuracy_ci=list(bootstrap_interval(y, proba.argmax(1))),
-                y_true=y.tolist(), y_pred=proba.argmax(1).tolist(),
-                files=list(scored["path"]))  # fmt: skip
+    clip.update(
+        balanced_accuracy_ci=list(bootstrap_interval(y, proba.argmax(1))),
+        y_true=y.tolist(),
+        y_pred=proba.argmax(1).tolist(),
+        files=list(scored["path"]),
+    )
     metrics = with_units(clip, list(scored["speakerid"]), unit=unit, proba=proba)
     used = {k: v for k, v in mapping.items() if v in index and k in set(raw)}
     return CrossCorpusResult(
-        corpus=archive.corpus, source=source, labels=model_labels, metrics=metrics,
-        clips=len(scored), speakers=int(scored["speakerid"].nunique()), mapped=used,
-        unmapped=unmapped, skipped=[s.file for s in features.skipped],
+        corpus=archive.corpus,
+        source=source,
+        labels=model_labels,
+        metrics=metrics,
+        clips=len(scored),
+        speakers=int(scored["speakerid"].nunique()),
+        mapped=used,
+        unmapped=unmapped,
+        skipped=[s.file for s in features.skipped],
         not_in_model=sorted({v for v in mapping.values() if v and v not in index}),
-    )  # fmt: skip
+    )
 
 
 def load_classifier(uri: str) -> Any:

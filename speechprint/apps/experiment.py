@@ -42,10 +42,13 @@ def load_experiment(path: str | Path, *, archive: str | None = None) -> tuple[st
     _check_components(spec, str(path))
     config = RunConfig(
         **spec.data.model_dump(),
-        extractor=spec.extractor.name, extractor_params=spec.extractor.params,
-        model=spec.model.name, model_params=spec.model.params,
-        train=spec.train, evaluate_test=spec.evaluate_test,
-    )  # fmt: skip
+        extractor=spec.extractor.name,
+        extractor_params=spec.extractor.params,
+        model=spec.model.name,
+        model_params=spec.model.params,
+        train=spec.train,
+        evaluate_test=spec.evaluate_test,
+    )
     return spec.experiment, config
 
 
@@ -67,8 +70,9 @@ def _check_components(spec: ExperimentSpec, source: str) -> None:
         except KeyError as error:  # UnknownNameError: a SpeechPrintError and a KeyError
             raise ConfigError(f"{source}: {key}.name: {error}") from None
     extractor = make_extractor(spec.extractor.name, spec.extractor.params)
-    reason = incompatibility(spec.model.name, spec.extractor.name, extractor.kind,
-                             extractor.layer_groups())  # fmt: skip
+    reason = incompatibility(
+        spec.model.name, spec.extractor.name, extractor.kind, extractor.layer_groups()
+    )
     if reason:
         raise ConfigError(f"{source}: model: {reason}")
 
@@ -101,7 +105,7 @@ def run_experiment(
             "experiment_file": str(path),
             "extractor": config.extractor,
             "model": config.model,
-        },  # fmt: skip
+        },
     )
     tracker.log_params(config.to_dict())
     try:

@@ -56,12 +56,17 @@ class LayerProbe:
     def rows(self) -> list[dict[str, Any]]:
         return [
             {
-                "layer": s.layer, "name": s.name, "balanced_accuracy": round(s.mean, 4),
-                "std": round(s.std, 4), "ci_low": round(s.interval[0], 4),
-                "ci_high": round(s.interval[1], 4), "folds": self.folds, "repeats": self.repeats,
+                "layer": s.layer,
+                "name": s.name,
+                "balanced_accuracy": round(s.mean, 4),
+                "std": round(s.std, 4),
+                "ci_low": round(s.interval[0], 4),
+                "ci_high": round(s.interval[1], 4),
+                "folds": self.folds,
+                "repeats": self.repeats,
             }
             for s in self.layers
-        ]  # fmt: skip
+        ]
 
     def write_csv(self, path: Path) -> None:
         rows = self.rows()
@@ -87,8 +92,10 @@ class LayerProbe:
         axis.set_xlabel("encoder layer")
         axis.set_ylabel("balanced accuracy")
         model = self.params.get("model") or self.params.get("model_path") or "tiny.en"
-        axis.set_title(f"{self.extractor} ({model}): {self.folds}-fold x {self.repeats}, "
-                       f"{self.n_speakers} development speakers")  # fmt: skip
+        axis.set_title(
+            f"{self.extractor} ({model}): {self.folds}-fold x {self.repeats}, "
+            f"{self.n_speakers} development speakers"
+        )
         axis.legend(loc="best")
         figure.tight_layout()
         return figure
@@ -134,9 +141,18 @@ def probe_layers(
     if not Path(archive).exists():
         raise DataError(f"archive not found: {archive}")
     all_params = layers_params(extractor, dict(params or {}))
-    config = RunConfig(archive=archive, target=target, min_count=min_count, seed=seed,
-                       extractor="whisper_layers", extractor_params=all_params, model="logreg",
-                       model_params={"C": C}, jobs=jobs, cache_dir=cache_dir)  # fmt: skip
+    config = RunConfig(
+        archive=archive,
+        target=target,
+        min_count=min_count,
+        seed=seed,
+        extractor="whisper_layers",
+        extractor_params=all_params,
+        model="logreg",
+        model_params={"C": C},
+        jobs=jobs,
+        cache_dir=cache_dir,
+    )
     dataset, features = prepare_data(config, progress=progress)
     first = next(iter(features.features.values()))
     n_outputs = len(first) // (2 * _width(all_params))
@@ -146,14 +162,19 @@ def probe_layers(
     ]
     development = dataset.manifest[dataset.manifest["split"] != "test"]
     return LayerProbe(
-        extractor=extractor, params=dict(params or {}), layers=scores,
-        chance=1.0 / len(dataset.labels), folds=scores[0].folds, repeats=repeats,
+        extractor=extractor,
+        params=dict(params or {}),
+        layers=scores,
+        chance=1.0 / len(dataset.labels),
+        folds=scores[0].folds,
+        repeats=repeats,
         n_speakers=int(development["speakerid"].nunique()),
-    )  # fmt: skip
+    )
 
 
-def _score_layer(config: Any, dataset: Any, features: Any, layer: int, n_outputs: int,
-                 folds: int, repeats: int) -> LayerScore:  # fmt: skip
+def _score_layer(
+    config: Any, dataset: Any, features: Any, layer: int, n_outputs: int, folds: int, repeats: int
+) -> LayerScore:
     """Repeated k-fold of the probe on one layer's slice of the all-layer statistics."""
     from speechprint.features import FeatureSet, make_extractor
     from speechprint.features.pretrained.layers import split_layers
@@ -172,8 +193,9 @@ def _score_layer(config: Any, dataset: Any, features: Any, layer: int, n_outputs
     elif layer == n_outputs - 1:
         name += " (final)"
     log.info("layer %s: balanced accuracy %.3f (%.3f-%.3f)", name, result.mean, *result.interval)
-    return LayerScore(layer, name, result.mean, result.std, result.interval, result.scores,
-                      folds=result.folds)  # fmt: skip
+    return LayerScore(
+        layer, name, result.mean, result.std, result.interval, result.scores, folds=result.folds
+    )
 
 
 def _width(params: dict[str, Any]) -> int:
@@ -201,9 +223,11 @@ def run_probe(out_dir: str | Path, **kwargs: Any) -> LayerProbe:
     tracking.check_reachable(client)
     model = (kwargs.get("params") or {}).get("model", "tiny.en")
     tracker = tracking.MLflowTracker.start(
-        client, EXPERIMENT, run_name=f"probe-layers-{extractor}-{Path(str(model)).name}",
+        client,
+        EXPERIMENT,
+        run_name=f"probe-layers-{extractor}-{Path(str(model)).name}",
         tags={"kind": "probe_layers", "extractor": extractor, "model": "logreg"},
-    )  # fmt: skip
+    )
     tracker.log_params({k: v for k, v in kwargs.items() if k not in ("progress", "jobs")})
     try:
         probe = probe_layers(**kwargs)
@@ -211,8 +235,14 @@ def run_probe(out_dir: str | Path, **kwargs: Any) -> LayerProbe:
         figure = probe.figure()
         figure.savefig(out / "layers.png", dpi=120)
         for score in probe.layers:
-            tracker.log_metrics({"balanced_accuracy": score.mean, "ci_low": score.interval[0],
-                                 "ci_high": score.interval[1]}, step=score.layer)  # fmt: skip
+            tracker.log_metrics(
+                {
+                    "balanced_accuracy": score.mean,
+                    "ci_low": score.interval[0],
+                    "ci_high": score.interval[1],
+                },
+                step=score.layer,
+            )
         best = probe.best()
         tracker.log_metrics({"best_layer": float(best.layer), "best_balanced_accuracy": best.mean})
         tracker.log_artifact(out / "layers.csv")

@@ -57,8 +57,10 @@ def run_quickstart(
     step(f"2/5 study {spec.name} ({study_file})")
     outcome = run_study(spec, archive=str(corpus), n_trials=n_trials, on_trial=on_trial)
     best = outcome.study.best_trial
-    say(f"best trial {best.number}: {best.user_attrs.get('extractor')} + "
-        f"{best.user_attrs.get('model')}, val balanced accuracy {best.value:.3f}")  # fmt: skip
+    say(
+        f"best trial {best.number}: {best.user_attrs.get('extractor')} + "
+        f"{best.user_attrs.get('model')}, val balanced accuracy {best.value:.3f}"
+    )
 
     step("3/5 promote the best trial (scored once on the held-out test split)")
     decision = promote(spec.name, archive=str(corpus))

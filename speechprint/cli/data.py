@@ -15,9 +15,14 @@ app = typer.Typer(help="Corpus data: describe a corpus, synthesise the demo corp
 
 
 def _print_count_tables(summary: dict, top: int) -> None:
-    for key, title in (("by_region", "region"), ("by_native_language", "native language"),
-                       ("by_country", "country"), ("by_sex", "sex"), ("by_age", "age"),
-                       ("by_accent", "accent")):  # fmt: skip
+    for key, title in (
+        ("by_region", "region"),
+        ("by_native_language", "native language"),
+        ("by_country", "country"),
+        ("by_sex", "sex"),
+        ("by_age", "age"),
+        ("by_accent", "accent"),
+    ):
         if key not in summary:  # by_accent: corpora with an accent label of their own
             continue
         counts = summary[key]
@@ -68,8 +73,10 @@ def describe(
         f"{table['digest']}). Counts below are over rows with audio."
     )
     if summary["corpus"] != "saa":
-        console.print(f"{summary['corpus']}: {summary['speakers']} speakers with audio; counts "
-                      "below are of speakers, not clips.")  # fmt: skip
+        console.print(
+            f"{summary['corpus']}: {summary['speakers']} speakers with audio; counts "
+            "below are of speakers, not clips."
+        )
     _print_count_tables(summary, top)
     if summary.get("unmapped_accents"):
         listed = ", ".join(f"{k} ({n})" for k, n in summary["unmapped_accents"].items())
@@ -93,6 +100,7 @@ def synth(
     from speechprint.data.synth import synthesize_corpus
 
     with fail.on_user_errors():
-        path = synthesize_corpus(out, speakers_per_class=speakers_per_class, seconds=seconds,
-                                 seed=seed)  # fmt: skip
+        path = synthesize_corpus(
+            out, speakers_per_class=speakers_per_class, seconds=seconds, seed=seed
+        )
     console.print(f"demo corpus written to {path} (speakers_all.csv + recordings/)")

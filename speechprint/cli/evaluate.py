@@ -47,22 +47,41 @@ def evaluate_command(
         mapping = read_label_map(labels) if labels else None
         loaded = load_corpus(archive, corpus, regions=regions)
         classifier = load_classifier(model)
-        result = cross_corpus_score(classifier, loaded, source=source, label_map=mapping,
-                                    unit=unit, jobs=jobs, cache_dir=cache_dir, dask=dask,
-                                    progress=not as_json)  # fmt: skip
+        result = cross_corpus_score(
+            classifier,
+            loaded,
+            source=source,
+            label_map=mapping,
+            unit=unit,
+            jobs=jobs,
+            cache_dir=cache_dir,
+            dask=dask,
+            progress=not as_json,
+        )
     for warning in caught:
         err_console.print(f"[yellow]warning:[/] {warning.message}")
     metrics = result.metrics
     if as_json:
         keep = ("balanced_accuracy", "balanced_accuracy_ci", "accuracy", "macro_f1", "chance", "n")
         other = "clip" if metrics["unit"] == "speaker" else "speaker"
-        typer.echo(json.dumps({
-            "model": model, "corpus": result.corpus, "archive": str(archive), "unit": metrics["unit"],
-            **{k: metrics[k] for k in keep}, other: {k: metrics[other][k] for k in keep},
-            "clips": result.clips, "speakers": result.speakers, "mapped": result.mapped,
-            "unmapped": result.unmapped, "not_in_model": result.not_in_model,
-            "skipped": result.skipped,
-        }))  # fmt: skip
+        typer.echo(
+            json.dumps(
+                {
+                    "model": model,
+                    "corpus": result.corpus,
+                    "archive": str(archive),
+                    "unit": metrics["unit"],
+                    **{k: metrics[k] for k in keep},
+                    other: {k: metrics[other][k] for k in keep},
+                    "clips": result.clips,
+                    "speakers": result.speakers,
+                    "mapped": result.mapped,
+                    "unmapped": result.unmapped,
+                    "not_in_model": result.not_in_model,
+                    "skipped": result.skipped,
+                }
+            )
+        )
         return
     _print(result, model)
 
@@ -85,5 +104,7 @@ def _print(result: CrossCorpusResult, model: str) -> None:
         listed = ", ".join(f"{k} ({n})" for k, n in result.unmapped.items())
         console.print(f"[yellow]not mapped[/] (speakers left out): {listed}", soft_wrap=True)
     if result.not_in_model:
-        console.print("[yellow]map targets the model does not know:[/] "
-                      + ", ".join(result.not_in_model), soft_wrap=True)  # fmt: skip
+        console.print(
+            "[yellow]map targets the model does not know:[/] " + ", ".join(result.not_in_model),
+            soft_wrap=True,
+        )

@@ -66,8 +66,9 @@ def features_extract(
 
         paths = [str(p) for p in load_corpus(archive, corpus).with_audio["path"]]
     with fail.on_user_errors():
-        result = extract_features(paths, built, jobs=jobs, cache_dir=cache_dir,
-                                  progress=progress, dask=dask)  # fmt: skip
+        result = extract_features(
+            paths, built, jobs=jobs, cache_dir=cache_dir, progress=progress, dask=dask
+        )
     console.print(
         f"[bold]{built.id}[/] {built.params()}\n"
         f"computed: {result.computed}   loaded from cache: {result.loaded}   "

@@ -34,10 +34,21 @@ def findings_command(
         console.print(section.summary, highlight=False)
 
     with fail.on_user_errors():
-        result = run_findings(out, model=None if study else model, study=study, trial=trial,
-                              storage=storage, archive=archive, target=target,
-                              predictions=predictions, folds=folds, calibrate=calibrate,
-                              jobs=jobs, log_to_mlflow=not no_mlflow, on_section=show)  # fmt: skip
+        result = run_findings(
+            out,
+            model=None if study else model,
+            study=study,
+            trial=trial,
+            storage=storage,
+            archive=archive,
+            target=target,
+            predictions=predictions,
+            folds=folds,
+            calibrate=calibrate,
+            jobs=jobs,
+            log_to_mlflow=not no_mlflow,
+            on_section=show,
+        )
     console.print(f"data and predictions: {result.prepare_seconds:.1f} s")
     where = "" if no_mlflow else f" (logged to run {result.run_id} under findings/)"
     console.print(f"page: {result.page}{where}")

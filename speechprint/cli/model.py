@@ -36,9 +36,16 @@ def promote_command(
     from speechprint.release.promote import promote
 
     with fail.on_user_errors():
-        decision = promote(study, storage=storage, model_name=model_name, alias=alias,
-                           archive=archive, trial=trial, ensemble=ensemble,
-                           ensemble_by=ensemble_by)  # fmt: skip
+        decision = promote(
+            study,
+            storage=storage,
+            model_name=model_name,
+            alias=alias,
+            archive=archive,
+            trial=trial,
+            ensemble=ensemble,
+            ensemble_by=ensemble_by,
+        )
     colour = "green" if decision.promoted else "yellow"
     console.print(f"[{colour}]{_escape(decision.summary())}[/]")
     if not decision.new_version:
@@ -94,8 +101,9 @@ def report_command(
     from speechprint.apps.report import write_report
 
     with fail.on_user_errors():
-        summary = write_report(study, out, storage=storage, model_name=model_name,
-                               findings=findings)  # fmt: skip
+        summary = write_report(
+            study, out, storage=storage, model_name=model_name, findings=findings
+        )
     console.print(f"report written: {summary} (figures beside it; also on the study's MLflow run)")
 
 
@@ -111,14 +119,28 @@ def ui_command(
     from speechprint.tracking import store as tracking
 
     uri = tracking.tracking_uri()
-    mlflow_cmd = ["mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-                  "--port", str(port)]  # fmt: skip
+    mlflow_cmd = [
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     artifact_root = tracking.artifact_root()
     if artifact_root:
         mlflow_cmd += ["--default-artifact-root", artifact_root]
     optuna_storage = storage or (default_storage(study) if study else "sqlite:///studies/NAME.db")
-    dashboard_cmd = ["optuna-dashboard", optuna_storage, "--host", "127.0.0.1",
-                     "--port", str(dashboard_port)]  # fmt: skip
+    dashboard_cmd = [
+        "optuna-dashboard",
+        optuna_storage,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(dashboard_port),
+    ]
     console.print("MLflow UI:        " + shlex.join(mlflow_cmd))
     console.print(
         "optuna-dashboard: " + shlex.join(dashboard_cmd) + "  (pip install optuna-dashboard)"
@@ -148,9 +170,13 @@ def quickstart_command(
 
     with fail.on_user_errors():
         summary = run_quickstart(
-            workdir, n_trials=n_trials, speakers_per_class=speakers_per_class,
-            on_step=console.rule, on_line=console.print, on_trial=print_trial,
-        )  # fmt: skip
+            workdir,
+            n_trials=n_trials,
+            speakers_per_class=speakers_per_class,
+            on_step=console.rule,
+            on_line=console.print,
+            on_trial=print_trial,
+        )
     table = Table("what", "where")
     links = {k: str(v) for k, v in summary.items() if str(v).startswith("http")}
     for key, value in summary.items():

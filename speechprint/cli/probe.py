@@ -41,10 +41,20 @@ def probe_layers(
     with fail.on_user_errors():
         parsed = parse_params(params, extractor)
         probe = run_probe(
-            out, archive=str(archive), extractor=extractor, params=parsed, folds=folds,
-            repeats=repeats, target=target, min_count=min_count, seed=seed, C=c, jobs=jobs,
-            cache_dir=cache_dir, progress=progress,
-        )  # fmt: skip
+            out,
+            archive=str(archive),
+            extractor=extractor,
+            params=parsed,
+            folds=folds,
+            repeats=repeats,
+            target=target,
+            min_count=min_count,
+            seed=seed,
+            C=c,
+            jobs=jobs,
+            cache_dir=cache_dir,
+            progress=progress,
+        )
     console.print(
         f"[bold]{extractor}[/] {parsed}: linear probe (logreg, C={c}) per layer, "
         f"{probe.folds}-fold x {probe.repeats} on {probe.n_speakers} development speakers "

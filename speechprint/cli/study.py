@@ -38,9 +38,16 @@ def study_run(
     with fail.on_user_errors():
         spec = StudySpec.from_yaml(study_file)
         outcome = run_study(
-            spec, archive=archive, n_trials=n_trials, timeout=timeout, storage=storage,
-            workers=workers, jobs=jobs, cache_dir=cache_dir, on_trial=print_trial,
-        )  # fmt: skip
+            spec,
+            archive=archive,
+            n_trials=n_trials,
+            timeout=timeout,
+            storage=storage,
+            workers=workers,
+            jobs=jobs,
+            cache_dir=cache_dir,
+            on_trial=print_trial,
+        )
     study = outcome.study
     console.print(f"[bold]{spec.name}[/]: ran {outcome.ran} trial(s); {state_counts(study)}")
     console.print(best_line(study))
@@ -71,8 +78,14 @@ def study_show(
         (t for t in study.trials if t.value is not None), key=lambda t: t.value, reverse=True
     )[:top]
     cross_validated = any("cv_folds" in t.user_attrs for t in complete)
-    table = Table("trial", "cv bal. acc." if cross_validated else "val bal. acc.", "macro-F1",
-                  "extractor", "model", "params")  # fmt: skip
+    table = Table(
+        "trial",
+        "cv bal. acc." if cross_validated else "val bal. acc.",
+        "macro-F1",
+        "extractor",
+        "model",
+        "params",
+    )
     for trial in complete:
         params = {k: v for k, v in trial.params.items() if k != "pair"}
         f1 = trial.user_attrs.get("cv_macro_f1_mean", trial.user_attrs.get("val_macro_f1"))
@@ -117,20 +130,48 @@ def runs_compare(
         typer.echo(frame.to_csv(index=False).rstrip())
         return
     if markdown:
-        typer.echo(f"Selection: best trial per extractor x model of `{study}` (its k-fold mean "
-                   "when cross-validated, else its validation score)\n")  # fmt: skip
+        typer.echo(
+            f"Selection: best trial per extractor x model of `{study}` (its k-fold mean "
+            "when cross-validated, else its validation score)\n"
+        )
         typer.echo(markdown_table(frame))
         if len(tested):
             typer.echo("\nTest split (speakers never used for tuning): promoted trials\n")
             typer.echo(markdown_table(tested))
         return
-    _print_table(frame, f"{study}: best trial per extractor x model (selection score)",
-                 ["extractor", "model", "bal. acc.", "macro-F1", "95% CI", "trials", "done",
-                  "pruned", "failed"])  # fmt: skip
+    _print_table(
+        frame,
+        f"{study}: best trial per extractor x model (selection score)",
+        [
+            "extractor",
+            "model",
+            "bal. acc.",
+            "macro-F1",
+            "95% CI",
+            "trials",
+            "done",
+            "pruned",
+            "failed",
+        ],
+    )
     if len(tested):
-        _print_table(tested, f"{study}: promoted trials on the test split",
-                     ["trial", "extractor", "model", "val bal. acc.", "test bal. acc.", "95% CI",
-                      "macro-F1", "accuracy", "majority acc.", "chance", "registered as"])  # fmt: skip
+        _print_table(
+            tested,
+            f"{study}: promoted trials on the test split",
+            [
+                "trial",
+                "extractor",
+                "model",
+                "val bal. acc.",
+                "test bal. acc.",
+                "95% CI",
+                "macro-F1",
+                "accuracy",
+                "majority acc.",
+                "chance",
+                "registered as",
+            ],
+        )
     else:
         console.print("no trial of this study is scored on test yet: `speechprint promote` does it")
 

@@ -60,8 +60,13 @@ def parse(model: type[M], data: Any, *, source: str = "<config>") -> M:
         raise ConfigError(format_errors(model, error, source=source)) from None
 
 
-def format_errors(model: type[pydantic.BaseModel], error: pydantic.ValidationError, *,
-                  source: str, prefix: tuple[Any, ...] = ()) -> str:  # fmt: skip
+def format_errors(
+    model: type[pydantic.BaseModel],
+    error: pydantic.ValidationError,
+    *,
+    source: str,
+    prefix: tuple[Any, ...] = (),
+) -> str:
     """One line per problem: ``source: key.path: message``."""
     lines = []
     for item in error.errors(include_url=False):

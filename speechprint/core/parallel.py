@@ -44,16 +44,21 @@ def parallel_map(
                 advance(len(chunk))
             return out
 
-        with ProcessPoolExecutor(jobs, mp_context=mp_context(), initializer=_worker_init,
-                                 initargs=(initializer, initargs, os.getpid())) as pool:  # fmt: skip
+        with ProcessPoolExecutor(
+            jobs,
+            mp_context=mp_context(),
+            initializer=_worker_init,
+            initargs=(initializer, initargs, os.getpid()),
+        ) as pool:
             for chunk, results in zip(chunks, pool.map(function, chunks)):
                 out.extend(results)
                 advance(len(chunk))
     return out
 
 
-def _worker_init(initializer: Callable[..., None] | None, initargs: tuple[Any, ...],
-                 parent_pid: int) -> None:  # fmt: skip
+def _worker_init(
+    initializer: Callable[..., None] | None, initargs: tuple[Any, ...], parent_pid: int
+) -> None:
     from speechprint.core.processes import init_worker
 
     init_worker(parent_pid)

@@ -9,8 +9,9 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def progress_bar(enabled: bool, total: int, label: str, *,
-                 unit: str = "files") -> Iterator[Callable[[int], None]]:  # fmt: skip
+def progress_bar(
+    enabled: bool, total: int, label: str, *, unit: str = "files"
+) -> Iterator[Callable[[int], None]]:
     """A rich progress bar labelled ``label`` on stderr (a no-op when disabled or empty); yields
     ``advance(n)``. Extraction and the findings' parallel sections share it."""
     if not enabled or total == 0:
@@ -43,8 +44,9 @@ def progress_bar(enabled: bool, total: int, label: str, *,
         yield lambda n: bar.advance(task, n)
 
 
-def progress_lines(console: Any, total: int, label: str, *,
-                   unit: str = "files") -> Callable[[int], None]:  # fmt: skip
+def progress_lines(
+    console: Any, total: int, label: str, *, unit: str = "files"
+) -> Callable[[int], None]:
     """``advance(n)`` that prints ``label: done/total (elapsed)`` at each tenth of ``total``."""
     started = time.perf_counter()
     state = {"done": 0, "next": max(1, total // 10)}

@@ -26,8 +26,10 @@ def resolve_device(spec: str) -> torch.device:
         if not torch.cuda.is_available():
             raise ConfigError(f"train.device: {spec!r} asked for, but CUDA is not available here")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"train.device: {spec!r} asked for, but this machine has "
-                              f"{torch.cuda.device_count()} CUDA device(s)")  # fmt: skip
+            raise ConfigError(
+                f"train.device: {spec!r} asked for, but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)"
+            )
     elif device.type == "mps" and not _mps_available():
         raise ConfigError(f"train.device: {spec!r} asked for, but MPS is not available here")
     return device

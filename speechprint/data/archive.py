@@ -89,8 +89,11 @@ def load_archive(path: str | Path, *, regions: str | Path | RegionTable = "seed"
     recordings = _recordings_dir(root)
 
     # One directory listing instead of a stat per row per extension.
-    available = {p.stem.lower(): p for p in sorted(recordings.iterdir())
-                 if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()}  # fmt: skip
+    available = {
+        p.stem.lower(): p
+        for p in sorted(recordings.iterdir())
+        if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
+    }
     paths = [
         str(available[name]) if isinstance(name, str) and name in available else None
         for name in speakers["filename"]
@@ -110,8 +113,7 @@ def assign_regions(frame: pd.DataFrame, table: RegionTable, *, stacklevel: int =
     known = frame["region"] if "region" in frame.columns else pd.Series(UNCLASSIFIED, frame.index)
     mapped = [table.region_of(c) for c in frame["country"]]
     valid = set(table.regions())
-    frame["region"] = [k if r == UNCLASSIFIED and k in valid else r
-                       for r, k in zip(mapped, known)]  # fmt: skip
+    frame["region"] = [k if r == UNCLASSIFIED and k in valid else r for r, k in zip(mapped, known)]
     unmapped = sorted(
         {
             c

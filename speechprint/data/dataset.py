@@ -111,8 +111,13 @@ def cap_clips(rows: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
     return ordered[keep].sort_index()
 
 
-def _check_options(target: str, min_count: int, val_fraction: float, test_fraction: float,
-                   max_clips_per_speaker: int | None) -> None:  # fmt: skip
+def _check_options(
+    target: str,
+    min_count: int,
+    val_fraction: float,
+    test_fraction: float,
+    max_clips_per_speaker: int | None,
+) -> None:
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; valid: {', '.join(TARGETS)}")
     if min_count < 3:
@@ -123,13 +128,18 @@ def _check_options(target: str, min_count: int, val_fraction: float, test_fracti
         raise ConfigError(f"max_clips_per_speaker must be at least 1, got {max_clips_per_speaker}")
 
 
-def _manifest(labelled: pd.DataFrame, target: str, kept: list[str],
-              split_of: dict[str, str]) -> pd.DataFrame:  # fmt: skip
+def _manifest(
+    labelled: pd.DataFrame, target: str, kept: list[str], split_of: dict[str, str]
+) -> pd.DataFrame:
     """One row per kept recording: speaker, path, label, class index and split, sorted."""
     rows = labelled[labelled[target].isin(kept)]
-    manifest = pd.DataFrame({"speakerid": rows["speakerid"].astype(str).to_numpy(),
-                             "path": rows["path"].astype(str).to_numpy(),
-                             "label": rows[target].astype(str).to_numpy()})  # fmt: skip
+    manifest = pd.DataFrame(
+        {
+            "speakerid": rows["speakerid"].astype(str).to_numpy(),
+            "path": rows["path"].astype(str).to_numpy(),
+            "label": rows[target].astype(str).to_numpy(),
+        }
+    )
     index = {label: i for i, label in enumerate(kept)}
     manifest["y"] = manifest["label"].map(index).astype(int)
     manifest["split"] = manifest["speakerid"].map(split_of)

@@ -50,8 +50,9 @@ def evaluate(
     y_pred = proba.argmax(axis=1)
     confusion = confusion_matrix(y_true, y_pred, labels=index)
     row_sums = confusion.sum(axis=1, keepdims=True)
-    normalized = np.divide(confusion, row_sums, out=np.zeros_like(confusion, dtype=float),
-                           where=row_sums > 0)  # fmt: skip
+    normalized = np.divide(
+        confusion, row_sums, out=np.zeros_like(confusion, dtype=float), where=row_sums > 0
+    )
     recall = recall_score(y_true, y_pred, labels=index, average=None, zero_division=0)
     top3 = np.argsort(-proba, axis=1)[:, : min(3, n_classes)]
     if train_counts:
@@ -159,8 +160,11 @@ def _resampled_scores(y_true: np.ndarray, y_pred: np.ndarray, samples: np.ndarra
     truth = y_true[samples]
     flat = (truth + offsets).ravel()
     counts = np.bincount(flat, minlength=n_resamples * n_classes).reshape(n_resamples, n_classes)
-    hits = np.bincount(flat, weights=(truth == y_pred[samples]).ravel().astype(float),
-                       minlength=n_resamples * n_classes).reshape(n_resamples, n_classes)  # fmt: skip
+    hits = np.bincount(
+        flat,
+        weights=(truth == y_pred[samples]).ravel().astype(float),
+        minlength=n_resamples * n_classes,
+    ).reshape(n_resamples, n_classes)
     present = counts > 0
     recall = np.divide(hits, counts, out=np.zeros_like(hits), where=present)
     return recall.sum(1) / present.sum(1)
@@ -203,8 +207,15 @@ def plot_confusion(
             for j in range(matrix.shape[1]):
                 if matrix[i, j]:
                     text = f"{matrix[i, j]:.2f}" if normalized else f"{int(matrix[i, j])}"
-                    axes.text(j, i, text, ha="center", va="center", fontsize=6,
-                              color="white" if matrix[i, j] > threshold else "black")  # fmt: skip
+                    axes.text(
+                        j,
+                        i,
+                        text,
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if matrix[i, j] > threshold else "black",
+                    )
         figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
         figure.tight_layout()
     return figure

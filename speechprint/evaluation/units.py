@@ -52,8 +52,12 @@ def speaker_metrics(
     metrics = evaluate(y, mean, clip["labels"], train_counts=train_counts)
     predicted = mean.argmax(1) if len(mean) else np.zeros(0, dtype=int)
     metrics["balanced_accuracy_ci"] = list(bootstrap_interval(y, predicted))
-    metrics.update(y_true=y.tolist(), y_pred=predicted.tolist(), speakers=order,
-                   proba=np.round(mean, 6).tolist())  # fmt: skip
+    metrics.update(
+        y_true=y.tolist(),
+        y_pred=predicted.tolist(),
+        speakers=order,
+        proba=np.round(mean, 6).tolist(),
+    )
     return metrics
 
 

@@ -112,8 +112,16 @@ def build_graph(words: list[Word], vocab: dict[str, int], blank: int) -> _Graph:
     ends = np.full(n, -np.inf)  # ending after word w leaves the rest unread
     done = [e for e in last] + [e + 1 for e in last]
     ends[done] = -END_PENALTY * (len(words) - 1 - last_word[done])
-    return _Graph(np.array(tokens), np.array(word_of), pad(preds, n), pad(pen, 0.0),
-                  pad(skip, -1), starts, ends, last_word)  # fmt: skip
+    return _Graph(
+        np.array(tokens),
+        np.array(word_of),
+        pad(preds, n),
+        pad(pen, 0.0),
+        pad(skip, -1),
+        starts,
+        ends,
+        last_word,
+    )
 
 
 def viterbi(
@@ -144,8 +152,14 @@ def viterbi(
     return path, skipped
 
 
-def align_posteriors(log_probs: np.ndarray, frame_seconds: float, words: list[Word],
-                     vocab: dict[str, int], blank: int, gap_tokens: list[int]) -> list[WordSpan]:  # fmt: skip
+def align_posteriors(
+    log_probs: np.ndarray,
+    frame_seconds: float,
+    words: list[Word],
+    vocab: dict[str, int],
+    blank: int,
+    gap_tokens: list[int],
+) -> list[WordSpan]:
     """Word spans for one recording's ``(frames, vocab)`` log-posteriors."""
     graph = build_graph(words, vocab, blank)
     path, skipped = viterbi(log_probs, graph, gap_tokens)
@@ -215,8 +229,13 @@ def _align_chunk(items: list[tuple[str, str, str]]) -> list[list[dict[str, Any]]
     return out
 
 
-def align_files(paths: list[str], *, jobs: int | None = None, cache_dir: str | None = None,
-                progress: bool = True) -> dict[str, list[WordSpan]]:  # fmt: skip
+def align_files(
+    paths: list[str],
+    *,
+    jobs: int | None = None,
+    cache_dir: str | None = None,
+    progress: bool = True,
+) -> dict[str, list[WordSpan]]:
     """``{path: spans}`` for every decodable recording (posteriors and alignments cached)."""
     from speechprint.core.parallel import parallel_map
     from speechprint.features import extract_features

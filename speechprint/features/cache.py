@@ -103,8 +103,9 @@ class FeatureCache:
             if self.url:
                 array = np.load(io.BytesIO(self.fs.cat_file(self.location(key))))
             else:
-                array = np.load(self.path_for(key), allow_pickle=False,
-                                mmap_mode="r" if mmap else None)  # fmt: skip
+                array = np.load(
+                    self.path_for(key), allow_pickle=False, mmap_mode="r" if mmap else None
+                )
         except FileNotFoundError:
             return None
         except (OSError, ValueError, EOFError):

@@ -37,9 +37,13 @@ def connect(address: str, *, timeout: float = 5.0) -> Any:
         raise ServiceError(f"cannot reach the Dask scheduler at {address}: {error}") from error
 
 
-def compute_on_cluster(address: str, chunks: Sequence[Sequence[tuple[str, str]]],
-                       extractor: Extractor, cache: FeatureCache,
-                       advance: Callable[[int], None]) -> list[Outcome]:  # fmt: skip
+def compute_on_cluster(
+    address: str,
+    chunks: Sequence[Sequence[tuple[str, str]]],
+    extractor: Extractor,
+    cache: FeatureCache,
+    advance: Callable[[int], None],
+) -> list[Outcome]:
     """Run each chunk as one task on the cluster; outcomes in completion order."""
     from distributed import as_completed
 
@@ -48,8 +52,10 @@ def compute_on_cluster(address: str, chunks: Sequence[Sequence[tuple[str, str]]]
     try:
         # pure=False: a chunk is never deduplicated; retries cover a worker that raised mid-batch
         # (a worker that died is rescheduled by Dask itself).
-        futures = [client.submit(run_chunk, extractor, cache, list(chunk), pure=False, retries=1)
-                   for chunk in chunks]  # fmt: skip
+        futures = [
+            client.submit(run_chunk, extractor, cache, list(chunk), pure=False, retries=1)
+            for chunk in chunks
+        ]
         for future in as_completed(futures):
             chunk_outcomes = future.result()  # re-raises a task's exception
             outcomes.extend(chunk_outcomes)
@@ -60,8 +66,9 @@ def compute_on_cluster(address: str, chunks: Sequence[Sequence[tuple[str, str]]]
     return outcomes
 
 
-def run_chunk(extractor: Extractor, cache: FeatureCache,
-              items: list[tuple[str, str]]) -> list[Outcome]:  # fmt: skip
+def run_chunk(
+    extractor: Extractor, cache: FeatureCache, items: list[tuple[str, str]]
+) -> list[Outcome]:
     """The task: the local worker function, with one BLAS thread (a worker has its own cores)."""
     from speechprint.core.processes import init_worker
     from speechprint.features import extract

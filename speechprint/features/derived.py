@@ -24,9 +24,11 @@ ExtractPart = Callable[[list[str], Any], Any]  # (paths, extractor) -> FeatureSe
 
 
 def derived_outcomes(
-    misses: Sequence[tuple[str, str]], cache: FeatureCache, sources: Sequence[Any],
+    misses: Sequence[tuple[str, str]],
+    cache: FeatureCache,
+    sources: Sequence[Any],
     combine: Callable[[list[np.ndarray]], np.ndarray],
-) -> list[Outcome]:  # fmt: skip
+) -> list[Outcome]:
     """``combine`` of each file's source arrays, cached under ``cache``; a file any source skipped
     is skipped with the first such source's reason (prefixed by its id when there are several)."""
     reasons: dict[str, str] = {}

@@ -120,8 +120,14 @@ def extract_features(
     if misses:
         # Derived features (a fusion, one of every layer) come from their sources' caches.
         compose = getattr(extractor, "compose_files", None)
-        parts = functools.partial(extract_features, jobs=jobs, cache_dir=cache_dir,
-                                  progress=progress, dask=dask, lazy=True)  # fmt: skip
+        parts = functools.partial(
+            extract_features,
+            jobs=jobs,
+            cache_dir=cache_dir,
+            progress=progress,
+            dask=dask,
+            lazy=True,
+        )
         outcomes = compose(misses, cache, parts) if compose else None
         if outcomes is None:
             outcomes = _compute(misses, extractor, cache, jobs, progress, dask)
@@ -155,9 +161,11 @@ def extract_features(
     )
 
 
-def _look_up(ordered: list[str], cache: FeatureCache, lazy: bool) -> tuple[
+def _look_up(
+    ordered: list[str], cache: FeatureCache, lazy: bool
+) -> tuple[
     dict[str, np.ndarray | None], dict[str, str], dict[str, SkippedFile], list[tuple[str, str]]
-]:  # fmt: skip
+]:
     """Cached arrays (``None`` when lazy: present, not held), content keys, unreadable files,
     and the ``(path, key)`` misses to compute."""
     results: dict[str, np.ndarray | None] = {}
@@ -204,8 +212,12 @@ def _compute(
         # pickling and scheduling overhead negligible next to decoding.
         size = max(1, min(32, len(misses) // (jobs * 4)))
         chunks = [misses[i : i + size] for i in range(0, len(misses), size)]
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp_context(),
-                                   initializer=init_worker, initargs=(os.getpid(),))  # fmt: skip
+        pool = ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=mp_context(),
+            initializer=init_worker,
+            initargs=(os.getpid(),),
+        )
         try:
             pending: set[Future[list[Outcome]]] = {
                 pool.submit(_compute_chunk, extractor, cache, chunk) for chunk in chunks

@@ -33,8 +33,9 @@ RESIDENT_BYTES = 16 << 20  # hand mapped pages back after this many bytes served
 class PackedFeatures(Mapping[str, np.ndarray]):
     """``{path: array}`` backed by one ``.npy`` (rows of every entry) and its row index."""
 
-    def __init__(self, data_path: str | os.PathLike[str], index: dict[str, tuple[int, int]],
-                 pooled: bool) -> None:  # fmt: skip
+    def __init__(
+        self, data_path: str | os.PathLike[str], index: dict[str, tuple[int, int]], pooled: bool
+    ) -> None:
         self.data_path, self.index, self.pooled = Path(data_path), index, pooled
         self._data = np.load(self.data_path, mmap_mode="r")
         self._served = 0
@@ -79,8 +80,12 @@ class LazyArrays(Sequence[np.ndarray]):
         return self.features[self.paths[item]]
 
 
-def pack(cache: FeatureCache, entries: Sequence[tuple[str, str]], pooled: bool,
-         folder: Path | None = None) -> PackedFeatures:  # fmt: skip
+def pack(
+    cache: FeatureCache,
+    entries: Sequence[tuple[str, str]],
+    pooled: bool,
+    folder: Path | None = None,
+) -> PackedFeatures:
     """Pack ``(path, key)`` entries (all present in ``cache``) into one file, or reuse it."""
     digest = hashlib.blake2b(digest_size=12)
     for path, key in entries:
@@ -109,8 +114,9 @@ def pack(cache: FeatureCache, entries: Sequence[tuple[str, str]], pooled: bool,
     return PackedFeatures(data_path, index, pooled)
 
 
-def _layout(cache: FeatureCache, entries: Sequence[tuple[str, str]],
-            pooled: bool) -> tuple[dict[str, tuple[int, int]], int, int]:  # fmt: skip
+def _layout(
+    cache: FeatureCache, entries: Sequence[tuple[str, str]], pooled: bool
+) -> tuple[dict[str, tuple[int, int]], int, int]:
     """Row ranges per path from the entries' headers (mapped, not read), total rows, dim."""
     index: dict[str, tuple[int, int]] = {}
     rows, dim = 0, 0

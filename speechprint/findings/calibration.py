@@ -32,8 +32,15 @@ def reliability(proba: np.ndarray, y: np.ndarray, n_bins: int = 10) -> dict[str,
             continue
         conf, acc = float(confidence[members].mean()), float(correct[members].mean())
         ece += members.mean() * abs(conf - acc)
-        bins.append({"low": edges[b], "high": edges[b + 1], "confidence": conf,
-                     "accuracy": acc, "n": int(members.sum())})  # fmt: skip
+        bins.append(
+            {
+                "low": edges[b],
+                "high": edges[b + 1],
+                "confidence": conf,
+                "accuracy": acc,
+                "n": int(members.sum()),
+            }
+        )
     return {"ece": float(ece), "bins": bins, "n": int(len(y))}
 
 
@@ -63,32 +70,52 @@ def section(subject: Any, out: Path, *, calibrate: bool) -> Section:
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot([0, 1], [0, 1], ls="--", c="grey", label="perfect calibration")
     for name, curve in curves:
-        ax.plot([b["confidence"] for b in curve["bins"]], [b["accuracy"] for b in curve["bins"]],
-                marker="o", label=f"{name} (ECE {curve['ece']:.3f})")  # fmt: skip
-    ax.set(xlabel="top-1 probability", ylabel="share correct", xlim=(0, 1), ylim=(0, 1),
-           title="Reliability of the top-1 probability")  # fmt: skip
+        ax.plot(
+            [b["confidence"] for b in curve["bins"]],
+            [b["accuracy"] for b in curve["bins"]],
+            marker="o",
+            label=f"{name} (ECE {curve['ece']:.3f})",
+        )
+    ax.set(
+        xlabel="top-1 probability",
+        ylabel="share correct",
+        xlim=(0, 1),
+        ylim=(0, 1),
+        title="Reliability of the top-1 probability",
+    )
     ax.legend()
     image = save(fig, out / "calibration.png")
     data = out / "calibration.json"
     data.write_text(json.dumps(result, indent=2))
-    return Section("calibration", "Can its probabilities be trusted?", _summary(result, subject),
-                   [image], [data])  # fmt: skip
+    return Section(
+        "calibration",
+        "Can its probabilities be trusted?",
+        _summary(result, subject),
+        [image],
+        [data],
+    )
 
 
 def _summary(result: dict[str, Any], subject: Any) -> str:
     before = result["before"]
-    mean_conf = np.average([b["confidence"] for b in before["bins"]],
-                           weights=[b["n"] for b in before["bins"]])  # fmt: skip
-    mean_acc = np.average([b["accuracy"] for b in before["bins"]],
-                          weights=[b["n"] for b in before["bins"]])  # fmt: skip
+    mean_conf = np.average(
+        [b["confidence"] for b in before["bins"]], weights=[b["n"] for b in before["bins"]]
+    )
+    mean_acc = np.average(
+        [b["accuracy"] for b in before["bins"]], weights=[b["n"] for b in before["bins"]]
+    )
     tone = "over-confident" if mean_conf > mean_acc else "under-confident"
-    text = (f"Over {before['n']} speakers the model's top-1 probability averages {mean_conf:.2f} "
-            f"while it is right {mean_acc:.0%} of the time: it is {tone}, with an expected "
-            f"calibration error of {before['ece']:.3f}.")  # fmt: skip
+    text = (
+        f"Over {before['n']} speakers the model's top-1 probability averages {mean_conf:.2f} "
+        f"while it is right {mean_acc:.0%} of the time: it is {tone}, with an expected "
+        f"calibration error of {before['ece']:.3f}."
+    )
     if result["temperature"] is not None:
-        text += (f" A temperature of {result['temperature']:.2f}, fitted on the development "
-                 f"speakers' out-of-fold predictions only, brings the ECE to "
-                 f"{result['after']['ece']:.3f} (the same predictions, so an optimistic figure).")  # fmt: skip
+        text += (
+            f" A temperature of {result['temperature']:.2f}, fitted on the development "
+            f"speakers' out-of-fold predictions only, brings the ECE to "
+            f"{result['after']['ece']:.3f} (the same predictions, so an optimistic figure)."
+        )
     elif subject.predictions == "test":
         text += " No temperature is fitted here: these are test predictions, never used to fit."
     return text

@@ -25,7 +25,7 @@ def groups(frame: pd.DataFrame) -> dict[str, pd.Series]:
         "sex": frame.get("sex").astype("object"),
         "age band": pd.cut(
             age, [0, 25, 45, 65, 200], right=False, labels=["<25", "25-44", "45-64", "65+"]
-        ).astype("object"),  # fmt: skip
+        ).astype("object"),
         "recording length": _length_bands(duration),
         "age of onset": _onset_bands(frame, onset),
     }
@@ -33,8 +33,9 @@ def groups(frame: pd.DataFrame) -> dict[str, pd.Series]:
 
 def _onset_bands(frame: pd.DataFrame, onset: pd.Series) -> pd.Series:
     """Bands of the age English was first learned; native speakers are a group of their own."""
-    bands = pd.cut(onset, [0, 6, 13, 19, 200], right=False,
-                   labels=["0-5", "6-12", "13-18", "19+"]).astype("object")  # fmt: skip
+    bands = pd.cut(
+        onset, [0, 6, 13, 19, 200], right=False, labels=["0-5", "6-12", "13-18", "19+"]
+    ).astype("object")
     native = frame.get("native_language", pd.Series(index=frame.index, dtype=object)) == "english"
     return bands.where(~native, "native English")
 
@@ -65,11 +66,19 @@ def scores(frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray) -> pd.DataFrame
         for group in sorted(labels.dropna().unique(), key=_natural):
             members = np.flatnonzero(labels.to_numpy() == group)
             yt, yp = y[members], pred[members]
-            low, high = bootstrap(lambda i, yt=yt, yp=yp: balanced_accuracy(yt[i], yp[i]),
-                                  len(members))  # fmt: skip
-            rows.append({"attribute": attribute, "group": str(group), "n": len(members),
-                         "balanced_accuracy": balanced_accuracy(yt, yp), "ci_low": low,
-                         "ci_high": high})  # fmt: skip
+            low, high = bootstrap(
+                lambda i, yt=yt, yp=yp: balanced_accuracy(yt[i], yp[i]), len(members)
+            )
+            rows.append(
+                {
+                    "attribute": attribute,
+                    "group": str(group),
+                    "n": len(members),
+                    "balanced_accuracy": balanced_accuracy(yt, yp),
+                    "ci_low": low,
+                    "ci_high": high,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -79,19 +88,25 @@ def gaps(table: pd.DataFrame, frame: pd.DataFrame, y: np.ndarray, pred: np.ndarr
     for attribute, block in table[table["n"] >= MIN_GROUP].groupby("attribute", sort=False):
         if len(block) < 2:
             continue
-        best, worst = block.loc[block["balanced_accuracy"].idxmax()], block.loc[
-            block["balanced_accuracy"].idxmin()]  # fmt: skip
+        best, worst = (
+            block.loc[block["balanced_accuracy"].idxmax()],
+            block.loc[block["balanced_accuracy"].idxmin()],
+        )
         labels = labels_by[attribute].to_numpy()
         a, b = np.flatnonzero(labels == best["group"]), np.flatnonzero(labels == worst["group"])
         rng = np.random.default_rng(1)
-        diffs = [balanced_accuracy(y[s], pred[s]) - balanced_accuracy(y[t], pred[t])
-                 for s, t in ((rng.choice(a, len(a)), rng.choice(b, len(b))) for _ in range(500))]  # fmt: skip
+        diffs = [
+            balanced_accuracy(y[s], pred[s]) - balanced_accuracy(y[t], pred[t])
+            for s, t in ((rng.choice(a, len(a)), rng.choice(b, len(b))) for _ in range(500))
+        ]
         low, high = np.nanpercentile(diffs, [2.5, 97.5])
         gap = best["balanced_accuracy"] - worst["balanced_accuracy"]
         verdict = "exceeds its interval (a real gap)" if low > 0 else "is within noise"
-        lines.append(f"{attribute}: {best['group']} {best['balanced_accuracy']:.2f} vs "
-                     f"{worst['group']} {worst['balanced_accuracy']:.2f}, gap {gap:.2f} "
-                     f"[95% CI {low:.2f} to {high:.2f}] {verdict}")  # fmt: skip
+        lines.append(
+            f"{attribute}: {best['group']} {best['balanced_accuracy']:.2f} vs "
+            f"{worst['group']} {worst['balanced_accuracy']:.2f}, gap {gap:.2f} "
+            f"[95% CI {low:.2f} to {high:.2f}] {verdict}"
+        )
     return lines
 
 
@@ -117,9 +132,14 @@ def section(subject: Any, out: Path) -> Section:
     data = out / "fairness.csv"
     table.to_csv(data, index=False)
     real = [line for line in lines if "exceeds" in line]
-    summary = ("Balanced accuracy by group, with bootstrap intervals. "
-               + ("; ".join(lines) + ". " if lines else "")
-               + (f"{len(real)} of {len(lines)} gaps exceed their interval (best against worst group, "
-                  "picked after looking: a borderline gap deserves a second sample)."
-                  if lines else "No attribute had two groups of 5 or more speakers."))  # fmt: skip
+    summary = (
+        "Balanced accuracy by group, with bootstrap intervals. "
+        + ("; ".join(lines) + ". " if lines else "")
+        + (
+            f"{len(real)} of {len(lines)} gaps exceed their interval (best against worst group, "
+            "picked after looking: a borderline gap deserves a second sample)."
+            if lines
+            else "No attribute had two groups of 5 or more speakers."
+        )
+    )
     return Section("fairness", "For whom does it fail?", summary, [image], [data])

@@ -32,19 +32,36 @@ def member_runs(run_id: str) -> list[str] | None:
     runs = [finished_run(client, study, key) for key in keys]
     missing = [key for key, run in zip(keys, runs) if run is None]
     if missing:
-        raise ConfigError(f"run {run_id} is an ensemble of trials {'+'.join(keys)} of study "
-                          f"{study!r}, but the refit run of trial(s) {', '.join(missing)} is "
-                          "gone from the MLflow store")  # fmt: skip
+        raise ConfigError(
+            f"run {run_id} is an ensemble of trials {'+'.join(keys)} of study "
+            f"{study!r}, but the refit run of trial(s) {', '.join(missing)} is "
+            "gone from the MLflow store"
+        )
     return [run.info.run_id for run in runs]
 
 
-def ensemble_subject(run_id: str, members: list[str], *, predictions: str, folds: int,
-                     progress: bool, **overrides: Any) -> Subject:  # fmt: skip
+def ensemble_subject(
+    run_id: str,
+    members: list[str],
+    *,
+    predictions: str,
+    folds: int,
+    progress: bool,
+    **overrides: Any,
+) -> Subject:
     """One subject for the ensemble: members' probabilities averaged on the recordings all of
     them scored; frame, features and fold models those of the member words are measured on."""
-    subjects = [build_subject(member, load_config(member, **overrides), predictions=predictions,
-                              folds=folds, progress=progress, seeds=model_seeds(member))
-                for member in members]  # fmt: skip
+    subjects = [
+        build_subject(
+            member,
+            load_config(member, **overrides),
+            predictions=predictions,
+            folds=folds,
+            progress=progress,
+            seeds=model_seeds(member),
+        )
+        for member in members
+    ]
     if len({s.labels for s in subjects}) > 1:
         raise ConfigError(f"the members of ensemble run {run_id} predict different labels")
     base = next((s for s in subjects if occlusion.can_occlude(s.features.extractor)), subjects[0])
@@ -55,7 +72,10 @@ def ensemble_subject(run_id: str, members: list[str], *, predictions: str, folds
     proba = np.mean([[by_path[p] for p in frame["path"]] for by_path in rows], axis=0)
     names = [s.description for s in subjects]
     return dataclasses.replace(
-        base, run_id=run_id, frame=frame, proba=proba,
+        base,
+        run_id=run_id,
+        frame=frame,
+        proba=proba,
         name=f"ensemble of {len(subjects)} ({'; '.join(names)})",
         words_from=base.description,
-    )  # fmt: skip
+    )

@@ -26,8 +26,9 @@ VERSION = 2
 _classifiers: list[Any] = []  # per worker: the fold models
 
 
-def word_drops(classifier: Any, features: np.ndarray, duration: float, y: int,
-               spans: list[WordSpan]) -> np.ndarray:  # fmt: skip
+def word_drops(
+    classifier: Any, features: np.ndarray, duration: float, y: int, spans: list[WordSpan]
+) -> np.ndarray:
     """``(n_words,)`` drop in P(class ``y``) per word (NaN where the word is not aligned).
 
     Frames: the word's frames cut out. A ``whisper_words`` vector (1-D): the word's group set to
@@ -76,8 +77,9 @@ def _chunk(items: list[tuple[int, np.ndarray, float, int, list[WordSpan]]]) -> l
     return [word_drops(_classifiers[fold], f, d, y, s) for fold, f, d, y, s in items]
 
 
-def occlusion_matrix(subject: Any, alignments: dict[str, list[WordSpan]], *, jobs: int | None,
-                     progress: bool) -> np.ndarray:  # fmt: skip
+def occlusion_matrix(
+    subject: Any, alignments: dict[str, list[WordSpan]], *, jobs: int | None, progress: bool
+) -> np.ndarray:
     """``(recordings, words)`` drops for the subject's recordings (cached beside its fold models)."""
     from speechprint.core.parallel import parallel_map
 
@@ -96,20 +98,41 @@ def occlusion_matrix(subject: Any, alignments: dict[str, list[WordSpan]], *, job
         spans = alignments.get(row.path)
         if spans is None or not np.isfinite(row.duration):
             continue
-        items.append((int(row.fold), subject.features.features[row.path], float(row.duration),
-                      int(row.y), spans))  # fmt: skip
+        items.append(
+            (
+                int(row.fold),
+                subject.features.features[row.path],
+                float(row.duration),
+                int(row.y),
+                spans,
+            )
+        )
         rows.append(i)
     drops = np.full((len(paths), n_words), np.nan)
-    results = parallel_map(_chunk, items, jobs=jobs, label="occluding words", progress=progress,
-                           initializer=_load, initargs=([str(p) for p in subject.classifiers],))  # fmt: skip
+    results = parallel_map(
+        _chunk,
+        items,
+        jobs=jobs,
+        label="occluding words",
+        progress=progress,
+        initializer=_load,
+        initargs=([str(p) for p in subject.classifiers],),
+    )
     for i, values in zip(rows, results):
         drops[i] = values
     np.savez(cache, paths=np.array(paths), drops=drops)
     return drops
 
 
-def summarise(drops: np.ndarray, labels: list[str], classes: tuple[str, ...],
-              words: list[str], *, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+def summarise(
+    drops: np.ndarray,
+    labels: list[str],
+    classes: tuple[str, ...],
+    words: list[str],
+    *,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Long table: class, word, mean drop, 95% bootstrap interval over speakers, n."""
     rng = np.random.default_rng(seed)
     labels_arr = np.asarray(labels)
@@ -126,8 +149,16 @@ def summarise(drops: np.ndarray, labels: list[str], classes: tuple[str, ...],
             low, high = np.nanpercentile(boot, [2.5, 97.5], axis=0)
         counts = np.sum(np.isfinite(block), axis=0)
         for w, word in enumerate(words):
-            rows.append({"class": cls, "word": word, "mean_drop": means[w], "ci_low": low[w],
-                         "ci_high": high[w], "n": int(counts[w])})  # fmt: skip
+            rows.append(
+                {
+                    "class": cls,
+                    "word": word,
+                    "mean_drop": means[w],
+                    "ci_low": low[w],
+                    "ci_high": high[w],
+                    "n": int(counts[w]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -173,6 +204,8 @@ def passage_html(words: list[str], drops: np.ndarray, title: str) -> str:
             continue
         alpha = min(1.0, abs(value) / (limit or 1.0))
         colour = "220,50,40" if value > 0 else "40,90,220"
-        parts.append(f'<span style="background: rgba({colour},{alpha:.2f})" '
-                     f'title="{value:+.3f}">{text}</span>')  # fmt: skip
+        parts.append(
+            f'<span style="background: rgba({colour},{alpha:.2f})" '
+            f'title="{value:+.3f}">{text}</span>'
+        )
     return f'<p class="speaker"><b>{title}</b>: {" ".join(parts)}</p>'

@@ -44,8 +44,12 @@ def section(subject: Any, out: Path) -> Section:
     frame["age_onset"] = pd.to_numeric(frame.get("age_onset"), errors="coerce")
     learners = frame[(frame["native_language"] != "english") & frame["age_onset"].notna()]
     if p_native is None or len(learners) < 5:
-        return Section("onset", title, "Not computed: the model has no native-English class, or "
-                       f"fewer than 5 non-native speakers have an age of onset ({len(learners)}).")  # fmt: skip
+        return Section(
+            "onset",
+            title,
+            "Not computed: the model has no native-English class, or "
+            f"fewer than 5 non-native speakers have an age of onset ({len(learners)}).",
+        )
     x, y = learners["age_onset"].to_numpy(float), learners["p_native"].to_numpy(float)
     rho, low, high = spearman(x, y)
     rows = [
@@ -74,13 +78,20 @@ def section(subject: Any, out: Path) -> Section:
     )
     direction = "falls" if rho < 0 else "rises"
     sure = "; the interval excludes zero" if low > 0 or high < 0 else "; the interval includes zero"
-    groups = "; ".join(f"{r.group} {r.spearman:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] (n={r.n})"
-                       for r in table.iloc[1:].itertuples())  # fmt: skip
-    summary = (f"For {len(x)} non-native speakers, the probability the model gives a native-English "
-               f"class {direction} with the age English was first learned: Spearman's rho "
-               f"{rho:+.2f} [95% CI {low:+.2f} to {high:+.2f}]{sure}. "
-               + (f"By native language (at least {MIN_GROUP} speakers): {groups}." if groups
-                  else f"No native language has {MIN_GROUP} or more such speakers."))  # fmt: skip
+    groups = "; ".join(
+        f"{r.group} {r.spearman:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] (n={r.n})"
+        for r in table.iloc[1:].itertuples()
+    )
+    summary = (
+        f"For {len(x)} non-native speakers, the probability the model gives a native-English "
+        f"class {direction} with the age English was first learned: Spearman's rho "
+        f"{rho:+.2f} [95% CI {low:+.2f} to {high:+.2f}]{sure}. "
+        + (
+            f"By native language (at least {MIN_GROUP} speakers): {groups}."
+            if groups
+            else f"No native language has {MIN_GROUP} or more such speakers."
+        )
+    )
     return Section("onset", title, summary, [image], [data, out / "onset_speakers.csv"])
 
 
@@ -98,7 +109,11 @@ def _plot(x: np.ndarray, y: np.ndarray, out: Path) -> Path:
     ax.scatter(x, y, s=10, alpha=0.4, c="#468")
     ax.fill_between(grid, low, high, alpha=0.25, color="#c63", label="95% bootstrap band")
     ax.plot(grid, kernel_smooth(x, y, grid, bandwidth), c="#c63", lw=2, label="kernel smooth")
-    ax.set(xlabel="age of onset of English (years)", ylabel="P(native-English class)",
-           ylim=(0, 1), title="Non-native speakers: nativeness to the model vs age of onset")  # fmt: skip
+    ax.set(
+        xlabel="age of onset of English (years)",
+        ylabel="P(native-English class)",
+        ylim=(0, 1),
+        title="Non-native speakers: nativeness to the model vs age of onset",
+    )
     ax.legend()
     return save(fig, out)

@@ -50,11 +50,18 @@ def run_findings(
     overrides = {"archive": archive, "target": target, "cache_dir": cache_dir, "jobs": jobs}
     members = member_runs(run_id)
     if members is not None:
-        subject = ensemble_subject(run_id, members, predictions=predictions, folds=folds,
-                                   progress=progress, **overrides)  # fmt: skip
+        subject = ensemble_subject(
+            run_id, members, predictions=predictions, folds=folds, progress=progress, **overrides
+        )
     else:
-        subject = build_subject(run_id, load_config(run_id, **overrides), predictions=predictions,
-                                folds=folds, progress=progress, seeds=model_seeds(run_id))  # fmt: skip
+        subject = build_subject(
+            run_id,
+            load_config(run_id, **overrides),
+            predictions=predictions,
+            folds=folds,
+            progress=progress,
+            seeds=model_seeds(run_id),
+        )
     prepared = time.perf_counter() - started
     steps: list[Callable[[], Section]] = [
         lambda: words.section(subject, out, jobs=jobs, progress=progress),
@@ -71,8 +78,11 @@ def run_findings(
         sections.append(section)
         if on_section is not None:
             on_section(section)
-    what = (f"out-of-fold predictions ({folds} folds) on {len(subject.frame)} development speakers"
-            if predictions == "oof" else f"test-split predictions on {len(subject.frame)} speakers")  # fmt: skip
+    what = (
+        f"out-of-fold predictions ({folds} folds) on {len(subject.frame)} development speakers"
+        if predictions == "oof"
+        else f"test-split predictions on {len(subject.frame)} speakers"
+    )
     subtitle = f"{subject.description}, target {subject.config.target}, run {run_id}; {what}."
     page = write_page(
         sections, out / "findings.html", title="SpeechPrint findings", subtitle=subtitle

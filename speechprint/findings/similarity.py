@@ -20,23 +20,59 @@ from speechprint.findings.page import Section
 from speechprint.findings.plots import pyplot, save
 
 FAMILIES = {
-    "spanish": "Romance", "french": "Romance", "italian": "Romance", "portuguese": "Romance",
-    "romanian": "Romance", "catalan": "Romance",
-    "russian": "Slavic", "polish": "Slavic", "czech": "Slavic", "serbian": "Slavic",
-    "croatian": "Slavic", "bulgarian": "Slavic", "ukrainian": "Slavic", "macedonian": "Slavic",
-    "slovak": "Slavic", "bosnian": "Slavic",
-    "german": "Germanic", "dutch": "Germanic", "swedish": "Germanic", "norwegian": "Germanic",
-    "danish": "Germanic", "english": "Germanic", "icelandic": "Germanic",
-    "mandarin": "Sinitic", "cantonese": "Sinitic",
-    "arabic": "Semitic", "hebrew": "Semitic", "amharic": "Semitic",
-    "hindi": "Indo-Aryan", "bengali": "Indo-Aryan", "urdu": "Indo-Aryan", "punjabi": "Indo-Aryan",
-    "gujarati": "Indo-Aryan", "nepali": "Indo-Aryan", "marathi": "Indo-Aryan",
-    "tamil": "Dravidian", "telugu": "Dravidian", "kannada": "Dravidian", "malayalam": "Dravidian",
-    "turkish": "Turkic", "uzbek": "Turkic", "kazakh": "Turkic", "azerbaijani": "Turkic",
-    "farsi": "Iranian", "kurdish": "Iranian", "pashto": "Iranian",
-    "tagalog": "Austronesian", "indonesian": "Austronesian", "malay": "Austronesian",
-    "yoruba": "Niger-Congo", "swahili": "Niger-Congo", "igbo": "Niger-Congo",
-}  # fmt: skip
+    "spanish": "Romance",
+    "french": "Romance",
+    "italian": "Romance",
+    "portuguese": "Romance",
+    "romanian": "Romance",
+    "catalan": "Romance",
+    "russian": "Slavic",
+    "polish": "Slavic",
+    "czech": "Slavic",
+    "serbian": "Slavic",
+    "croatian": "Slavic",
+    "bulgarian": "Slavic",
+    "ukrainian": "Slavic",
+    "macedonian": "Slavic",
+    "slovak": "Slavic",
+    "bosnian": "Slavic",
+    "german": "Germanic",
+    "dutch": "Germanic",
+    "swedish": "Germanic",
+    "norwegian": "Germanic",
+    "danish": "Germanic",
+    "english": "Germanic",
+    "icelandic": "Germanic",
+    "mandarin": "Sinitic",
+    "cantonese": "Sinitic",
+    "arabic": "Semitic",
+    "hebrew": "Semitic",
+    "amharic": "Semitic",
+    "hindi": "Indo-Aryan",
+    "bengali": "Indo-Aryan",
+    "urdu": "Indo-Aryan",
+    "punjabi": "Indo-Aryan",
+    "gujarati": "Indo-Aryan",
+    "nepali": "Indo-Aryan",
+    "marathi": "Indo-Aryan",
+    "tamil": "Dravidian",
+    "telugu": "Dravidian",
+    "kannada": "Dravidian",
+    "malayalam": "Dravidian",
+    "turkish": "Turkic",
+    "uzbek": "Turkic",
+    "kazakh": "Turkic",
+    "azerbaijani": "Turkic",
+    "farsi": "Iranian",
+    "kurdish": "Iranian",
+    "pashto": "Iranian",
+    "tagalog": "Austronesian",
+    "indonesian": "Austronesian",
+    "malay": "Austronesian",
+    "yoruba": "Niger-Congo",
+    "swahili": "Niger-Congo",
+    "igbo": "Niger-Congo",
+}
 
 
 def similarity_tree(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,10 +110,13 @@ def family_test(
     rng = np.random.default_rng(seed)
     null = np.array([contrast(rng.permutation(families)) for _ in range(n_perm)])
     same = (families[:, None] == families[None, :])[upper]
-    return {"languages": len(known), "families": len(set(families)),
-            "same_family_height": float(heights[upper][same].mean()),
-            "different_family_height": float(heights[upper][~same].mean()),
-            "p_value": float((1 + np.sum(null >= observed)) / (n_perm + 1))}  # fmt: skip
+    return {
+        "languages": len(known),
+        "families": len(set(families)),
+        "same_family_height": float(heights[upper][same].mean()),
+        "different_family_height": float(heights[upper][~same].mean()),
+        "p_value": float((1 + np.sum(null >= observed)) / (n_perm + 1)),
+    }
 
 
 def speaker_map(subject: Any) -> np.ndarray:
@@ -118,21 +157,35 @@ def section(subject: Any, out: Path) -> Section:
     )
     map_png = save(fig, out / "speaker_map.png")
     families = family_test(tree, labels) if subject.config.target == "native_language" else None
-    pairs = sorted((dist[i, j], labels[i], labels[j]) for i in range(len(labels))
-                    for j in range(i + 1, len(labels)))[:3]  # fmt: skip
+    pairs = sorted(
+        (dist[i, j], labels[i], labels[j])
+        for i in range(len(labels))
+        for j in range(i + 1, len(labels))
+    )[:3]
     data = out / "similarity.json"
-    data.write_text(json.dumps({"labels": labels, "distance": dist.tolist(), "families": families,
-                                "closest": pairs}, indent=2))  # fmt: skip
-    summary = "The model confuses these most, both ways: " + "; ".join(
-        f"{a} and {b} (distance {d:.2f})" for d, a, b in pairs) + ". "  # fmt: skip
+    data.write_text(
+        json.dumps(
+            {"labels": labels, "distance": dist.tolist(), "families": families, "closest": pairs},
+            indent=2,
+        )
+    )
+    summary = (
+        "The model confuses these most, both ways: "
+        + "; ".join(f"{a} and {b} (distance {d:.2f})" for d, a, b in pairs)
+        + ". "
+    )
     if families:
         verdict = "does" if families["p_value"] < 0.05 else "does not measurably"
-        summary += (f"The tree {verdict} group languages by family: two languages of one family "
-                    f"join at mean height {families['same_family_height']:.2f} against "
-                    f"{families['different_family_height']:.2f} across families "
-                    f"({families['languages']} languages in {families['families']} families, "
-                    f"permutation p = {families['p_value']:.3f}).")  # fmt: skip
+        summary += (
+            f"The tree {verdict} group languages by family: two languages of one family "
+            f"join at mean height {families['same_family_height']:.2f} against "
+            f"{families['different_family_height']:.2f} across families "
+            f"({families['languages']} languages in {families['families']} families, "
+            f"permutation p = {families['p_value']:.3f})."
+        )
     else:
-        summary += ("Language families are tested with --target native_language (the classes "
-                    "here are not languages, or too few have a known family).")  # fmt: skip
+        summary += (
+            "Language families are tested with --target native_language (the classes "
+            "here are not languages, or too few have a known family)."
+        )
     return Section("similarity", "Which accents sound alike?", summary, [tree_png, map_png], [data])

@@ -7,8 +7,9 @@ from collections.abc import Callable
 import numpy as np
 
 
-def bootstrap(statistic: Callable[[np.ndarray], float], n: int, *, n_boot: int = 500,
-              seed: int = 0) -> tuple[float, float]:  # fmt: skip
+def bootstrap(
+    statistic: Callable[[np.ndarray], float], n: int, *, n_boot: int = 500, seed: int = 0
+) -> tuple[float, float]:
     """95% percentile interval of ``statistic(indices)`` over resampled indices ``0..n-1``."""
     rng = np.random.default_rng(seed)
     values = [statistic(rng.integers(0, n, n)) for _ in range(n_boot)]

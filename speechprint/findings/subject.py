@@ -51,8 +51,9 @@ class Subject:
         return self.proba.argmax(axis=1)
 
 
-def resolve_run(model: str | None, study: str | None, trial: int | None,
-                storage: str | None = None) -> str:  # fmt: skip
+def resolve_run(
+    model: str | None, study: str | None, trial: int | None, storage: str | None = None
+) -> str:
     """The MLflow run id behind a registry URI, or behind a study's trial (best if no number)."""
     from speechprint.tracking import store as tracking
 
@@ -115,8 +116,15 @@ def model_seeds(run_id: str) -> int:
     return int(tracking.client().get_run(run_id).data.tags.get("model_seeds") or 1)
 
 
-def build_subject(run_id: str, config: Any, *, predictions: str = "oof", folds: int = 5,
-                  progress: bool = True, seeds: int = 1) -> Subject:  # fmt: skip
+def build_subject(
+    run_id: str,
+    config: Any,
+    *,
+    predictions: str = "oof",
+    folds: int = 5,
+    progress: bool = True,
+    seeds: int = 1,
+) -> Subject:
     """Prepare the run's data and predict every speaker honestly (cached); ``seeds`` > 1: each
     fold's model is the average of that many model seeds, as the run's own model is."""
     from speechprint.data.archive import load_archive
@@ -144,11 +152,21 @@ def build_subject(run_id: str, config: Any, *, predictions: str = "oof", folds: 
     if not cached.exists():
         frame.to_pickle(cached)
     proba = np.stack(frame.pop("proba").to_numpy())
-    frame = frame.merge(_metadata(load_archive(config.archive, regions=config.regions)),
-                        on="path", how="left")  # fmt: skip
+    frame = frame.merge(
+        _metadata(load_archive(config.archive, regions=config.regions)), on="path", how="left"
+    )
     n_folds = int(frame["fold"].max()) + 1
-    return Subject(run_id, config, dataset.labels, frame, proba, features,
-                   [folder / f"fold-{i}.pt" for i in range(n_folds)], folder, predictions)  # fmt: skip
+    return Subject(
+        run_id,
+        config,
+        dataset.labels,
+        frame,
+        proba,
+        features,
+        [folder / f"fold-{i}.pt" for i in range(n_folds)],
+        folder,
+        predictions,
+    )
 
 
 def _out_of_fold(
@@ -163,8 +181,10 @@ def _out_of_fold(
     fold_config = config.model_copy(update={"evaluate_test": False})
     for index, fold in enumerate(fold_datasets(dataset, folds, 1, config.seed)):
         logger.info("training fold %d (out-of-fold predictions)", index + 1)
-        members = [run(seeded, (fold, features)).classifier
-                   for seeded in model_seed_variants(fold_config, seeds)]  # fmt: skip
+        members = [
+            run(seeded, (fold, features)).classifier
+            for seeded in model_seed_variants(fold_config, seeds)
+        ]
         classifier = members[0] if len(members) == 1 else EnsembleClassifier(members)
         classifier.save(folder / f"fold-{index}.pt")
         parts.append(_predict(classifier, fold.split("test"), features, index))
@@ -194,8 +214,11 @@ def _metadata(archive: Any) -> pd.DataFrame:
     import soundfile as sf
 
     rows = archive.with_audio
-    keep = [c for c in ("path", "age", "age_onset", "sex", "native_language", "country")
-            if c in rows.columns]  # fmt: skip
+    keep = [
+        c
+        for c in ("path", "age", "age_onset", "sex", "native_language", "country")
+        if c in rows.columns
+    ]
     meta = rows[keep].copy()
     meta["duration"] = [_duration(sf, p) for p in meta["path"]]
     return meta

@@ -161,8 +161,12 @@ class AccentClassifier:
         if family(classifier.model_name) == "sklearn":
             classifier.model = pickle.loads(weights)
         else:
-            model = build_model(classifier.model_name, classifier.input_dim,
-                                len(classifier.labels), classifier.model_params)  # fmt: skip
+            model = build_model(
+                classifier.model_name,
+                classifier.input_dim,
+                len(classifier.labels),
+                classifier.model_params,
+            )
             model.load_state_dict(weights)
             classifier.model = model.eval()
         return classifier.to(device)

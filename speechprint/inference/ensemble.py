@@ -53,16 +53,19 @@ class EnsembleClassifier:
     def predict_proba_features(self, arrays: list[np.ndarray]) -> np.ndarray:
         """Mean probabilities from features, for members that share one extractor (the seeds
         of one configuration); members over different extractors need audio."""
-        extractors = {(m.extractor_name, repr(sorted(m.extractor_params.items())))
-                      for m in self.members}  # fmt: skip
+        extractors = {
+            (m.extractor_name, repr(sorted(m.extractor_params.items()))) for m in self.members
+        }
         if len(extractors) > 1:
             raise ConfigError("ensemble members use different extractors: predict from audio")
-        return self._tempered(np.mean([m.predict_proba_features(arrays) for m in self.members],
-                                      axis=0))  # fmt: skip
+        return self._tempered(
+            np.mean([m.predict_proba_features(arrays) for m in self.members], axis=0)
+        )
 
     def predict_proba_waveform(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
-        return self._tempered(np.mean([m.predict_proba_waveform(wave, sample_rate)
-                                       for m in self.members], axis=0))  # fmt: skip
+        return self._tempered(
+            np.mean([m.predict_proba_waveform(wave, sample_rate) for m in self.members], axis=0)
+        )
 
     def _tempered(self, proba: np.ndarray) -> np.ndarray:
         from speechprint.evaluation.metrics import apply_temperature
@@ -91,8 +94,9 @@ class EnsembleClassifier:
             buffer = io.BytesIO()
             member.save(buffer)
             blobs.append(buffer.getvalue())
-        torch.save({"format": ENSEMBLE_FORMAT, "members": blobs, "temperature": self.temperature},
-                   path)  # fmt: skip
+        torch.save(
+            {"format": ENSEMBLE_FORMAT, "members": blobs, "temperature": self.temperature}, path
+        )
 
 
 def load_classifier_file(

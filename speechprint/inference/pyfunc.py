@@ -117,8 +117,9 @@ def predict_frame(classifier: Any, model_input: Any, *, top_k: int = 3) -> pd.Da
     return pd.DataFrame(rows, columns=OUTPUT_COLUMNS, dtype=object)
 
 
-def _predict_audio_content(classifier: Any, frame: pd.DataFrame, folder: Path,
-                           top_k: int) -> pd.DataFrame:  # fmt: skip
+def _predict_audio_content(
+    classifier: Any, frame: pd.DataFrame, folder: Path, top_k: int
+) -> pd.DataFrame:
     """Rows of base64 ``audio`` (a client's file content, with an optional ``name``)."""
     paths, names, bad = [], [], {}
     for index, row in enumerate(frame.to_dict(orient="records")):

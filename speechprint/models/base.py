@@ -87,8 +87,9 @@ def compatible(name: str, kind: str) -> bool:
     return kind in kinds or (kind == "sequence" and "pooled" in kinds)
 
 
-def incompatibility(name: str, extractor: str, kind: str,
-                    layer_groups: int | None = 1) -> str | None:  # fmt: skip
+def incompatibility(
+    name: str, extractor: str, kind: str, layer_groups: int | None = 1
+) -> str | None:
     """Why a pair cannot be trained, or None (``layer_groups``: ``Extractor.layer_groups()``)."""
     if not compatible(name, kind):
         kinds = sorted(accepts(name))
@@ -100,10 +101,12 @@ def incompatibility(name: str, extractor: str, kind: str,
         and (layer_groups is None or layer_groups > 1)
     ):
         # Mean + std statistics of grouped frames are statistic-major: they cannot be split.
-        return (f"model {name!r} splits pooled statistics into the extractor's groups (layers), "
-                f"and extractor {extractor!r} gives every layer of each frame, whose statistics "
-                "cannot be split so: use whisper_layers with layer: all (per-layer statistics), "
-                "or give these frames to a sequence model")  # fmt: skip
+        return (
+            f"model {name!r} splits pooled statistics into the extractor's groups (layers), "
+            f"and extractor {extractor!r} gives every layer of each frame, whose statistics "
+            "cannot be split so: use whisper_layers with layer: all (per-layer statistics), "
+            "or give these frames to a sequence model"
+        )
     return None
 
 

@@ -46,12 +46,20 @@ class LayerWeightedSum(nn.Module):
 class LayerWeightedMLP(nn.Module):
     """Pooled per-layer statistics -> weighted sum of layers -> the MLP (``hidden``, ``layers``)."""
 
-    def __init__(self, input_dim: int, n_classes: int, layer_groups: int = 1, hidden: int = 256,
-                 layers: int = 1, dropout: float = 0.3) -> None:  # fmt: skip
+    def __init__(
+        self,
+        input_dim: int,
+        n_classes: int,
+        layer_groups: int = 1,
+        hidden: int = 256,
+        layers: int = 1,
+        dropout: float = 0.3,
+    ) -> None:
         super().__init__()
         self.mix = LayerWeightedSum(input_dim, layer_groups)
-        self.classify = MLP(self.mix.width, n_classes, hidden=hidden, layers=layers,
-                            dropout=dropout)  # fmt: skip
+        self.classify = MLP(
+            self.mix.width, n_classes, hidden=hidden, layers=layers, dropout=dropout
+        )
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.classify(self.mix(x))
@@ -63,12 +71,20 @@ class LayerWeightedMLP(nn.Module):
 class LayerWeightedAttentivePooling(nn.Module):
     """Frames of every layer -> weighted sum per frame -> attentive statistics pooling + head."""
 
-    def __init__(self, input_dim: int, n_classes: int, layer_groups: int = 1,
-                 projection: int = 256, hidden: int = 256, dropout: float = 0.3) -> None:  # fmt: skip
+    def __init__(
+        self,
+        input_dim: int,
+        n_classes: int,
+        layer_groups: int = 1,
+        projection: int = 256,
+        hidden: int = 256,
+        dropout: float = 0.3,
+    ) -> None:
         super().__init__()
         self.mix = LayerWeightedSum(input_dim, layer_groups)
-        self.classify = AttentivePoolingClassifier(self.mix.width, n_classes, projection=projection,
-                                                   hidden=hidden, dropout=dropout)  # fmt: skip
+        self.classify = AttentivePoolingClassifier(
+            self.mix.width, n_classes, projection=projection, hidden=hidden, dropout=dropout
+        )
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.classify(self.mix(x), lengths)
@@ -99,8 +115,9 @@ def build_layer_weighted(input_dim: int, n_classes: int, **params: Any) -> Layer
     return LayerWeightedMLP(input_dim, n_classes, **params)
 
 
-@MODELS.register("weighted_attn_pool", space=weighted_attn_pool_space, accepts={"sequence"},
-                 family="torch")  # fmt: skip
+@MODELS.register(
+    "weighted_attn_pool", space=weighted_attn_pool_space, accepts={"sequence"}, family="torch"
+)
 @params_like(LayerWeightedAttentivePooling)
 def build_weighted_attn_pool(
     input_dim: int, n_classes: int, **params: Any

@@ -79,9 +79,11 @@ def lda_space(trial: Any) -> dict[str, Any]:
 def build_lda(input_dim: int, n_classes: int, shrinkage: float = 0.5) -> BalancedLDA:
     if input_dim > LDA_MAX_DIM:
         gib = input_dim**2 * 8 / 2**30
-        raise ConfigError(f"lda on {input_dim} dimensions needs a {input_dim} x {input_dim} "
-                          f"covariance ({gib:.0f} GiB): give it at most {LDA_MAX_DIM}, or use "
-                          "word_probe (principal components by group) or logreg")  # fmt: skip
+        raise ConfigError(
+            f"lda on {input_dim} dimensions needs a {input_dim} x {input_dim} "
+            f"covariance ({gib:.0f} GiB): give it at most {LDA_MAX_DIM}, or use "
+            "word_probe (principal components by group) or logreg"
+        )
     return BalancedLDA(solver="lsqr", shrinkage=shrinkage)
 
 
@@ -115,10 +117,14 @@ def word_probe_space(trial: Any) -> dict[str, Any]:
 
 
 @MODELS.register("word_probe", space=word_probe_space, accepts={"pooled"}, family="sklearn")
-def build_word_probe(input_dim: int, n_classes: int, layer_groups: int = 1, components: int = 32,
-                     C: float = 0.01) -> Pipeline:  # noqa: N803  # fmt: skip
+def build_word_probe(
+    input_dim: int, n_classes: int, layer_groups: int = 1, components: int = 32, C: float = 0.01
+) -> Pipeline:  # noqa: N803
     """A linear probe on group-wise principal components: ``whisper_words``' utterance statistics
     and words each keep ``components`` directions, so no word's 512 dimensions swamp the rest and
     69 x 512 inputs fit ~900 speakers."""
-    return make_pipeline(GroupPCA(layer_groups, components), StandardScaler(),
-                         LogisticRegression(C=C, class_weight="balanced", max_iter=3000))  # fmt: skip
+    return make_pipeline(
+        GroupPCA(layer_groups, components),
+        StandardScaler(),
+        LogisticRegression(C=C, class_weight="balanced", max_iter=3000),
+    )

@@ -11,14 +11,24 @@ from speechprint.models.base import MODELS, params_like
 
 
 class MLP(nn.Module):
-    def __init__(self, input_dim: int, n_classes: int, hidden: int = 256, layers: int = 2,
-                 dropout: float = 0.3) -> None:  # fmt: skip
+    def __init__(
+        self,
+        input_dim: int,
+        n_classes: int,
+        hidden: int = 256,
+        layers: int = 2,
+        dropout: float = 0.3,
+    ) -> None:
         super().__init__()
         blocks: list[nn.Module] = []
         width = input_dim
         for _ in range(layers):
-            blocks += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
-                       nn.Dropout(dropout)]  # fmt: skip
+            blocks += [
+                nn.Linear(width, hidden),
+                nn.BatchNorm1d(hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+            ]
             width = hidden
         self.body = nn.Sequential(*blocks)
         self.head = nn.Linear(width, n_classes)

@@ -39,14 +39,25 @@ class RecurrentClassifier(nn.Module):
         width = input_dim
         if conv_channels:
             # Two strided convolutions: local spectral patterns, and 4x fewer steps for the LSTM.
-            self.conv = nn.ModuleList([
-                nn.Sequential(nn.Conv1d(width, conv_channels, 5, stride=2, padding=2),
-                              nn.BatchNorm1d(conv_channels), nn.ReLU())
-                for width in (input_dim, conv_channels)
-            ])  # fmt: skip
+            self.conv = nn.ModuleList(
+                [
+                    nn.Sequential(
+                        nn.Conv1d(width, conv_channels, 5, stride=2, padding=2),
+                        nn.BatchNorm1d(conv_channels),
+                        nn.ReLU(),
+                    )
+                    for width in (input_dim, conv_channels)
+                ]
+            )
             width = conv_channels
-        self.lstm = nn.LSTM(width, hidden, num_layers=layers, batch_first=True,
-                            bidirectional=bidirectional, dropout=dropout if layers > 1 else 0.0)  # fmt: skip
+        self.lstm = nn.LSTM(
+            width,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if layers > 1 else 0.0,
+        )
         out = hidden * (2 if bidirectional else 1)
         self.attention = AttentiveStatsPooling(out) if pooling == "attentive" else None
         pooled = 2 * out if pooling == "attentive" else out
@@ -112,8 +123,9 @@ def build_bilstm(input_dim: int, n_classes: int, **params: Any) -> RecurrentClas
     return RecurrentClassifier(input_dim, n_classes, bidirectional=True, **params)
 
 
-@MODELS.register("cnn_lstm", space=_space("cnn_lstm", conv=True), accepts={"sequence"},
-                 family="torch")  # fmt: skip
+@MODELS.register(
+    "cnn_lstm", space=_space("cnn_lstm", conv=True), accepts={"sequence"}, family="torch"
+)
 @params_like(RecurrentClassifier, drop={"bidirectional"})
 def build_cnn_lstm(input_dim: int, n_classes: int, **params: Any) -> RecurrentClassifier:
     params.setdefault("conv_channels", 64)

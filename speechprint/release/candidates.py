@@ -57,8 +57,14 @@ class Fitted:
 ENSEMBLE_BY = ("trial", "pair")
 
 
-def choose(study: optuna.Study, client: Any, *, trial: int | None = None, ensemble: int = 0,
-           ensemble_by: str = "trial") -> Candidate:  # fmt: skip
+def choose(
+    study: optuna.Study,
+    client: Any,
+    *,
+    trial: int | None = None,
+    ensemble: int = 0,
+    ensemble_by: str = "trial",
+) -> Candidate:
     """The study's best trial (by its selection score), a named trial, or an ensemble: the
     top-``ensemble`` trials, or with ``ensemble_by="pair"`` the best trial of each of the top
     ``ensemble`` extractor x model pairs (members that differ, not near-copies of one recipe)."""
@@ -66,26 +72,37 @@ def choose(study: optuna.Study, client: Any, *, trial: int | None = None, ensemb
         raise ConfigError(
             f"ensemble_by must be one of {', '.join(ENSEMBLE_BY)}, not {ensemble_by!r}"
         )
-    complete = sorted((t for t in study.get_trials(deepcopy=False)
-                       if t.state == optuna.trial.TrialState.COMPLETE),
-                      key=lambda t: t.value or 0.0, reverse=True)  # fmt: skip
+    complete = sorted(
+        (
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.state == optuna.trial.TrialState.COMPLETE
+        ),
+        key=lambda t: t.value or 0.0,
+        reverse=True,
+    )
     if not complete:
         raise ConfigError(f"study {study.study_name!r} has no completed trial to promote")
     if trial is not None:
         chosen = [t for t in study.get_trials(deepcopy=False) if t.number == trial]
         if not chosen:
-            raise ConfigError(f"study {study.study_name!r} has no trial {trial} "
-                              f"(it has {len(study.trials)})")  # fmt: skip
+            raise ConfigError(
+                f"study {study.study_name!r} has no trial {trial} (it has {len(study.trials)})"
+            )
         if chosen[0].state != optuna.trial.TrialState.COMPLETE:
-            raise ConfigError(f"trial {trial} of {study.study_name!r} is {chosen[0].state.name}: "
-                              "only a COMPLETE trial has a model to promote")  # fmt: skip
+            raise ConfigError(
+                f"trial {trial} of {study.study_name!r} is {chosen[0].state.name}: "
+                "only a COMPLETE trial has a model to promote"
+            )
         return Candidate(chosen, selection_of(chosen[0]))
     if ensemble <= 1:
         return _prefer_the_baseline_unless_beaten(study, client, complete[0])
     members = (best_of_each_pair(complete) if ensemble_by == "pair" else complete)[:ensemble]
     if len(members) < 2:
-        raise ConfigError(f"an ensemble needs two members: study {study.study_name!r} has "
-                          f"{len(members)} completed {ensemble_by}(s)")  # fmt: skip
+        raise ConfigError(
+            f"an ensemble needs two members: study {study.study_name!r} has "
+            f"{len(members)} completed {ensemble_by}(s)"
+        )
     labels = _labels(client, members[0])
     rows = [oof_rows(client, member) for member in members]
     return Candidate(members, ensemble_selection(rows, labels, selection_of(members[0])))
@@ -99,8 +116,9 @@ def best_of_each_pair(ranked: list[optuna.trial.FrozenTrial]) -> list[optuna.tri
     return list(best.values())
 
 
-def _prefer_the_baseline_unless_beaten(study: optuna.Study, client: Any,
-                                       best: optuna.trial.FrozenTrial) -> Candidate:  # fmt: skip
+def _prefer_the_baseline_unless_beaten(
+    study: optuna.Study, client: Any, best: optuna.trial.FrozenTrial
+) -> Candidate:
     """The top trial, unless its lead over the study's linear baseline is not distinguishable
     from zero on the same development speakers out of fold: then the simpler baseline (a lead
     within noise is how selection overfits the folds)."""
@@ -112,26 +130,42 @@ def _prefer_the_baseline_unless_beaten(study: optuna.Study, client: Any,
         return Candidate([best], selection_of(best))
     lead = paired_oof(oof_rows(client, best), oof_rows(client, baseline))
     if lead.distinguishable and lead.difference > 0:
-        return Candidate([best], selection_of(best),
-                         note=f"Its lead over the linear baseline out of fold: {lead.verdict('it', 'baseline')}.")  # fmt: skip
-    return Candidate([baseline], selection_of(baseline), note=(
-        f"The top trial {best.number} ({pair_of(best)}, {selection_of(best).score:.3f}) does not "
-        f"beat the linear baseline distinguishably out of fold ({lead.verdict(f'trial {best.number}', 'baseline')}), "
-        "so the simpler baseline is promoted."))  # fmt: skip
+        return Candidate(
+            [best],
+            selection_of(best),
+            note=f"Its lead over the linear baseline out of fold: {lead.verdict('it', 'baseline')}.",
+        )
+    return Candidate(
+        [baseline],
+        selection_of(baseline),
+        note=(
+            f"The top trial {best.number} ({pair_of(best)}, {selection_of(best).score:.3f}) does not "
+            f"beat the linear baseline distinguishably out of fold ({lead.verdict(f'trial {best.number}', 'baseline')}), "
+            "so the simpler baseline is promoted."
+        ),
+    )
 
 
-def fit(client: Any, study_name: str, candidate: Candidate, *, archive: str | None,
-        jobs: int | None) -> Fitted:  # fmt: skip
+def fit(
+    client: Any, study_name: str, candidate: Candidate, *, archive: str | None, jobs: int | None
+) -> Fitted:
     """Refit every member (reusing earlier refits) and, for an ensemble, build its model."""
-    fitted = [refit_trial(client, study_name, t, archive=archive, jobs=jobs)
-              for t in candidate.members]  # fmt: skip
+    fitted = [
+        refit_trial(client, study_name, t, archive=archive, jobs=jobs) for t in candidate.members
+    ]
     if len(fitted) == 1:
         return fitted[0]
     return _ensemble_run(client, study_name, candidate, fitted)
 
 
-def refit_trial(client: Any, study_name: str, trial: optuna.trial.FrozenTrial, *,
-                archive: str | None, jobs: int | None) -> Fitted:  # fmt: skip
+def refit_trial(
+    client: Any,
+    study_name: str,
+    trial: optuna.trial.FrozenTrial,
+    *,
+    archive: str | None,
+    jobs: int | None,
+) -> Fitted:
     """The trial refit on train+val and scored once on test, in a ``kind=refit`` run (cached).
 
     A torch trial scored with ``cv: {seeds: N}`` had each fold's probabilities averaged over N
@@ -145,29 +179,49 @@ def refit_trial(client: Any, study_name: str, trial: optuna.trial.FrozenTrial, *
     key = str(trial.number)
     if (existing := _fitted_before(client, study_name, key)) is not None:
         return existing
-    config = RunConfig.from_dict(download_json(client, trial.user_attrs["mlflow_run_id"],
-                                               "config.json"))  # fmt: skip
+    config = RunConfig.from_dict(
+        download_json(client, trial.user_attrs["mlflow_run_id"], "config.json")
+    )
     config.jobs = jobs
     if archive is not None:
         config.archive = str(archive)
     data = prepare_data(config)  # once: config.seed also draws the split, the model seeds do not
-    tags = {"extractor": config.extractor, "model": config.model,
-            "extractor_label": extractor_label(trial),
-            "refit_of_run": trial.user_attrs["mlflow_run_id"]}  # fmt: skip
+    tags = {
+        "extractor": config.extractor,
+        "model": config.model,
+        "extractor_label": extractor_label(trial),
+        "refit_of_run": trial.user_attrs["mlflow_run_id"],
+    }
     variants = model_seed_variants(config, int(trial.user_attrs.get("cv_seeds") or 1))
     if len(variants) == 1:
         return _refit(client, study_name, key, trial, config, data, tags)
-    members = [_fitted_before(client, study_name, f"{key}-seed{offset}")
-               or _refit(client, study_name, f"{key}-seed{offset}", trial, seeded, data,
-                         {**tags, "model_seed": offset})
-               for offset, seeded in enumerate(variants)]  # fmt: skip
+    members = [
+        _fitted_before(client, study_name, f"{key}-seed{offset}")
+        or _refit(
+            client,
+            study_name,
+            f"{key}-seed{offset}",
+            trial,
+            seeded,
+            data,
+            {**tags, "model_seed": offset},
+        )
+        for offset, seeded in enumerate(variants)
+    ]
     averaged = {**tags, **members[0].trained_on, "model_seeds": len(variants)}
     # Its configuration too: `findings` retrains it by fold, averaging the same seeds.
     return _averaged_run(client, study_name, "refit", key, averaged, members, config.to_dict())
 
 
-def _refit(client: Any, study_name: str, key: str, trial: optuna.trial.FrozenTrial,
-           config: Any, data: Any, tags: dict[str, Any]) -> Fitted:  # fmt: skip
+def _refit(
+    client: Any,
+    study_name: str,
+    key: str,
+    trial: optuna.trial.FrozenTrial,
+    config: Any,
+    data: Any,
+    tags: dict[str, Any],
+) -> Fitted:
     from speechprint.release.refit import refit
 
     tracker = _start_candidate_run(client, study_name, "refit", key, tags)
@@ -184,35 +238,57 @@ def _refit(client: Any, study_name: str, key: str, trial: optuna.trial.FrozenTri
     return Fitted(tracker.run_id, result.test or {}, _trained_on(run.data.tags))
 
 
-def _ensemble_run(client: Any, study_name: str, candidate: Candidate,
-                  fitted: list[Fitted]) -> Fitted:  # fmt: skip
+def _ensemble_run(
+    client: Any, study_name: str, candidate: Candidate, fitted: list[Fitted]
+) -> Fitted:
     """One run holding the top-k ensemble's pyfunc and its test metrics."""
     if (existing := _fitted_before(client, study_name, candidate.key)) is not None:
         return existing
-    return _averaged_run(client, study_name, "ensemble", candidate.key, {
-        "extractor": "+".join(t.user_attrs.get("extractor", "?") for t in candidate.members),
-        "extractor_label": "+".join(extractor_label(t) for t in candidate.members),
-        "model": "ensemble", "trained_on": "train+val"}, fitted)  # fmt: skip
+    return _averaged_run(
+        client,
+        study_name,
+        "ensemble",
+        candidate.key,
+        {
+            "extractor": "+".join(t.user_attrs.get("extractor", "?") for t in candidate.members),
+            "extractor_label": "+".join(extractor_label(t) for t in candidate.members),
+            "model": "ensemble",
+            "trained_on": "train+val",
+        },
+        fitted,
+    )
 
 
-def _averaged_run(client: Any, study_name: str, kind: str, key: str, tags: dict[str, Any],
-                  fitted: list[Fitted], config: dict[str, Any] | None = None) -> Fitted:  # fmt: skip
+def _averaged_run(
+    client: Any,
+    study_name: str,
+    kind: str,
+    key: str,
+    tags: dict[str, Any],
+    fitted: list[Fitted],
+    config: dict[str, Any] | None = None,
+) -> Fitted:
     """A run holding the average of ``fitted`` models as one pyfunc, with its test metrics
     (the members' probabilities averaged on the same test files)."""
     from speechprint.evaluation.metrics import bootstrap_interval, evaluate
     from speechprint.inference.ensemble import EnsembleClassifier
     from speechprint.release.promote import load_classifier
 
-    tracker = _start_candidate_run(client, study_name, kind, key,
-                                   {"trained_on": "train+val", **tags})  # fmt: skip
+    tracker = _start_candidate_run(
+        client, study_name, kind, key, {"trained_on": "train+val", **tags}
+    )
     first = fitted[0].test
     files = list(first["files"])
     by_file = [dict(zip(f.test["files"], f.test["proba"])) for f in fitted]
     proba = np.mean([[rows[path] for path in files] for rows in by_file], axis=0)
     test = evaluate(first["y_true"], proba, first["labels"])
-    test |= {"balanced_accuracy_ci": list(bootstrap_interval(first["y_true"], proba.argmax(1))),
-             "y_true": first["y_true"], "y_pred": proba.argmax(1).tolist(), "files": files,
-             "proba": np.round(proba, 6).tolist()}  # fmt: skip
+    test |= {
+        "balanced_accuracy_ci": list(bootstrap_interval(first["y_true"], proba.argmax(1))),
+        "y_true": first["y_true"],
+        "y_pred": proba.argmax(1).tolist(),
+        "files": files,
+        "proba": np.round(proba, 6).tolist(),
+    }
     tracker.log_metrics({f"test/{k}": v for k, v in test.items() if isinstance(v, float)})
     _log_test_extras(tracker, test)
     tracker.log_dict(test, "test_metrics.json")
@@ -224,12 +300,15 @@ def _averaged_run(client: Any, study_name: str, kind: str, key: str, tags: dict[
     return Fitted(tracker.run_id, test, {**trained_on, "members": key})
 
 
-def _start_candidate_run(client: Any, study_name: str, kind: str, key: str,
-                         tags: dict[str, Any]) -> tracking.MLflowTracker:  # fmt: skip
+def _start_candidate_run(
+    client: Any, study_name: str, kind: str, key: str, tags: dict[str, Any]
+) -> tracking.MLflowTracker:
     return tracking.MLflowTracker.start(
-        client, study_name, run_name=f"{kind} trial-{key}",
+        client,
+        study_name,
+        run_name=f"{kind} trial-{key}",
         tags={"kind": kind, "study": study_name, "candidate": key, "trial_number": key, **tags},
-    )  # fmt: skip
+    )
 
 
 def _fitted_before(client: Any, study_name: str, key: str) -> Fitted | None:
@@ -239,8 +318,11 @@ def _fitted_before(client: Any, study_name: str, key: str) -> Fitted | None:
     existing = finished_run(client, study_name, key)
     if existing is None:
         return None
-    return Fitted(existing.info.run_id, download_json(client, existing.info.run_id,
-                  "test_metrics.json"), _trained_on(existing.data.tags))  # fmt: skip
+    return Fitted(
+        existing.info.run_id,
+        download_json(client, existing.info.run_id, "test_metrics.json"),
+        _trained_on(existing.data.tags),
+    )
 
 
 def finished_run(client: Any, study_name: str, key: str) -> Any | None:
@@ -248,9 +330,11 @@ def finished_run(client: Any, study_name: str, key: str) -> Any | None:
     experiment = client.get_experiment_by_name(study_name)
     if experiment is None:
         return None
-    runs = client.search_runs([experiment.experiment_id],
-                              f"tags.candidate = '{key}' and attributes.status = 'FINISHED'",
-                              max_results=1)  # fmt: skip
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        f"tags.candidate = '{key}' and attributes.status = 'FINISHED'",
+        max_results=1,
+    )
     return runs[0] if runs else None
 
 
@@ -258,9 +342,13 @@ def _log_test_extras(tracker: tracking.MLflowTracker, test: dict[str, Any]) -> N
     if not test:
         return
     low, high = test["balanced_accuracy_ci"]
-    tracker.log_metrics({"test/balanced_accuracy_ci_low": low,
-                         "test/balanced_accuracy_ci_high": high,
-                         "test/majority_accuracy": test["majority_baseline"]["accuracy"]})  # fmt: skip
+    tracker.log_metrics(
+        {
+            "test/balanced_accuracy_ci_low": low,
+            "test/balanced_accuracy_ci_high": high,
+            "test/majority_accuracy": test["majority_baseline"]["accuracy"],
+        }
+    )
 
 
 def _trained_on(tags: dict[str, str]) -> dict[str, Any]:

@@ -11,8 +11,17 @@ from speechprint.tracking import store as tracking
 
 CANDIDATE_KINDS = ("refit", "ensemble")
 # Each pair's best selection score: a cross-validated trial's k-fold mean, else its validation score.
-_PAIR_COLUMNS = ["extractor", "model", "best_balanced_accuracy", "macro_f1",
-                 "ci95", "trials", "complete", "pruned", "failed"]  # fmt: skip
+_PAIR_COLUMNS = [
+    "extractor",
+    "model",
+    "best_balanced_accuracy",
+    "macro_f1",
+    "ci95",
+    "trials",
+    "complete",
+    "pruned",
+    "failed",
+]
 
 
 def compare_pairs(study: str) -> pd.DataFrame:
@@ -103,10 +112,22 @@ def test_scores(study: str) -> pd.DataFrame:
     """
     client = tracking.client()
     experiment = client.get_experiment_by_name(study)
-    columns = ["trial", "extractor", "model", "selected_by", "selection_score",
-               "test_balanced_accuracy", "test_ci95", "vs_linear_baseline_paired", "test_macro_f1",
-               "test_accuracy", "majority_accuracy", "chance", "seed_test_scores",
-               "registered_as"]  # fmt: skip
+    columns = [
+        "trial",
+        "extractor",
+        "model",
+        "selected_by",
+        "selection_score",
+        "test_balanced_accuracy",
+        "test_ci95",
+        "vs_linear_baseline_paired",
+        "test_macro_f1",
+        "test_accuracy",
+        "majority_accuracy",
+        "chance",
+        "seed_test_scores",
+        "registered_as",
+    ]
     if experiment is None:
         raise ConfigError(f"no MLflow experiment named {study!r} at {tracking.tracking_uri()}")
     runs = client.search_runs(
@@ -115,9 +136,16 @@ def test_scores(study: str) -> pd.DataFrame:
         max_results=50000,
     )
     seeds = _seed_scores(runs)
-    rows = [_test_row(run, seeds.get(run.data.tags.get("refit_of_run", ""), "")
-                      if "model_seeds" in run.data.tags else "")
-            for run in runs if "model_seed" not in run.data.tags]  # fmt: skip
+    rows = [
+        _test_row(
+            run,
+            seeds.get(run.data.tags.get("refit_of_run", ""), "")
+            if "model_seeds" in run.data.tags
+            else "",
+        )
+        for run in runs
+        if "model_seed" not in run.data.tags
+    ]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("test_balanced_accuracy", ascending=False)
 
@@ -133,8 +161,10 @@ def _seed_scores(runs: list[Any]) -> dict[str, str]:
             trial = tags.get("refit_of_run", "")
             score = run.data.metrics["test/balanced_accuracy"]
             by_trial.setdefault(trial, []).append((int(tags["model_seed"]), score))
-    return {trial: " ".join(f"{score:.3f}" for _, score in sorted(scores))
-            for trial, scores in by_trial.items()}  # fmt: skip
+    return {
+        trial: " ".join(f"{score:.3f}" for _, score in sorted(scores))
+        for trial, scores in by_trial.items()
+    }
 
 
 def _test_row(run: Any, seed_scores: str) -> dict[str, Any]:

@@ -68,23 +68,36 @@ class Promotion:
         return float(low), float(high)
 
     def summary(self) -> str:
-        verdict = (f"'{self.alias}' -> v{self.version}" if self.promoted
-                   else f"'{self.alias}' set on v{self.version}")  # fmt: skip
+        verdict = (
+            f"'{self.alias}' -> v{self.version}"
+            if self.promoted
+            else f"'{self.alias}' set on v{self.version}"
+        )
         test = self.test_metrics
         low, high = self.test_interval
         lines = [
             f"{verdict} ({self.candidate}), chosen by {self.selection.describe()}. {self.reason}"
             + (f"\n{self.note}" if self.note else ""),
             f"v{self.version} trained on {self.trained_on.get('trained_on', 'train')}"
-            + (f" for {self.trained_on['refit_epochs']} epochs" if "refit_epochs" in self.trained_on else "")
-            + (f", averaged over {self.trained_on['model_seeds']} model seeds" if "model_seeds" in self.trained_on else "")
+            + (
+                f" for {self.trained_on['refit_epochs']} epochs"
+                if "refit_epochs" in self.trained_on
+                else ""
+            )
+            + (
+                f", averaged over {self.trained_on['model_seeds']} model seeds"
+                if "model_seeds" in self.trained_on
+                else ""
+            )
             + f"; test balanced accuracy {self.test_balanced_accuracy:.3f} [95% CI {low:.3f}-{high:.3f}] "
             f"on {test['n']} speakers (chance {test['chance']:.3f}, majority-class accuracy "
             f"{test['majority_baseline']['accuracy']:.3f}): measured, not used to choose.",
-        ]  # fmt: skip
+        ]
         for other in self.comparisons:
-            lines.append(f"  vs {other.name} (test {other.test_balanced_accuracy:.3f}): "
-                         + other.difference.verdict(f"v{self.version}", "it"))  # fmt: skip
+            lines.append(
+                f"  vs {other.name} (test {other.test_balanced_accuracy:.3f}): "
+                + other.difference.verdict(f"v{self.version}", "it")
+            )
         return "\n".join(lines)
 
 
@@ -101,10 +114,18 @@ def load_classifier(client: MlflowClient, run_id: str) -> Any:
         return load_classifier_file(candidates[0])
 
 
-def promote(study_name: str, *, storage: str | None = None, model_name: str = DEFAULT_MODEL_NAME,
-            alias: str = DEFAULT_ALIAS, archive: str | None = None, jobs: int | None = None,
-            trial: int | None = None, ensemble: int = 0,
-            ensemble_by: str = "trial") -> Promotion:  # fmt: skip
+def promote(
+    study_name: str,
+    *,
+    storage: str | None = None,
+    model_name: str = DEFAULT_MODEL_NAME,
+    alias: str = DEFAULT_ALIAS,
+    archive: str | None = None,
+    jobs: int | None = None,
+    trial: int | None = None,
+    ensemble: int = 0,
+    ensemble_by: str = "trial",
+) -> Promotion:
     """Refit and register the study's candidate; move ``alias`` only on selection evidence."""
     study = load_study(study_name, storage)
     client = tracking.client()
@@ -114,24 +135,38 @@ def promote(study_name: str, *, storage: str | None = None, model_name: str = DE
     version, new_version = _register(client, model_name, study_name, candidate, fitted)
     incumbent = _alias_holder(client, model_name, alias)
     promoted, held, reason = _decide(client, model_name, alias, version, candidate, incumbent)
-    comparisons = _comparisons(client, study, study_name, candidate, fitted, incumbent, version,
-                               archive=archive, jobs=jobs)  # fmt: skip
+    comparisons = _comparisons(
+        client, study, study_name, candidate, fitted, incumbent, version, archive=archive, jobs=jobs
+    )
     for other in comparisons:
         if other.name.startswith("linear baseline"):
             d = other.difference
-            client.set_tag(fitted.run_id, "paired_vs_linear_baseline",
-                           f"{d.difference:+.3f} [{d.low:+.3f}, {d.high:+.3f}]")  # fmt: skip
+            client.set_tag(
+                fitted.run_id,
+                "paired_vs_linear_baseline",
+                f"{d.difference:+.3f} [{d.low:+.3f}, {d.high:+.3f}]",
+            )
     return Promotion(
-        model_name=model_name, version=str(version.version), alias=held, promoted=promoted,
-        new_version=new_version, candidate=candidate.label, selection=candidate.selection,
-        test_metrics=fitted.test, reason=reason, run_id=fitted.run_id,
-        trained_on=fitted.trained_on, comparisons=comparisons,
-        incumbent_version=None if incumbent is None else str(incumbent.version), note=candidate.note,
-    )  # fmt: skip
+        model_name=model_name,
+        version=str(version.version),
+        alias=held,
+        promoted=promoted,
+        new_version=new_version,
+        candidate=candidate.label,
+        selection=candidate.selection,
+        test_metrics=fitted.test,
+        reason=reason,
+        run_id=fitted.run_id,
+        trained_on=fitted.trained_on,
+        comparisons=comparisons,
+        incumbent_version=None if incumbent is None else str(incumbent.version),
+        note=candidate.note,
+    )
 
 
-def _register(client: MlflowClient, model_name: str, study_name: str, candidate: Candidate,
-              fitted: Fitted) -> tuple[Any, bool]:  # fmt: skip
+def _register(
+    client: MlflowClient, model_name: str, study_name: str, candidate: Candidate, fitted: Fitted
+) -> tuple[Any, bool]:
     """A new model version of the refit run, or the one registered before for it."""
     existing = _version_of_run(client, model_name, fitted.run_id)
     if existing is not None:
@@ -141,28 +176,43 @@ def _register(client: MlflowClient, model_name: str, study_name: str, candidate:
     low, high = test["balanced_accuracy_ci"]
     first = candidate.members[0]
     tags = {
-        "study": study_name, "trial": candidate.key, "candidate": candidate.label,
-        "run_id": fitted.run_id, "extractor": first.user_attrs.get("extractor", ""),
+        "study": study_name,
+        "trial": candidate.key,
+        "candidate": candidate.label,
+        "run_id": fitted.run_id,
+        "extractor": first.user_attrs.get("extractor", ""),
         "model": "ensemble" if len(candidate.members) > 1 else first.user_attrs.get("model", ""),
-        **candidate.selection.as_tags(), **{k: str(v) for k, v in fitted.trained_on.items()},
+        **candidate.selection.as_tags(),
+        **{k: str(v) for k, v in fitted.trained_on.items()},
         "test_balanced_accuracy": f"{test['balanced_accuracy']:.4f}",
         "test_balanced_accuracy_ci95": f"{low:.4f}-{high:.4f}",
         "test_macro_f1": f"{test['macro_f1']:.4f}",
         "data_fingerprint": candidate.selection.fingerprint,
         "labels": json.dumps(list(test["labels"])),
-    }  # fmt: skip
+    }
     version = client.create_model_version(
-        model_name, f"runs:/{fitted.run_id}/model", run_id=fitted.run_id, tags=tags,
+        model_name,
+        f"runs:/{fitted.run_id}/model",
+        run_id=fitted.run_id,
+        tags=tags,
         description=f"{candidate.label} of study {study_name}, refit on all development speakers",
-    )  # fmt: skip
-    for key, value in {"registered_as": f"{model_name} v{version.version}",
-                       **candidate.selection.as_tags()}.items():  # fmt: skip
+    )
+    for key, value in {
+        "registered_as": f"{model_name} v{version.version}",
+        **candidate.selection.as_tags(),
+    }.items():
         client.set_tag(fitted.run_id, key, value)
     return version, True
 
 
-def _decide(client: MlflowClient, model_name: str, alias: str, version: Any,
-            candidate: Candidate, incumbent: Any) -> tuple[bool, str, str]:  # fmt: skip
+def _decide(
+    client: MlflowClient,
+    model_name: str,
+    alias: str,
+    version: Any,
+    candidate: Candidate,
+    incumbent: Any,
+) -> tuple[bool, str, str]:
     """Move ``alias`` when the selection evidence beats the incumbent's (test never decides)."""
     ours = candidate.selection
     if incumbent is None:
@@ -173,33 +223,58 @@ def _decide(client: MlflowClient, model_name: str, alias: str, version: Any,
     theirs = Selection.from_tags(incumbent.tags)
     if theirs is not None and theirs.comparable(ours) and ours.score > theirs.score:
         client.set_registered_model_alias(model_name, alias, version.version)
-        return True, alias, (f"It beats v{incumbent.version}'s {theirs.score:.3f} by the same "
-                             "measure on the same data.")  # fmt: skip
+        return (
+            True,
+            alias,
+            (
+                f"It beats v{incumbent.version}'s {theirs.score:.3f} by the same "
+                "measure on the same data."
+            ),
+        )
     client.set_registered_model_alias(model_name, CHALLENGER_ALIAS, version.version)
     if theirs is None or not theirs.comparable(ours):
-        why = (f"v{incumbent.version} was chosen by another measure or on other data "
-               f"({theirs.describe() if theirs else 'no selection evidence'}), so the two cannot "
-               "be compared without the test split")  # fmt: skip
+        why = (
+            f"v{incumbent.version} was chosen by another measure or on other data "
+            f"({theirs.describe() if theirs else 'no selection evidence'}), so the two cannot "
+            "be compared without the test split"
+        )
     else:
         why = f"it does not beat v{incumbent.version}'s {theirs.score:.3f}"
     return False, CHALLENGER_ALIAS, f"'{alias}' stays on v{incumbent.version}: {why}."
 
 
-def _comparisons(client: MlflowClient, study: Any, study_name: str, candidate: Candidate,
-                 fitted: Fitted, incumbent: Any, version: Any, *, archive: str | None,
-                 jobs: int | None) -> list[Comparison]:  # fmt: skip
+def _comparisons(
+    client: MlflowClient,
+    study: Any,
+    study_name: str,
+    candidate: Candidate,
+    fitted: Fitted,
+    incumbent: Any,
+    version: Any,
+    *,
+    archive: str | None,
+    jobs: int | None,
+) -> list[Comparison]:
     """Paired test differences against the incumbent and the study's linear baseline."""
     out = []
     if incumbent is not None and incumbent.version != version.version:
         theirs = _test_predictions(client, incumbent, fitted.test)
         if theirs is not None:
-            out.append(_compare(f"v{incumbent.version} (previous '{DEFAULT_ALIAS}' holder)",
-                                fitted.test, theirs))  # fmt: skip
+            out.append(
+                _compare(
+                    f"v{incumbent.version} (previous '{DEFAULT_ALIAS}' holder)", fitted.test, theirs
+                )
+            )
     baseline = linear_baseline(study)
     if baseline is not None and [t.number for t in candidate.members] != [baseline.number]:
         base = refit_trial(client, study_name, baseline, archive=archive, jobs=jobs)
-        out.append(_compare(f"linear baseline trial {baseline.number} {pair_of(baseline)}",
-                            fitted.test, base.test))  # fmt: skip
+        out.append(
+            _compare(
+                f"linear baseline trial {baseline.number} {pair_of(baseline)}",
+                fitted.test,
+                base.test,
+            )
+        )
     return out
 
 
@@ -207,8 +282,9 @@ def _compare(name: str, ours: dict[str, Any], theirs: dict[str, Any]) -> Compari
     return Comparison(name, float(theirs["balanced_accuracy"]), paired_on_test(ours, theirs))
 
 
-def _test_predictions(client: MlflowClient, incumbent: Any,
-                      ours: dict[str, Any]) -> dict[str, Any] | None:  # fmt: skip
+def _test_predictions(
+    client: MlflowClient, incumbent: Any, ours: dict[str, Any]
+) -> dict[str, Any] | None:
     """The incumbent's predictions on our test files: its own record when its test split is
     ours, else its model run on our files; None when it predicts other labels."""
     from speechprint.evaluation.evidence import download_json
@@ -227,8 +303,12 @@ def _test_predictions(client: MlflowClient, incumbent: Any,
     kept = [i for i, f in enumerate(ours["files"]) if f not in errors]
     truth = [ours["y_true"][i] for i in kept]
     metrics = evaluate(truth, proba, list(ours["labels"]))
-    return {**metrics, "files": [ours["files"][i] for i in kept], "y_true": truth,
-            "y_pred": proba.argmax(1).tolist()}  # fmt: skip
+    return {
+        **metrics,
+        "files": [ours["files"][i] for i in kept],
+        "y_true": truth,
+        "y_pred": proba.argmax(1).tolist(),
+    }
 
 
 def _ensure_registered_model(client: MlflowClient, name: str) -> None:

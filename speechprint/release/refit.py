@@ -43,8 +43,17 @@ def refit(config: RunConfig, data: Any, *, epochs: int, tracker: Tracker | None 
     tracker.set_tags(
         {"trained_on": TRAINED_ON, **({"refit_epochs": epochs} if torch_model else {})}
     )
-    tracker.log_metrics({"data/train_speakers": float(train_frame["speakerid"].nunique()),
-                         "data/train_recordings": float(len(train_frame))})  # fmt: skip
-    log.info("refitting %s+%s on %d development speakers for %d epochs", config.extractor,
-             config.model, train_frame["speakerid"].nunique(), epochs)  # fmt: skip
+    tracker.log_metrics(
+        {
+            "data/train_speakers": float(train_frame["speakerid"].nunique()),
+            "data/train_recordings": float(len(train_frame)),
+        }
+    )
+    log.info(
+        "refitting %s+%s on %d development speakers for %d epochs",
+        config.extractor,
+        config.model,
+        train_frame["speakerid"].nunique(),
+        epochs,
+    )
     return run(refit_config, (development, features), tracker)

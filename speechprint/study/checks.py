@@ -30,16 +30,20 @@ def _check_components(spec: StudySpec) -> None:
 
     for index, choice in enumerate(spec.extractors):
         if choice.name not in FEATURES:
-            raise ConfigError(f"{spec.source}: extractors[{index}]: unknown extractor "
-                              f"{choice.name!r}{_close(choice.name, FEATURES.names())}")  # fmt: skip
+            raise ConfigError(
+                f"{spec.source}: extractors[{index}]: unknown extractor "
+                f"{choice.name!r}{_close(choice.name, FEATURES.names())}"
+            )
         try:
             check_extractor_params(choice.name, choice.params)
         except ConfigError as error:
             raise ConfigError(f"{spec.source}: extractors[{index}].params: {error}") from None
     for index, model in enumerate(spec.models):
         if model not in MODELS:
-            raise ConfigError(f"{spec.source}: models[{index}]: unknown model "
-                              f"{model!r}{_close(model, MODELS.names())}")  # fmt: skip
+            raise ConfigError(
+                f"{spec.source}: models[{index}]: unknown model "
+                f"{model!r}{_close(model, MODELS.names())}"
+            )
 
 
 def _check_every_model_has_a_pair(spec: StudySpec) -> None:
@@ -48,8 +52,9 @@ def _check_every_model_has_a_pair(spec: StudySpec) -> None:
 
     shapes = list(zip(spec.extractors, spec.extractor_shapes(), strict=True))
     for index, model in enumerate(spec.models):
-        reasons = [incompatibility(model, choice.key, kind, groups)
-                   for choice, (kind, groups) in shapes]  # fmt: skip
+        reasons = [
+            incompatibility(model, choice.key, kind, groups) for choice, (kind, groups) in shapes
+        ]
         if all(reasons):
             raise ConfigError(
                 f"{spec.source}: models[{index}]: {model!r} has no compatible extractor in this "
@@ -60,12 +65,16 @@ def _check_every_model_has_a_pair(spec: StudySpec) -> None:
 def _check_space(spec: StudySpec, searched: dict[str, Any]) -> None:
     for name, override in spec.space.items():
         if name not in searched:
-            raise ConfigError(f"{spec.source}: space.{name}: not a parameter this study searches"
-                              f"{_close(name, [n for n in searched if n != 'pair'])}")  # fmt: skip
+            raise ConfigError(
+                f"{spec.source}: space.{name}: not a parameter this study searches"
+                f"{_close(name, [n for n in searched if n != 'pair'])}"
+            )
         kind = searched[name].kind
         if isinstance(override, Range) and kind == "categorical":
-            raise ConfigError(f"{spec.source}: space.{name}: is a choice among "
-                              f"{list(searched[name].choices)}: give a list or one value, not a range")  # fmt: skip
+            raise ConfigError(
+                f"{spec.source}: space.{name}: is a choice among "
+                f"{list(searched[name].choices)}: give a list or one value, not a range"
+            )
         if name == "pair":
             choices = override if isinstance(override, list) else [override]
             _check_pairs(spec, choices, f"space.{name}")
@@ -79,16 +88,20 @@ def _check_baselines(spec: StudySpec, searched: dict[str, Any]) -> None:
         _check_pairs(spec, [baseline["pair"]], f"{where}.pair")
         for name in baseline:
             if name not in searched:
-                raise ConfigError(f"{spec.source}: {where}.{name}: not a parameter this study "
-                                  f"searches{_close(name, list(searched))}")  # fmt: skip
+                raise ConfigError(
+                    f"{spec.source}: {where}.{name}: not a parameter this study "
+                    f"searches{_close(name, list(searched))}"
+                )
 
 
 def _check_pairs(spec: StudySpec, pairs: list[Any], where: str) -> None:
     valid = spec.pairs()
     for pair in pairs:
         if pair not in valid:
-            raise ConfigError(f"{spec.source}: {where}: {pair!r} is not a compatible pair of this "
-                              f"study; valid: {', '.join(valid)}")  # fmt: skip
+            raise ConfigError(
+                f"{spec.source}: {where}: {pair!r} is not a compatible pair of this "
+                f"study; valid: {', '.join(valid)}"
+            )
 
 
 def _close(name: str, valid: list[str]) -> str:

@@ -54,30 +54,43 @@ def make_objective(
     return objective
 
 
-def _start_trial_run(session: StudySession, trial: optuna.Trial, config: RunConfig,
-                     fingerprint: str, *, label: str) -> tracking.MLflowTracker:  # fmt: skip
+def _start_trial_run(
+    session: StudySession, trial: optuna.Trial, config: RunConfig, fingerprint: str, *, label: str
+) -> tracking.MLflowTracker:
     """The trial's child run, named for what it is: ``trial-0007 whisper_encoder+logreg`` (a
     labelled extractor by its ``label``)."""
     pair = f"{label}+{config.model}"
     tracker = tracking.MLflowTracker.start(
-        session.client, session.spec.name,
+        session.client,
+        session.spec.name,
         run_name=f"trial-{trial.number:04d} {pair}",
         parent_run_id=session.parent.run_id,
-        tags={"study": session.spec.name, "trial_number": trial.number,
-              "extractor": config.extractor, "extractor_label": label, "model": config.model,
-              "data_fingerprint": fingerprint, "regions": config.regions,
-              "worker": f"{socket.gethostname()}:{os.getpid()}"},
-    )  # fmt: skip
-    for key, value in {"mlflow_run_id": tracker.run_id, "extractor": config.extractor,
-                       "model": config.model, "pair": pair,
-                       "data_fingerprint": fingerprint}.items():  # fmt: skip
+        tags={
+            "study": session.spec.name,
+            "trial_number": trial.number,
+            "extractor": config.extractor,
+            "extractor_label": label,
+            "model": config.model,
+            "data_fingerprint": fingerprint,
+            "regions": config.regions,
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
+        },
+    )
+    for key, value in {
+        "mlflow_run_id": tracker.run_id,
+        "extractor": config.extractor,
+        "model": config.model,
+        "pair": pair,
+        "data_fingerprint": fingerprint,
+    }.items():
         trial.set_user_attr(key, value)
     tracker.log_params(config.to_dict())
     return tracker
 
 
-def _score(trial: optuna.Trial, cv: Any, config: RunConfig, data: Any,
-           tracker: tracking.MLflowTracker) -> float:  # fmt: skip
+def _score(
+    trial: optuna.Trial, cv: Any, config: RunConfig, data: Any, tracker: tracking.MLflowTracker
+) -> float:
     """Validation balanced accuracy, or the k-fold mean when the study scores by ``cv``."""
 
     def report(step: int, value: float) -> None:
@@ -96,8 +109,9 @@ def _score(trial: optuna.Trial, cv: Any, config: RunConfig, data: Any,
         return float(result.val["balanced_accuracy"])
     # Cross-validated: the objective is the k-fold mean, pruned fold by fold. No model is kept
     # here: promotion refits the chosen configuration on all development speakers.
-    folds = cross_validate(config, data, folds=cv.folds, repeats=cv.repeats, seeds=cv.seeds,
-                           report=report)  # fmt: skip
+    folds = cross_validate(
+        config, data, folds=cv.folds, repeats=cv.repeats, seeds=cv.seeds, report=report
+    )
     log_cv(tracker, folds, config, list(data.dataset.labels))
     for key, value in folds.metrics().items():
         trial.set_user_attr(key.replace("/", "_"), value)
@@ -108,15 +122,25 @@ def _score(trial: optuna.Trial, cv: Any, config: RunConfig, data: Any,
     return folds.mean
 
 
-def log_cv(tracker: tracking.MLflowTracker, folds: Any, config: RunConfig,
-           labels: list[str]) -> None:  # fmt: skip
+def log_cv(
+    tracker: tracking.MLflowTracker, folds: Any, config: RunConfig, labels: list[str]
+) -> None:
     """Per-fold scores (step = fold), summary metrics, out-of-fold predictions and the config."""
     for step, (score, f1) in enumerate(zip(folds.scores, folds.macro_f1), start=1):
         tracker.log_metrics({"cv/fold_balanced_accuracy": score, "cv/fold_macro_f1": f1}, step=step)
     tracker.log_metrics(folds.metrics())
-    tracker.log_dict({"labels": labels, "folds": folds.folds, "repeats": folds.repeats, "seeds": folds.seeds,
-                      "scores": folds.scores, "best_epochs": folds.best_epochs,
-                      "rows": folds.oof}, OOF_ARTIFACT)  # fmt: skip
+    tracker.log_dict(
+        {
+            "labels": labels,
+            "folds": folds.folds,
+            "repeats": folds.repeats,
+            "seeds": folds.seeds,
+            "scores": folds.scores,
+            "best_epochs": folds.best_epochs,
+            "rows": folds.oof,
+        },
+        OOF_ARTIFACT,
+    )
     tracker.log_dict(config.to_dict(), "config.json")
 
 

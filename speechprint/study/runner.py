@@ -68,23 +68,32 @@ def run_study(
             if workers > 1:
                 from speechprint.study.workers import run_workers
 
-                run_workers(session, workers=workers, timeout=timeout, cache_dir=cache_dir,
-                            on_trial=on_trial)  # fmt: skip
+                run_workers(
+                    session,
+                    workers=workers,
+                    timeout=timeout,
+                    cache_dir=cache_dir,
+                    on_trial=on_trial,
+                )
             else:
                 _optimize(session, prepared, timeout=timeout, on_trial=on_trial)
     return session.outcome()
 
 
-def run_worker(spec: StudySpec, settings: dict[str, Any],
-               on_trial: TrialCallback | None = None) -> StudyOutcome:  # fmt: skip
+def run_worker(
+    spec: StudySpec, settings: dict[str, Any], on_trial: TrialCallback | None = None
+) -> StudyOutcome:
     """One worker process's share of a study; its trial runs nest under the invocation's parent.
 
     ``settings``: ``storage``, ``n_trials``, ``timeout``, ``cache_dir`` and ``parent_run_id``.
     """
     session = StudySession(
-        spec, storage=settings["storage"], n_trials=settings["n_trials"],
-        parent_run_id=settings["parent_run_id"], sampler_seed=worker_seed(spec.sampler.seed),
-    )  # fmt: skip
+        spec,
+        storage=settings["storage"],
+        n_trials=settings["n_trials"],
+        parent_run_id=settings["parent_run_id"],
+        sampler_seed=worker_seed(spec.sampler.seed),
+    )
     with session:
         # jobs=1: the parent filled the cache, so this only loads it.
         prepared = prepare_features(spec, jobs=1, cache_dir=settings["cache_dir"], progress=False)
@@ -92,8 +101,13 @@ def run_worker(spec: StudySpec, settings: dict[str, Any],
     return session.outcome()
 
 
-def _optimize(session: StudySession, prepared: dict[str, Any], *, timeout: float | None,
-              on_trial: TrialCallback | None) -> None:  # fmt: skip
+def _optimize(
+    session: StudySession,
+    prepared: dict[str, Any],
+    *,
+    timeout: float | None,
+    on_trial: TrialCallback | None,
+) -> None:
     from speechprint.study.objective import make_objective
 
     session.optimize(make_objective(session, prepared), timeout=timeout, on_trial=on_trial)

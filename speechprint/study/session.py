@@ -47,9 +47,16 @@ class StudyOutcome:
 class StudySession:
     """A study, its storage and MLflow parent run for one invocation (see the module docstring)."""
 
-    def __init__(self, spec: StudySpec, *, storage: str | None = None,
-                 n_trials: int | None = None, workers: int = 1,
-                 parent_run_id: str | None = None, sampler_seed: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        spec: StudySpec,
+        *,
+        storage: str | None = None,
+        n_trials: int | None = None,
+        workers: int = 1,
+        parent_run_id: str | None = None,
+        sampler_seed: int | None = None,
+    ) -> None:
         self.spec = spec
         self.budget = n_trials if n_trials is not None else spec.budget.n_trials
         self.workers = workers
@@ -64,15 +71,20 @@ class StudySession:
     def __enter__(self) -> StudySession:
         archive = Path(self.spec.data.archive)
         if not archive.exists():
-            raise DataError(f"{self.spec.source}: data.archive: archive not found: {archive} "
-                            "(set it in the study file or pass --archive)")  # fmt: skip
+            raise DataError(
+                f"{self.spec.source}: data.archive: archive not found: {archive} "
+                "(set it in the study file or pass --archive)"
+            )
         self.client = tracking.client()
         tracking.check_reachable(self.client)
         self.study = optuna.create_study(
-            study_name=self.spec.name, storage=open_storage(self.storage_url),
-            direction="maximize", sampler=self.spec.sampler.build(self._sampler_seed),
-            pruner=self.spec.pruner.build(), load_if_exists=True,
-        )  # fmt: skip
+            study_name=self.spec.name,
+            storage=open_storage(self.storage_url),
+            direction="maximize",
+            sampler=self.spec.sampler.build(self._sampler_seed),
+            pruner=self.spec.pruner.build(),
+            load_if_exists=True,
+        )
         self.study.set_user_attr("source", self.spec.source)
         for baseline in self.spec.baselines:
             self.study.enqueue_trial(baseline, skip_if_exists=True)
@@ -87,29 +99,49 @@ class StudySession:
         closed = recovery.close_orphan_runs(self.study, self.client)
         closed += recovery.close_orphan_parents(self.client, self.spec.name)
         if failed or closed:
-            log.warning("marked %d trial(s) of stopped workers FAILED; closed %d more MLflow "
-                        "run(s) left open", failed, closed)  # fmt: skip
+            log.warning(
+                "marked %d trial(s) of stopped workers FAILED; closed %d more MLflow "
+                "run(s) left open",
+                failed,
+                closed,
+            )
 
     def _open_parent(self) -> tracking.MLflowTracker:
         if not self.owns_parent:
             return tracking.MLflowTracker(self.client, str(self._parent_run_id))
         parent = tracking.MLflowTracker.start(
-            self.client, self.spec.name,
+            self.client,
+            self.spec.name,
             run_name=f"study-{time.strftime('%Y%m%d-%H%M%S')}-{socket.gethostname()}-{os.getpid()}",
-            tags={"study": self.spec.name, "kind": "study", "storage": redact(self.storage_url),
-                  **recovery.this_process()},
+            tags={
+                "study": self.spec.name,
+                "kind": "study",
+                "storage": redact(self.storage_url),
+                **recovery.this_process(),
+            },
             primary_metric=tracking.objective_metric(cross_validated=self.spec.cv is not None),
-        )  # fmt: skip
-        parent.log_params({"study_file": self.spec.source, "n_trials": self.budget,
-                           "epochs": self.spec.train.epochs, "pairs": self.spec.pairs(),
-                           "sampler": self.spec.sampler.model_dump(),
-                           "pruner": self.spec.pruner.model_dump(), "workers": self.workers,
-                           "regions": self.spec.data.regions})  # fmt: skip
+        )
+        parent.log_params(
+            {
+                "study_file": self.spec.source,
+                "n_trials": self.budget,
+                "epochs": self.spec.train.epochs,
+                "pairs": self.spec.pairs(),
+                "sampler": self.spec.sampler.model_dump(),
+                "pruner": self.spec.pruner.model_dump(),
+                "workers": self.workers,
+                "regions": self.spec.data.regions,
+            }
+        )
         return parent
 
     # -- leaving: the parent run is always closed, with the right state -----------------------
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> bool:  # fmt: skip
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
         if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
             self.interrupted = True
         elif exc is not None:
@@ -149,14 +181,22 @@ class StudySession:
         """Trials this session (and its workers) took from the queue or started."""
         return _started(self.study) - self._started_before
 
-    def optimize(self, objective: Callable[[optuna.Trial], float], *,
-                 timeout: float | None = None, on_trial: TrialCallback | None = None) -> None:  # fmt: skip
+    def optimize(
+        self,
+        objective: Callable[[optuna.Trial], float],
+        *,
+        timeout: float | None = None,
+        on_trial: TrialCallback | None = None,
+    ) -> None:
         """Run trials until the budget is covered; a crashing trial fails, the study goes on."""
         self.study.optimize(
-            objective, n_trials=max(self.remaining, 0),
+            objective,
+            n_trials=max(self.remaining, 0),
             timeout=timeout if timeout is not None else self.spec.budget.timeout,
-            catch=(Exception,), callbacks=self._callbacks(on_trial), gc_after_trial=True,
-        )  # fmt: skip
+            catch=(Exception,),
+            callbacks=self._callbacks(on_trial),
+            gc_after_trial=True,
+        )
 
     def _callbacks(self, on_trial: TrialCallback | None) -> list[TrialCallback]:
         """After each trial: fail trials of dead local workers, then stop once the budget is
@@ -165,11 +205,18 @@ class StudySession:
         def reap(study: optuna.Study, _trial: FrozenTrial) -> None:
             recovery.fail_dead_workers(study, self.client)
 
-        callbacks: list[TrialCallback] = [reap, optuna.study.MaxTrialsCallback(
-            self.budget, states=(*FINISHED_STATES, TrialState.RUNNING))]  # fmt: skip
+        callbacks: list[TrialCallback] = [
+            reap,
+            optuna.study.MaxTrialsCallback(
+                self.budget, states=(*FINISHED_STATES, TrialState.RUNNING)
+            ),
+        ]
         # Last: the trial is reported before a stop asked for during it (stopping.py) is made.
-        return [*callbacks, *([on_trial] if on_trial is not None else []),
-                stopping.stop_if_requested]  # fmt: skip
+        return [
+            *callbacks,
+            *([on_trial] if on_trial is not None else []),
+            stopping.stop_if_requested,
+        ]
 
     def outcome(self) -> StudyOutcome:
         return StudyOutcome(self.study, self.parent.run_id, self.ran, self.interrupted)

@@ -49,8 +49,9 @@ class OverriddenTrial:
             return override
         return self._trial.suggest_categorical(name, choices)
 
-    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False,
-                      step: float | None = None) -> float:  # fmt: skip
+    def suggest_float(
+        self, name: str, low: float, high: float, *, log: bool = False, step: float | None = None
+    ) -> float:
         override = self._overrides.get(name)
         if isinstance(override, Range):
             log = override.log if override.log is not None else log
@@ -62,14 +63,16 @@ class OverriddenTrial:
             return float(override)
         return self._trial.suggest_float(name, low, high, log=log, step=step)
 
-    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1,
-                    log: bool = False) -> int:  # fmt: skip
+    def suggest_int(
+        self, name: str, low: int, high: int, *, step: int = 1, log: bool = False
+    ) -> int:
         override = self._overrides.get(name)
         if isinstance(override, Range):
             step = int(override.step) if override.step is not None else step
             log = override.log if override.log is not None else log
-            return self._trial.suggest_int(name, int(override.low), int(override.high), step=step,
-                                           log=log)  # fmt: skip
+            return self._trial.suggest_int(
+                name, int(override.low), int(override.high), step=step, log=log
+            )
         if isinstance(override, list):
             return int(self._trial.suggest_categorical(name, override))
         if override is not None:
@@ -136,8 +139,11 @@ def base_config(spec: StudySpec, extractor: str, model: str) -> RunConfig:
 
 def extractor_key(spec: StudySpec, config: RunConfig) -> str:
     """The key (label, else name) of the study's extractor that ``config`` uses."""
-    return next(c.key for c in spec.extractors
-                if c.name == config.extractor and c.params == config.extractor_params)  # fmt: skip
+    return next(
+        c.key
+        for c in spec.extractors
+        if c.name == config.extractor and c.params == config.extractor_params
+    )
 
 
 def suggest_config(trial: Any, spec: StudySpec) -> RunConfig:

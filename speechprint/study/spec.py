@@ -74,10 +74,12 @@ class SamplerSpec(_Choice):
         if self.name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(
-            seed=seed, multivariate=self.multivariate, group=self.group,
+            seed=seed,
+            multivariate=self.multivariate,
+            group=self.group,
             constant_liar=True,  # parallel workers should not all try the same point
             n_startup_trials=self.n_startup_trials,
-        )  # fmt: skip
+        )
 
 
 class PrunerSpec(_Choice):
@@ -87,8 +89,11 @@ class PrunerSpec(_Choice):
     min_resource: int = Field(3, ge=1)
     max_resource: int | Literal["auto"] = "auto"
     reduction_factor: int = Field(3, ge=2)
-    SETTINGS: ClassVar[dict[str, set[str]]] = {"median": {"n_startup_trials", "n_warmup_steps"},
-             "hyperband": {"min_resource", "max_resource", "reduction_factor"}, "none": set()}  # fmt: skip
+    SETTINGS: ClassVar[dict[str, set[str]]] = {
+        "median": {"n_startup_trials", "n_warmup_steps"},
+        "hyperband": {"min_resource", "max_resource", "reduction_factor"},
+        "none": set(),
+    }
 
     def build(self) -> optuna.pruners.BasePruner:
         if self.name == "median":
@@ -96,8 +101,11 @@ class PrunerSpec(_Choice):
                 n_startup_trials=self.n_startup_trials, n_warmup_steps=self.n_warmup_steps
             )
         if self.name == "hyperband":
-            return optuna.pruners.HyperbandPruner(min_resource=self.min_resource,
-                max_resource=self.max_resource, reduction_factor=self.reduction_factor)  # fmt: skip
+            return optuna.pruners.HyperbandPruner(
+                min_resource=self.min_resource,
+                max_resource=self.max_resource,
+                reduction_factor=self.reduction_factor,
+            )
         return optuna.pruners.NopPruner()
 
 

@@ -69,9 +69,12 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     for attempt in range(3):
         try:
             return optuna.storages.RDBStorage(
-                url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=15, grace_period=60,
+                url,
+                engine_kwargs=_engine_kwargs(url),
+                heartbeat_interval=15,
+                grace_period=60,
                 heartbeat_stale_trial_callback=StaleTrialCallback(max_retry=1),
-            )  # fmt: skip
+            )
         except (IntegrityError, ProgrammingError) as error:
             # Machines started together on an empty database race to create Optuna's tables:
             # the loser sees "already exists"; the schema is there a moment later.

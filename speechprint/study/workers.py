@@ -41,19 +41,37 @@ INTERRUPTED = 130
 STOP_GRACE_S = 60.0
 
 
-def run_workers(session: StudySession, *, workers: int, timeout: float | None,
-                cache_dir: str | None, on_trial: TrialCallback | None) -> None:  # fmt: skip
+def run_workers(
+    session: StudySession,
+    *,
+    workers: int,
+    timeout: float | None,
+    cache_dir: str | None,
+    on_trial: TrialCallback | None,
+) -> None:
     """Run the session's missing trials in ``workers`` processes; Ctrl-C stops them all after
     each closes its current trial (then re-raised for the session to record)."""
     if session.storage_url.startswith("sqlite"):
-        log.warning("SQLite storage with several workers may fail with 'database is locked'; "
-                    "prefer a journal file (a path) or PostgreSQL")  # fmt: skip
+        log.warning(
+            "SQLite storage with several workers may fail with 'database is locked'; "
+            "prefer a journal file (a path) or PostgreSQL"
+        )
     count = min(workers, session.remaining)  # more workers than missing trials would overshoot
-    log.info("%s: %d trial(s) to run in %d worker(s); storage %s", session.spec.name,
-             session.remaining, count, redact(session.storage_url))  # fmt: skip
-    settings = {"n_trials": session.budget, "timeout": timeout, "storage": session.storage_url,
-                "cache_dir": cache_dir, "parent_run_id": session.parent.run_id,
-                "parent_pid": os.getpid()}  # fmt: skip
+    log.info(
+        "%s: %d trial(s) to run in %d worker(s); storage %s",
+        session.spec.name,
+        session.remaining,
+        count,
+        redact(session.storage_url),
+    )
+    settings = {
+        "n_trials": session.budget,
+        "timeout": timeout,
+        "storage": session.storage_url,
+        "cache_dir": cache_dir,
+        "parent_run_id": session.parent.run_id,
+        "parent_pid": os.getpid(),
+    }
     processes = _spawn(session.spec, count, settings, on_trial)
     try:
         _wait_all(processes)
@@ -66,8 +84,9 @@ def run_workers(session: StudySession, *, workers: int, timeout: float | None,
     _judge_exits(session, processes)
 
 
-def _spawn(spec: StudySpec, count: int, settings: dict[str, Any],
-           on_trial: TrialCallback | None) -> list[BaseProcess]:  # fmt: skip
+def _spawn(
+    spec: StudySpec, count: int, settings: dict[str, Any], on_trial: TrialCallback | None
+) -> list[BaseProcess]:
     context = multiprocessing.get_context("spawn")
     levels = (optuna.logging.get_verbosity(), logging.getLogger().getEffectiveLevel())
     processes = [
@@ -75,7 +94,7 @@ def _spawn(spec: StudySpec, count: int, settings: dict[str, Any],
             target=_worker,
             args=(spec, settings, levels, on_trial),
             name=f"speechprint-worker-{index}",
-        )  # fmt: skip
+        )
         for index in range(count)
     ]
     with _worker_environment(count):
@@ -88,14 +107,16 @@ def _judge_exits(session: StudySession, processes: list[BaseProcess]) -> None:
     """Workers stopped by Ctrl-C, or crashed below budget: the session is interrupted (the CLI
     prints how to resume) and, for crashes, its parent run FAILED with the reason."""
     codes = {p.name: p.exitcode for p in processes}
-    crashed = [f"{name} (exit {code})" for name, code in codes.items()
-               if code not in (0, INTERRUPTED)]  # fmt: skip
+    crashed = [
+        f"{name} (exit {code})" for name, code in codes.items() if code not in (0, INTERRUPTED)
+    ]
     below_budget = count_finished(session.study) < session.budget
     if INTERRUPTED in codes.values():
         session.interrupted = True
     if crashed:
-        log.warning("worker(s) stopped abnormally: %s; their trials were marked FAILED",
-                    ", ".join(crashed))  # fmt: skip
+        log.warning(
+            "worker(s) stopped abnormally: %s; their trials were marked FAILED", ", ".join(crashed)
+        )
         if below_budget:
             session.fail_reason = f"worker(s) stopped abnormally: {', '.join(crashed)}"
             session.interrupted = True
@@ -153,8 +174,12 @@ def _stop(processes: list[BaseProcess]) -> None:
             process.join()
 
 
-def _worker(spec: StudySpec, settings: dict[str, Any], levels: tuple[int, int],
-            on_trial: TrialCallback | None) -> None:  # fmt: skip
+def _worker(
+    spec: StudySpec,
+    settings: dict[str, Any],
+    levels: tuple[int, int],
+    on_trial: TrialCallback | None,
+) -> None:
     """One worker process: the shared study, trial runs under the invocation's parent run."""
     import warnings
 

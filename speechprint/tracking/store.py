@@ -62,8 +62,13 @@ def ui_link(server: str, experiment: str, metric: str = VAL_METRIC) -> str:
     and opens a GenAI experiment on its overview. Its runs table nests child runs (collapsed)
     under their parent only when sorted by start time with no filter: a metric sort lists them.
     """
-    query = urlencode({"workflowType": "machine_learning", "orderByKey": f"metrics.`{metric}`",
-                       "orderByAsc": "false"})  # fmt: skip
+    query = urlencode(
+        {
+            "workflowType": "machine_learning",
+            "orderByKey": f"metrics.`{metric}`",
+            "orderByAsc": "false",
+        }
+    )
     return f"{server.rstrip('/')}/#/experiments/{experiment}/runs?{query}"
 
 

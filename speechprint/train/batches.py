@@ -33,8 +33,16 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
 class BatchStream:
     """Shuffled (or class-balanced) batches of the training split, one pass per ``epoch()``."""
 
-    def __init__(self, classifier: AccentClassifier, arrays: list[np.ndarray], y: np.ndarray,
-                 train: TrainConfig, *, seed: int, device: torch.device) -> None:  # fmt: skip
+    def __init__(
+        self,
+        classifier: AccentClassifier,
+        arrays: list[np.ndarray],
+        y: np.ndarray,
+        train: TrainConfig,
+        *,
+        seed: int,
+        device: torch.device,
+    ) -> None:
         self.train, self.device, self.pooled = train, device, classifier.pooled
         self.y = torch.tensor(y, dtype=torch.long)
         self.rng = np.random.default_rng(seed)
@@ -54,11 +62,13 @@ class BatchStream:
         if self.vectors is not None:
             x_all, len_all = self.vectors, None
         else:
-            x_all, len_all = random_crops(self.sequences, train.max_frames, self.rng,
-                                          train.speed_perturb)  # fmt: skip
+            x_all, len_all = random_crops(
+                self.sequences, train.max_frames, self.rng, train.speed_perturb
+            )
         if self.sample_weights is not None:
-            order = torch.multinomial(self.sample_weights, n, replacement=True,
-                                      generator=self.generator)  # fmt: skip
+            order = torch.multinomial(
+                self.sample_weights, n, replacement=True, generator=self.generator
+            )
         else:
             order = torch.randperm(n, generator=self.generator)
         for start in range(0, n, train.batch_size):
@@ -67,8 +77,9 @@ class BatchStream:
                 continue  # BatchNorm cannot train on a single vector
             yield self._batch(x_all, len_all, index)
 
-    def _batch(self, x_all: torch.Tensor, len_all: torch.Tensor | None,
-               index: torch.Tensor) -> Batch:  # fmt: skip
+    def _batch(
+        self, x_all: torch.Tensor, len_all: torch.Tensor | None, index: torch.Tensor
+    ) -> Batch:
         x, lengths = x_all[index], None
         if len_all is not None:
             lengths = len_all[index]
@@ -91,9 +102,15 @@ class ValidationSet:
     speakers: list[str] | None = None  # set when early stopping scores speakers, not clips
 
     @classmethod
-    def build(cls, classifier: AccentClassifier, arrays: list[np.ndarray], y: np.ndarray,
-              max_frames: int, device: torch.device,
-              speakers: list[str] | None = None) -> ValidationSet:  # fmt: skip
+    def build(
+        cls,
+        classifier: AccentClassifier,
+        arrays: list[np.ndarray],
+        y: np.ndarray,
+        max_frames: int,
+        device: torch.device,
+        speakers: list[str] | None = None,
+    ) -> ValidationSet:
         if classifier.pooled:
             vectors = torch.from_numpy(classifier.vectors(arrays)).to(device)
             return cls(y, vectors=vectors, speakers=speakers)

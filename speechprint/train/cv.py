@@ -75,8 +75,11 @@ def fold_datasets(dataset: Dataset, folds: int, repeats: int, seed: int) -> list
                 for i, speaker in enumerate(members):
                     split_of[speaker] = "val" if i < n_val else "train"
             manifest = pool.assign(split=pool["speakerid"].map(split_of))
-            out.append(dataclasses.replace(dataset, manifest=manifest,
-                                           fingerprint=fingerprint(manifest, dataset.target)))  # fmt: skip
+            out.append(
+                dataclasses.replace(
+                    dataset, manifest=manifest, fingerprint=fingerprint(manifest, dataset.target)
+                )
+            )
     return out
 
 
@@ -110,14 +113,22 @@ def cross_validate(
         if report is not None:
             report(index + 1, float(np.mean(scores)))
     return CVResult(
-        folds=k, repeats=repeats, scores=scores, macro_f1=f1s, mean=float(np.mean(scores)),
-        std=float(np.std(scores)), interval=_speaker_interval(rows), best_epochs=epochs,
-        oof=rows, seeds=len(variants),
-    )  # fmt: skip
+        folds=k,
+        repeats=repeats,
+        scores=scores,
+        macro_f1=f1s,
+        mean=float(np.mean(scores)),
+        std=float(np.std(scores)),
+        interval=_speaker_interval(rows),
+        best_epochs=epochs,
+        oof=rows,
+        seeds=len(variants),
+    )
 
 
-def _score_fold(variants: list[RunConfig], fold: Dataset,
-                features: FeatureSet) -> tuple[dict[str, Any], list[int]]:  # fmt: skip
+def _score_fold(
+    variants: list[RunConfig], fold: Dataset, features: FeatureSet
+) -> tuple[dict[str, Any], list[int]]:
     """The fold's held-out metrics (probabilities averaged over model seeds), best epochs."""
     from speechprint.evaluation.metrics import evaluate
 
@@ -129,8 +140,9 @@ def _score_fold(variants: list[RunConfig], fold: Dataset,
     if len(tests) == 1:
         return tests[0], epochs
     proba = np.mean([t["proba"] for t in tests], axis=0)
-    merged = evaluate(tests[0]["y_true"], proba, tests[0]["labels"],
-                      train_counts=fold.class_counts("train"))  # fmt: skip
+    merged = evaluate(
+        tests[0]["y_true"], proba, tests[0]["labels"], train_counts=fold.class_counts("train")
+    )
     return {
         **tests[0],
         **merged,
@@ -139,15 +151,22 @@ def _score_fold(variants: list[RunConfig], fold: Dataset,
     }, epochs
 
 
-def _oof_rows(test: dict[str, Any], fold: Dataset, *, repeat: int,
-              fold_index: int) -> list[dict[str, Any]]:  # fmt: skip
+def _oof_rows(
+    test: dict[str, Any], fold: Dataset, *, repeat: int, fold_index: int
+) -> list[dict[str, Any]]:
     """One row per held-out recording: where it was scored and what the model said."""
     speaker_of = dict(zip(fold.manifest["path"], fold.manifest["speakerid"]))
     return [
-        {"repeat": repeat, "fold": fold_index, "path": path, "speakerid": str(speaker_of[path]),
-         "y_true": int(y), "proba": proba}
+        {
+            "repeat": repeat,
+            "fold": fold_index,
+            "path": path,
+            "speakerid": str(speaker_of[path]),
+            "y_true": int(y),
+            "proba": proba,
+        }
         for path, y, proba in zip(test["files"], test["y_true"], test["proba"])
-    ]  # fmt: skip
+    ]
 
 
 def _speaker_interval(rows: list[dict[str, Any]]) -> tuple[float, float]:
@@ -157,6 +176,8 @@ def _speaker_interval(rows: list[dict[str, Any]]) -> tuple[float, float]:
     for row in rows:
         by_speaker.setdefault(row["speakerid"], []).append(row)
     truth = [group[0]["y_true"] for group in by_speaker.values()]
-    predicted = [int(np.argmax(np.mean([r["proba"] for r in group], axis=0)))
-                 for group in by_speaker.values()]  # fmt: skip
+    predicted = [
+        int(np.argmax(np.mean([r["proba"] for r in group], axis=0)))
+        for group in by_speaker.values()
+    ]
     return bootstrap_interval(truth, predicted)

@@ -60,9 +60,16 @@ class EarlyStopping:
             model.load_state_dict(self.best_state)
 
 
-def train_epoch(model: nn.Module, batches: Iterable[Batch], loss_fn: nn.Module,
-                optimizer: Optimizer, schedule: Schedule, *, grad_clip: float,
-                epoch: int) -> float:  # fmt: skip
+def train_epoch(
+    model: nn.Module,
+    batches: Iterable[Batch],
+    loss_fn: nn.Module,
+    optimizer: Optimizer,
+    schedule: Schedule,
+    *,
+    grad_clip: float,
+    epoch: int,
+) -> float:
     """One pass over the training batches; returns the mean training loss."""
     model.train()
     total_loss, seen = 0.0, 0
@@ -100,8 +107,13 @@ def validation_scores(model: nn.Module, val: ValidationSet) -> tuple[np.ndarray,
     return proba, loss
 
 
-def validate(model: nn.Module, val: ValidationSet, labels: tuple[str, ...],
-             train_counts: dict[str, int], epoch: int) -> dict[str, float]:  # fmt: skip
+def validate(
+    model: nn.Module,
+    val: ValidationSet,
+    labels: tuple[str, ...],
+    train_counts: dict[str, int],
+    epoch: int,
+) -> dict[str, float]:
     """Validation metrics of one epoch, as logged (``val/*``)."""
     proba, loss = validation_scores(model, val)
     if not np.isfinite(loss) or not np.all(np.isfinite(proba)):
@@ -112,15 +124,25 @@ def validate(model: nn.Module, val: ValidationSet, labels: tuple[str, ...],
 
         proba, y, _ = by_speaker(proba, val.y, val.speakers)
     metrics = evaluate(y, proba, labels, train_counts=train_counts)
-    return {"val/loss": loss, "val/balanced_accuracy": metrics["balanced_accuracy"],
-            "val/macro_f1": metrics["macro_f1"], "val/accuracy": metrics["accuracy"]}  # fmt: skip
+    return {
+        "val/loss": loss,
+        "val/balanced_accuracy": metrics["balanced_accuracy"],
+        "val/macro_f1": metrics["macro_f1"],
+        "val/accuracy": metrics["accuracy"],
+    }
 
 
-def train_torch(config: RunConfig, classifier: AccentClassifier,
-                arrays: dict[str, list[np.ndarray]], targets: dict[str, np.ndarray],
-                train_counts: dict[str, int], tracker: Tracker, report: Reporter | None,
-                device: torch.device,
-                val_speakers: list[str] | None = None) -> tuple[int, list[dict[str, float]]]:  # fmt: skip
+def train_torch(
+    config: RunConfig,
+    classifier: AccentClassifier,
+    arrays: dict[str, list[np.ndarray]],
+    targets: dict[str, np.ndarray],
+    train_counts: dict[str, int],
+    tracker: Tracker,
+    report: Reporter | None,
+    device: torch.device,
+    val_speakers: list[str] | None = None,
+) -> tuple[int, list[dict[str, float]]]:
     """Train ``classifier.model`` on ``device``; returns the best epoch and the history.
 
     Early stopping compares validation balanced accuracy in the unit the study compares:
@@ -129,22 +151,37 @@ def train_torch(config: RunConfig, classifier: AccentClassifier,
     model = build_model(config.model, classifier.input_dim, len(labels), classifier.model_params)
     classifier.model = model = model.to(device)
     weights = class_weights(targets["train"], len(labels)).to(device)
-    loss_fn = nn.CrossEntropyLoss(weight=weights if train.imbalance == "weighted" else None,
-                                  label_smoothing=train.label_smoothing)  # fmt: skip
+    loss_fn = nn.CrossEntropyLoss(
+        weight=weights if train.imbalance == "weighted" else None,
+        label_smoothing=train.label_smoothing,
+    )
     optimizer = make_optimizer(model.parameters(), train)
     steps = steps_per_epoch(len(targets["train"]), train.batch_size)
     schedule = make_scheduler(optimizer, train, steps)
-    batches = BatchStream(classifier, arrays["train"], targets["train"], train,
-                          seed=config.seed, device=device)  # fmt: skip
+    batches = BatchStream(
+        classifier, arrays["train"], targets["train"], train, seed=config.seed, device=device
+    )
     # No validation split (a refit on all development speakers): train the fixed number of
     # epochs, keep the last model, and let a plateau schedule follow the training loss.
     speakers = val_speakers if config.unit == "speaker" else None
-    val = (ValidationSet.build(classifier, arrays["val"], targets["val"], train.max_frames, device,
-                               speakers) if len(targets["val"]) else None)  # fmt: skip
+    val = (
+        ValidationSet.build(
+            classifier, arrays["val"], targets["val"], train.max_frames, device, speakers
+        )
+        if len(targets["val"])
+        else None
+    )
     stopping, history = EarlyStopping(train.patience if val else train.epochs + 1), []
     for epoch in range(1, train.epochs + 1):
-        train_loss = train_epoch(model, batches.epoch(), loss_fn, optimizer, schedule,
-                                 grad_clip=train.grad_clip, epoch=epoch)  # fmt: skip
+        train_loss = train_epoch(
+            model,
+            batches.epoch(),
+            loss_fn,
+            optimizer,
+            schedule,
+            grad_clip=train.grad_clip,
+            epoch=epoch,
+        )
         scores = validate(model, val, labels, train_counts, epoch) if val else {}
         row = {"train/loss": train_loss, **scores, "lr": optimizer.param_groups[0]["lr"]}
         history.append({"epoch": epoch, **row})

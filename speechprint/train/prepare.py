@@ -27,13 +27,21 @@ def prepare_data(config: RunConfig, *, progress: bool = True) -> PreparedData:
     """Corpus -> labelled speaker-disjoint split -> cached features for every recording."""
     archive = load_corpus(config.archive, config.corpus, regions=config.regions)
     dataset = make_dataset(
-        archive, config.target, min_count=config.min_count, seed=config.seed,
-        val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+        archive,
+        config.target,
+        min_count=config.min_count,
+        seed=config.seed,
+        val_fraction=config.val_fraction,
+        test_fraction=config.test_fraction,
         max_clips_per_speaker=config.max_clips_per_speaker,
-    )  # fmt: skip
+    )
     extractor = make_extractor(config.extractor, config.extractor_params)
     features = extract_features(
-        list(dataset.manifest["path"]), extractor, jobs=config.jobs,
-        cache_dir=config.cache_dir, progress=progress, lazy=config.lazy_features,
-    )  # fmt: skip
+        list(dataset.manifest["path"]),
+        extractor,
+        jobs=config.jobs,
+        cache_dir=config.cache_dir,
+        progress=progress,
+        lazy=config.lazy_features,
+    )
     return PreparedData(dataset, features)

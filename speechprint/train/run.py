@@ -92,27 +92,46 @@ def run(
         _fit_sklearn(config, classifier, arrays["train"], targets["train"])
     else:
         logger.info("training %s on %s", config.model, device)
-        best_epoch, history = train_torch(config, classifier, arrays, targets, train_counts,
-                                          tracker, report, device,
-                                          list(splits["val"]["speakerid"]))  # fmt: skip
+        best_epoch, history = train_torch(
+            config,
+            classifier,
+            arrays,
+            targets,
+            train_counts,
+            tracker,
+            report,
+            device,
+            list(splits["val"]["speakerid"]),
+        )
     tracker.set_tags({"device": str(device)})
     _log_layer_weights(classifier, tracker)
 
     val: dict[str, Any] = {}
     if len(targets["val"]):  # a refit on all development speakers has none
-        val = evaluate_arrays(classifier, arrays["val"], targets["val"], dataset.labels,
-                              train_counts)  # fmt: skip
+        val = evaluate_arrays(
+            classifier, arrays["val"], targets["val"], dataset.labels, train_counts
+        )
         # data.unit picks what the objective compares: clips, or speakers (clips averaged).
-        val = with_units(val, list(splits["val"]["speakerid"]), unit=config.unit,
-                         train_counts=train_counts)  # fmt: skip
+        val = with_units(
+            val, list(splits["val"]["speakerid"]), unit=config.unit, train_counts=train_counts
+        )
         log_best(tracker, val, best_epoch)
         log_split(tracker, "val", val)
     test = _score_test(config, classifier, dataset, splits["test"], arrays["test"], tracker)
     tracker.log_dict(config.to_dict(), "config.json")
     tracker.set_tags({"data_fingerprint": dataset.fingerprint})
     tracker.log_classifier(classifier)
-    return Result(config, val, test, best_epoch, history, classifier, dataset.fingerprint,
-                  len(skipped), time.perf_counter() - started)  # fmt: skip
+    return Result(
+        config,
+        val,
+        test,
+        best_epoch,
+        history,
+        classifier,
+        dataset.fingerprint,
+        len(skipped),
+        time.perf_counter() - started,
+    )
 
 
 def _check_pair(config: RunConfig, feature_set: FeatureSet) -> None:
@@ -120,20 +139,32 @@ def _check_pair(config: RunConfig, feature_set: FeatureSet) -> None:
     if feature_set.extractor.id != make_extractor(config.extractor, config.extractor_params).id:
         raise ValueError("features were prepared for another extractor than the config names")
     extractor = feature_set.extractor
-    reason = incompatibility(config.model, config.extractor, extractor.kind,
-                             extractor.layer_groups())  # fmt: skip
+    reason = incompatibility(
+        config.model, config.extractor, extractor.kind, extractor.layer_groups()
+    )
     if reason:
         raise IncompatibleError(reason)
 
 
-def _score_test(config: RunConfig, classifier: AccentClassifier, dataset: Dataset,
-                frame: pd.DataFrame, arrays: list[np.ndarray],
-                tracker: Tracker) -> dict[str, Any] | None:  # fmt: skip
+def _score_test(
+    config: RunConfig,
+    classifier: AccentClassifier,
+    dataset: Dataset,
+    frame: pd.DataFrame,
+    arrays: list[np.ndarray],
+    tracker: Tracker,
+) -> dict[str, Any] | None:
     """Test metrics only when the configuration asks for them (never inside a study)."""
     if not config.evaluate_test:
         return None
-    test = evaluate_arrays(classifier, arrays, frame["y"].to_numpy(), dataset.labels,
-                           dataset.class_counts("train"), files=list(frame["path"]))  # fmt: skip
+    test = evaluate_arrays(
+        classifier,
+        arrays,
+        frame["y"].to_numpy(),
+        dataset.labels,
+        dataset.class_counts("train"),
+        files=list(frame["path"]),
+    )
     # Per clip on top (promotion and k-fold read clip rows); per speaker under "speaker".
     test = with_units(test, list(frame["speakerid"]), train_counts=dataset.class_counts("train"))
     tracker.log_metrics({f"test/{k}": v for k, v in test.items() if isinstance(v, float)})
@@ -142,10 +173,12 @@ def _score_test(config: RunConfig, classifier: AccentClassifier, dataset: Datase
     return test
 
 
-def _fit_sklearn(config: RunConfig, classifier: AccentClassifier, arrays: list[np.ndarray],
-                 y: np.ndarray) -> None:  # fmt: skip
-    classifier.model = build_model(config.model, classifier.input_dim, len(classifier.labels),
-                                   classifier.model_params)  # fmt: skip
+def _fit_sklearn(
+    config: RunConfig, classifier: AccentClassifier, arrays: list[np.ndarray], y: np.ndarray
+) -> None:
+    classifier.model = build_model(
+        config.model, classifier.input_dim, len(classifier.labels), classifier.model_params
+    )
     classifier.model.fit(classifier.vectors(arrays), y)
 
 
@@ -170,8 +203,14 @@ def _fit_normaliser(
     mean = matrix.mean(axis=0).astype(np.float32)
     std = (matrix.std(axis=0) + 1e-5).astype(np.float32)
     return AccentClassifier(
-        extractor_name=config.extractor, extractor_params=dict(config.extractor_params),
-        labels=labels, model_name=config.model, model_params=dict(config.model_params),
-        input_dim=int(matrix.shape[1]), pooled=pooled, mean=mean, std=std,
+        extractor_name=config.extractor,
+        extractor_params=dict(config.extractor_params),
+        labels=labels,
+        model_name=config.model,
+        model_params=dict(config.model_params),
+        input_dim=int(matrix.shape[1]),
+        pooled=pooled,
+        mean=mean,
+        std=std,
         segment_frames=config.train.max_frames,
-    )  # fmt: skip
+    )

@@ -34,8 +34,9 @@ def audio_files(folder: Path) -> list[Path]:
     """Audio files directly in ``folder``, sorted (one listing, no stat per extension)."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir()
-                  if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())  # fmt: skip
+    return sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
+    )
 
 
 @lru_cache(maxsize=8)
@@ -116,11 +117,20 @@ def finish(
         )
     frame["age"] = pd.to_numeric(frame["age"], errors="coerce")
     frame["speakerid"] = frame["speakerid"].astype(str)
-    frame["path"] = pd.Series([p if isinstance(p, str) else None for p in frame["path"]],
-                              index=frame.index, dtype=object)  # fmt: skip
+    frame["path"] = pd.Series(
+        [p if isinstance(p, str) else None for p in frame["path"]], index=frame.index, dtype=object
+    )
     if "region" in frame.columns:
         frame["region"] = frame["region"].where(frame["region"].notna(), UNCLASSIFIED)
     unmapped = assign_regions(frame, table, stacklevel=4)
     frame = frame.sort_values(["speakerid", "filename"], kind="stable").reset_index(drop=True)
-    return Archive(root, audio_dir, frame, unmapped, table, corpus=corpus,
-                   unmapped_accents=dict(unmapped_accents or {}), notes=dict(notes or {}))  # fmt: skip
+    return Archive(
+        root,
+        audio_dir,
+        frame,
+        unmapped,
+        table,
+        corpus=corpus,
+        unmapped_accents=dict(unmapped_accents or {}),
+        notes=dict(notes or {}),
+    )

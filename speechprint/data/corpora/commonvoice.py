@@ -30,8 +30,18 @@ from speechprint.data.regions import RegionTable
 
 SPLIT_FILES = ("train.tsv", "dev.tsv", "test.tsv")
 REQUIRED = ("client_id", "path")
-AGES = {"teens": 15, "twenties": 25, "thirties": 35, "fourties": 45, "forties": 45,
-        "fifties": 55, "sixties": 65, "seventies": 75, "eighties": 85, "nineties": 95}  # fmt: skip
+AGES = {
+    "teens": 15,
+    "twenties": 25,
+    "thirties": 35,
+    "fourties": 45,
+    "forties": 45,
+    "fifties": 55,
+    "sixties": 65,
+    "seventies": 75,
+    "eighties": 85,
+    "nineties": 95,
+}
 SEPARATOR = "|"
 
 
@@ -66,30 +76,47 @@ def load_commonvoice(root: Path, table: RegionTable) -> Archive:
         "clips_without_audio": int(rows["path"].isna().sum()),
         "speakers_with_several_accents": int(per_speaker.map(_several).sum()),
     }
-    return finish(root, clips, rows.drop(columns="clip_accent"), table, "commonvoice",
-                  unmapped_accents=unmapped, notes=notes)  # fmt: skip
+    return finish(
+        root,
+        clips,
+        rows.drop(columns="clip_accent"),
+        table,
+        "commonvoice",
+        unmapped_accents=unmapped,
+        notes=notes,
+    )
 
 
 def _read_tsvs(root: Path) -> tuple[pd.DataFrame, list[str]]:
     """``validated.tsv`` (every validated clip), else the union of the split files."""
-    names = ["validated.tsv"] if (root / "validated.tsv").exists() else [
-        n for n in SPLIT_FILES if (root / n).exists()
-    ]  # fmt: skip
+    names = (
+        ["validated.tsv"]
+        if (root / "validated.tsv").exists()
+        else [n for n in SPLIT_FILES if (root / n).exists()]
+    )
     if not names:
         raise ArchiveError(f"{root}: no validated.tsv (nor {', '.join(SPLIT_FILES)}) found")
     frames = []
     for name in names:
         path = root / name
         try:
-            frame = pd.read_csv(path, sep="\t", dtype=str, quoting=csv.QUOTE_NONE,
-                                keep_default_na=False, na_values=[""])  # fmt: skip
+            frame = pd.read_csv(
+                path,
+                sep="\t",
+                dtype=str,
+                quoting=csv.QUOTE_NONE,
+                keep_default_na=False,
+                na_values=[""],
+            )
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
             raise ArchiveError(f"{path}: cannot parse TSV ({error})") from error
         frame.columns = [str(c).strip() for c in frame.columns]
         missing = [c for c in REQUIRED if c not in frame.columns]
         if missing:
-            raise ArchiveError(f"{path}: missing required column(s) {', '.join(missing)} "
-                               f"(found: {', '.join(frame.columns)})")  # fmt: skip
+            raise ArchiveError(
+                f"{path}: missing required column(s) {', '.join(missing)} "
+                f"(found: {', '.join(frame.columns)})"
+            )
         frames.append(frame)
     raw = pd.concat(frames, ignore_index=True).drop_duplicates("path").reset_index(drop=True)
     raw["path"] = raw["path"].fillna("")

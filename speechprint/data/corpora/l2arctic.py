@@ -43,8 +43,10 @@ def load_l2arctic(root: Path, table: RegionTable) -> Archive:
         if meta is None:
             unknown.append(folder.name)
             meta = {}
-        rows += [{"speakerid": speaker, "filename": p.stem, "path": str(p), **meta}
-                 for p in audio_files(_clip_dir(folder))]  # fmt: skip
+        rows += [
+            {"speakerid": speaker, "filename": p.stem, "path": str(p), **meta}
+            for p in audio_files(_clip_dir(folder))
+        ]
     frame = pd.DataFrame(rows)
     frame["accent"] = frame.get("native_language")
     per_speaker = frame.groupby("speakerid", sort=True)["accent"].first()
@@ -64,8 +66,10 @@ def speaker_table(root: Path) -> tuple[dict[str, dict[str, str]], str]:
             return parsed, str(readme)
     text = files("speechprint.data").joinpath("l2arctic-speakers.csv").read_text("utf-8")
     rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
-    return {r["speaker"].upper(): {"sex": r["sex"], "native_language": r["native_language"]}
-            for r in rows}, "packaged l2arctic-speakers.csv"  # fmt: skip
+    return {
+        r["speaker"].upper(): {"sex": r["sex"], "native_language": r["native_language"]}
+        for r in rows
+    }, "packaged l2arctic-speakers.csv"
 
 
 def parse_markdown_table(text: str) -> dict[str, dict[str, str]]:

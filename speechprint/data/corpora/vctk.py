@@ -51,8 +51,11 @@ def load_vctk(root: Path, table: RegionTable) -> Archive:
     per_speaker = frame.groupby("speakerid", sort=True)["accent"].first()
     mapped, unmapped = map_accents(per_speaker, accent_table("vctk"))
     frame = frame.join(mapped, on="speakerid")
-    notes = {"malformed_info_lines": malformed, "speakers_without_info": sorted(clips),
-             "speakers_without_audio": sorted(silent)}  # fmt: skip
+    notes = {
+        "malformed_info_lines": malformed,
+        "speakers_without_info": sorted(clips),
+        "speakers_without_audio": sorted(silent),
+    }
     return finish(root, audio_dir, frame, table, "vctk", unmapped_accents=unmapped, notes=notes)
 
 
@@ -70,8 +73,13 @@ def parse_speaker_info(text: str) -> tuple[dict[str, dict[str, object]], list[st
         speaker = _speaker_id(fields[0])
         sex = {"f": "female", "m": "male"}.get(fields[2].lower())
         region = " ".join(fields[4:]) or None
-        info[speaker] = {"speakerid": speaker, "age": fields[1], "sex": sex,
-                         "accent": fields[3], "birthplace": region}  # fmt: skip
+        info[speaker] = {
+            "speakerid": speaker,
+            "age": fields[1],
+            "sex": sex,
+            "accent": fields[3],
+            "birthplace": region,
+        }
     return info, malformed
 
 
@@ -96,8 +104,7 @@ def _clips(audio_dir: Path) -> dict[str, list[Path]]:
     for folder in sorted(p for p in audio_dir.iterdir() if p.is_dir()):
         files = audio_files(folder)
         stems = {p.stem for p in files}
-        kept = [p for p in files
-                if not (p.stem.endswith("_mic2") and p.stem[:-1] + "1" in stems)]  # fmt: skip
+        kept = [p for p in files if not (p.stem.endswith("_mic2") and p.stem[:-1] + "1" in stems)]
         if kept:
             out[_speaker_id(folder.name)] = kept
     return out

@@ -51,8 +51,9 @@ class WhisperWords(Extractor):
 
     def __post_init__(self) -> None:
         if self.model not in DIMS:
-            raise ConfigError(f"whisper_words: model must be one of {', '.join(DIMS)}, "
-                              f"got {self.model!r}")  # fmt: skip
+            raise ConfigError(
+                f"whisper_words: model must be one of {', '.join(DIMS)}, got {self.model!r}"
+            )
         if self.sample_rate != WHISPER_SR:
             raise ConfigError(f"whisper_words needs sample_rate={WHISPER_SR}")
 
@@ -61,9 +62,11 @@ class WhisperWords(Extractor):
         from speechprint.features.alignment import posterior_extractor
 
         return [
-            make_extractor("whisper_encoder", {"model": self.model, "frame_stride": self.frame_stride}),
+            make_extractor(
+                "whisper_encoder", {"model": self.model, "frame_stride": self.frame_stride}
+            ),
             posterior_extractor(),
-        ]  # fmt: skip
+        ]
 
     def transform(self, wave: np.ndarray) -> np.ndarray:
         frames, posteriors = (source.transform(wave) for source in self.sources())
