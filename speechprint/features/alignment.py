@@ -24,6 +24,15 @@ from typing import Any
 
 import numpy as np
 
+from speechprint.core.parallel import parallel_map
+from speechprint.features.base import make_extractor
+from speechprint.features.cache import FeatureCache, content_hash, resolve_cache_dir
+from speechprint.features.extract import extract_features
+from speechprint.features.pretrained.common import (
+    SAMPLES_PER_ENCODER_FRAME,
+    WHISPER_SR,
+    MissingExtraError,
+)
 from speechprint.text.lexicon import Word, lexicon_digest, passage_words
 
 VERSION = 4
@@ -192,8 +201,6 @@ def recogniser_vocab() -> tuple[dict[str, int], int, list[int]]:
     try:
         from hama import Vocabulary
     except ImportError as error:
-        from speechprint.features.pretrained import MissingExtraError
-
         raise MissingExtraError("word alignment needs hama", name="hama") from error
     # The recogniser's output columns, as hama.ASRModel builds them.
     tokens = [*Vocabulary.load(None).decoder, "<wb>", "<blank>"]
@@ -205,15 +212,11 @@ def posterior_extractor() -> Any:
     """The ``phoneme_posteriors`` words are aligned on: 50 frames/s, since averaging two frames'
     log-posteriors (the feature's default) blurs CTC's one-frame spikes, and measured on eSpeak
     speech more words were then skipped."""
-    from speechprint.features import make_extractor
-
     return make_extractor("phoneme_posteriors", {"frame_stride": POSTERIOR_STRIDE})
 
 
 def align_words(log_probs: np.ndarray) -> list[WordSpan]:
     """The passage's words in one recording's ``posterior_extractor()`` output."""
-    from speechprint.features.pretrained.common import SAMPLES_PER_ENCODER_FRAME, WHISPER_SR
-
     vocab, blank, gaps = recogniser_vocab()
     frame_seconds = POSTERIOR_STRIDE * SAMPLES_PER_ENCODER_FRAME / WHISPER_SR
     return align_posteriors(log_probs, frame_seconds, passage_words(), vocab, blank, gaps)
@@ -237,10 +240,6 @@ def align_files(
     progress: bool = True,
 ) -> dict[str, list[WordSpan]]:
     """``{path: spans}`` for every decodable recording (posteriors and alignments cached)."""
-    from speechprint.core.parallel import parallel_map
-    from speechprint.features import extract_features
-    from speechprint.features.cache import FeatureCache, content_hash, resolve_cache_dir
-
     extractor = posterior_extractor()
     root = resolve_cache_dir(cache_dir)
     features = extract_features(paths, extractor, jobs=jobs, cache_dir=root, progress=progress)

@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from speechprint.core.errors import ServiceError, SpeechPrintError
+from speechprint.core.processes import init_worker
 from speechprint.features.base import Extractor
 from speechprint.features.cache import FeatureCache
+from speechprint.features.chunk import compute_chunk
 from speechprint.features.derived import Outcome
 
 INSTALL = "pip install 'speechprint[cluster]'"
@@ -70,8 +72,5 @@ def run_chunk(
     extractor: Extractor, cache: FeatureCache, items: list[tuple[str, str]]
 ) -> list[Outcome]:
     """The task: the local worker function, with one BLAS thread (a worker has its own cores)."""
-    from speechprint.core.processes import init_worker
-    from speechprint.features import extract
-
     init_worker()
-    return extract._compute_chunk(extractor, cache, items)
+    return compute_chunk(extractor, cache, items)

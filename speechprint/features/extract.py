@@ -30,7 +30,10 @@ from speechprint.features.cache import (
     resolve_cache_dir,
     resolve_cache_root,
 )
+from speechprint.features.chunk import compute_chunk
+from speechprint.features.cluster import compute_on_cluster
 from speechprint.features.derived import Outcome
+from speechprint.features.lazy import LazyArrays, pack
 
 __all__ = ["FeatureSet", "SkippedFile", "extract_features", "resolve_cache_dir"]
 
@@ -74,8 +77,6 @@ class FeatureSet:
         only when it is used."""
         if isinstance(self.features, dict):
             return [self.features[p] for p in paths]
-        from speechprint.features.lazy import LazyArrays
-
         return LazyArrays(self.features, [str(p) for p in paths])
 
     @property
@@ -145,8 +146,6 @@ def extract_features(
     kept = [p for p in ordered if p in results]
     features: Mapping[str, np.ndarray]
     if lazy and kept:
-        from speechprint.features.lazy import pack
-
         features = pack(cache, [(p, keys[p]) for p in kept], extractor.kind == "pooled")
     else:
         features = {p: results[p] for p in kept}  # type: ignore[misc]
@@ -198,14 +197,12 @@ def _compute(
     outcomes: list[Outcome] = []
     with progress_bar(progress, len(misses), f"extracting {extractor.id}") as advance:
         if dask:
-            from speechprint.features.cluster import compute_on_cluster
-
             size = CLUSTER_BATCH
             chunks = [misses[i : i + size] for i in range(0, len(misses), size)]
             return compute_on_cluster(dask, chunks, extractor, cache, advance)
         if jobs == 1:
             for item in misses:
-                outcomes.extend(_compute_chunk(extractor, cache, [item]))
+                outcomes.extend(compute_chunk(extractor, cache, [item]))
                 advance(1)
             return outcomes
         # Several chunks per worker balance uneven file lengths; ~32 files per task keeps the
@@ -220,7 +217,7 @@ def _compute(
         )
         try:
             pending: set[Future[list[Outcome]]] = {
-                pool.submit(_compute_chunk, extractor, cache, chunk) for chunk in chunks
+                pool.submit(compute_chunk, extractor, cache, chunk) for chunk in chunks
             }
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -234,39 +231,3 @@ def _compute(
             raise
         pool.shutdown(wait=True)
     return outcomes
-
-
-def _compute_chunk(
-    extractor: Extractor, cache: FeatureCache, items: Sequence[tuple[str, str]]
-) -> list[Outcome]:
-    """Decode + transform + cache each file; runs in a worker (or in-process for ``jobs=1``)."""
-    from speechprint.data.audio import load_audio
-
-    outcomes: list[Outcome] = []
-    decoded: list[tuple[str, str, np.ndarray]] = []
-    for path, key in items:
-        try:
-            decoded.append((path, key, load_audio(path, extractor.sample_rate)))
-        except Exception as error:  # noqa: BLE001  any decoder failure means: skip this file
-            outcomes.append((path, None, _reason(error), 0.0))
-    # One call for the chunk: extractors that batch across files (Whisper windows) do so here.
-    arrays = extractor.transform_many([wave for _, _, wave in decoded])
-    for (path, key, wave), transformed in zip(decoded, arrays, strict=True):
-        array = np.ascontiguousarray(transformed, dtype=np.float32)
-        if not np.all(np.isfinite(array)):
-            outcomes.append((path, None, f"{extractor.id} produced non-finite values", 0.0))
-            continue
-        try:
-            cache.save(key, array)
-        except OSError as error:  # a full or read-only cache must not lose the computed result
-            log.warning("could not write feature cache entry for %s: %s", path, error)
-        outcomes.append((path, array, None, len(wave) / extractor.sample_rate))
-    return outcomes
-
-
-def _reason(error: Exception) -> str:
-    reason = getattr(error, "reason", None)
-    if isinstance(reason, str) and reason:
-        return reason
-    text = str(error).strip() or "no message"
-    return f"{type(error).__name__}: {text}"

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from speechprint.core.errors import ConfigError
+from speechprint.features.alignment import ALIGNED, align_words, posterior_extractor
 from speechprint.features.base import FEATURES, Extractor, make_extractor
 from speechprint.features.cache import FeatureCache
 from speechprint.features.derived import ExtractPart, Outcome, derived_outcomes
 from speechprint.features.pretrained.common import SAMPLES_PER_ENCODER_FRAME, WHISPER_SR
 from speechprint.features.pretrained.whisper import DIMS
+from speechprint.text.lexicon import passage_words
 
 UTTERANCE_GROUPS = 2  # mean, std
 
@@ -59,8 +61,6 @@ class WhisperWords(Extractor):
 
     def sources(self) -> list[Extractor]:
         """The encoder's frames and the phoneme posteriors the words are aligned on."""
-        from speechprint.features.alignment import posterior_extractor
-
         return [
             make_extractor(
                 "whisper_encoder", {"model": self.model, "frame_stride": self.frame_stride}
@@ -81,8 +81,6 @@ class WhisperWords(Extractor):
 
     def pool(self, frames: np.ndarray, posteriors: np.ndarray) -> np.ndarray:
         """One recording's group-major vector from its encoder frames and log-posteriors."""
-        from speechprint.features.alignment import ALIGNED, align_words
-
         spans = align_words(posteriors)
         frames = np.asarray(frames, dtype=np.float32)
         mean = frames.mean(axis=0)
@@ -106,8 +104,6 @@ class WhisperWords(Extractor):
 
 def group_count() -> int:
     """Groups of a ``whisper_words`` vector: utterance mean and std, then each passage word."""
-    from speechprint.text.lexicon import passage_words
-
     return UTTERANCE_GROUPS + len(passage_words())
 
 
