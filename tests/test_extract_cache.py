@@ -31,7 +31,9 @@ def audio(tmp_path: Path) -> list[Path]:
 def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
     assert list(a) == list(b)
     for key in a:
-        np.testing.assert_array_equal(a[key], b[key])
+        # Workers run one BLAS thread and the parent several: float32 sums may differ in the last
+        # bits, so "equal" means equal to float32 precision, not bit for bit.
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-4)
 
 
 def test_second_run_loads_everything(audio: list[Path], cache_dir: Path) -> None:
