@@ -1,4 +1,4 @@
-"""Developer sessions: `nox -s tests` (default) and `nox -s lint`."""
+"""Developer sessions: `nox -s tests` (default), `nox -s lint` and `nox -s docs`."""
 
 from __future__ import annotations
 
@@ -31,3 +31,10 @@ def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", "speechprint", "tests", "noxfile.py", "benchmarks")
     session.run("ruff", "format", "--check", "speechprint", "tests", "noxfile.py", "benchmarks")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The docs site (README + docs/) with MkDocs, strictly: a broken link fails it. Into site/."""
+    session.install("mkdocs>=1.6,<2")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site")
