@@ -11,6 +11,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_ARCHIVE = REPO_ROOT.parent / "shared" / "data" / "saa8k"
+SHARED_SO762 = REPO_ROOT.parent / "shared" / "data" / "so762"
 
 
 def _require_shared() -> bool:
@@ -26,6 +27,18 @@ def shared_archive() -> Path:
             pytest.fail(f"{message}, but SPEECHPRINT_REQUIRE_SHARED=1")
         pytest.skip(message)
     return SHARED_ARCHIVE
+
+
+@pytest.fixture(scope="session")
+def shared_so762() -> Path:
+    """speechocean762's train split (Kaldi layout), read in place. Skips on users' machines,
+    fails in CI."""
+    if not (SHARED_SO762 / "train" / "wav.scp").exists():
+        message = f"speechocean762 not found at {SHARED_SO762} (../shared is absent)"
+        if _require_shared():
+            pytest.fail(f"{message}, but SPEECHPRINT_REQUIRE_SHARED=1")
+        pytest.skip(message)
+    return SHARED_SO762
 
 
 @pytest.fixture(scope="session")

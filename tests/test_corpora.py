@@ -97,6 +97,7 @@ def test_commonvoice_reader(tmp_path: Path) -> None:
     assert summary["by_region"]["north american"] == 2  # speakers, not clips
     assert summary["notes"]["speakers_with_several_accents"] == 2
     json.dumps(summary)
+    assert set(clips["text"]) == {'He said "hello" to the 4" pipe'}  # the clip's sentence
 
 
 def test_commonvoice_errors_name_the_file(tmp_path: Path) -> None:
@@ -110,7 +111,7 @@ def test_commonvoice_errors_name_the_file(tmp_path: Path) -> None:
         load_corpus(tmp_path / "cv", "commonvoice")
     with pytest.raises(ArchiveError, match="clips/"):
         load_corpus(tmp_path, "commonvoice")
-    with pytest.raises(UnknownNameError, match="commonvoice, l2arctic, saa, vctk"):
+    with pytest.raises(UnknownNameError, match="commonvoice, l2arctic, saa, speechocean762, vctk"):
         load_corpus(tmp_path, "timit")
 
 
@@ -149,6 +150,11 @@ def write_vctk(root: Path, utterances: int = 2) -> Path:
                     "en" if speaker != "p315" else "en-us",
                     seed,
                 )
+    # A transcript for p225's clips only: VCTK copies without txt/ are common.
+    for i in range(1, utterances + 1):
+        text = root / "txt" / "p225" / f"p225_{i:03d}.txt"
+        text.parent.mkdir(parents=True, exist_ok=True)
+        text.write_text("Please call Stella.\n", encoding="utf-8")
     return root
 
 
@@ -169,6 +175,8 @@ def test_vctk_reader(tmp_path: Path) -> None:
     assert archive.notes["speakers_without_audio"] == ["p362"]
     assert archive.notes["malformed_info_lines"] == ["s5    22  F"]
     assert describe_archive(archive, check_audio=False)["speakers"] == 7
+    texts = clips.groupby("speakerid")["text"].first()
+    assert texts["p225"] == "Please call Stella." and texts.drop("p225").isna().all()
 
 
 def test_vctk_errors(tmp_path: Path) -> None:
@@ -210,6 +218,7 @@ def write_l2arctic(root: Path, utterances: int = 2, readme: bool = True) -> Path
             seed += 1
             speech(root / speaker / "wav" / f"arctic_a{i:04d}.wav", voice, seed)
         (root / speaker / "transcript").mkdir()
+    (root / "BWC" / "transcript" / "arctic_a0001.txt").write_text("Author of the danger trail.")
     return root
 
 
@@ -231,6 +240,9 @@ def test_l2arctic_reader(tmp_path: Path) -> None:
     assert not isinstance(first.loc["HQTV", "sex"], str)  # the empty Gender cell
     assert archive.notes["speakers_not_in_table"] == ["XYZ"]
     assert archive.notes["speaker_table"].endswith("README.md")
+    texts = archive.with_audio.set_index(["speakerid", "filename"])["text"]
+    assert texts["BWC", "arctic_a0001"] == "Author of the danger trail."
+    assert texts.drop(("BWC", "arctic_a0001")).isna().all()  # no transcript file: no text
 
 
 def test_l2arctic_packaged_table(tmp_path: Path) -> None:
@@ -250,6 +262,9 @@ def test_saa_is_the_default_reader(shared_archive: Path) -> None:
     direct = load_archive(shared_archive)
     assert via_registry.corpus == "saa" and via_registry.speakers.equals(direct.speakers)
     assert describe_archive(via_registry, check_audio=False)["speakers"] == 1079
+    # Every recording reads the paragraph: its transcript is the passage.
+    passage = " ".join((shared_archive / "reading-passage.txt").read_text().split())
+    assert set(direct.with_audio["text"]) == {passage}
 
 
 def test_describe_corpus_cli(tmp_path: Path) -> None:

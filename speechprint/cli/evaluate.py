@@ -20,7 +20,9 @@ def evaluate_command(
     model: str = typer.Option(
         ..., help="MLflow model URI, e.g. models:/speechprint-accent@champion."
     ),
-    corpus: str = typer.Option("saa", help="Corpus reader: saa, commonvoice, vctk, l2arctic."),
+    corpus: str = typer.Option(
+        "saa", help="Corpus reader: saa, commonvoice, vctk, l2arctic, speechocean762."
+    ),
     archive: Path = typer.Option(..., help="The corpus folder to score the model on."),
     labels: Path | None = typer.Option(
         None, help="Label map CSV (from,to): corpus label -> model label. Default: same names."

@@ -37,7 +37,9 @@ def features_list() -> None:
 def features_extract(
     archive: Path = typer.Option(..., help="Corpus folder (saa: speakers_all.csv + recordings/)."),
     extractor: str = typer.Option(..., help="Extractor name (see `speechprint features list`)."),
-    corpus: str = typer.Option("saa", help="Corpus reader: saa, commonvoice, vctk, l2arctic."),
+    corpus: str = typer.Option(
+        "saa", help="Corpus reader: saa, commonvoice, vctk, l2arctic, speechocean762."
+    ),
     param: list[str] = typer.Option(
         [], "--param", help="Extractor parameter as key=value (repeatable), e.g. n_mfcc=20."
     ),

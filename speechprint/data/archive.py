@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +101,16 @@ def load_archive(path: str | Path, *, regions: str | Path | RegionTable = "seed"
     ]
     # object dtype keeps the contract's None (a string column would turn it into NaN).
     speakers["path"] = pd.Series(paths, index=speakers.index, dtype=object)
+    # Every recording of the archive reads the same paragraph: its transcript, as other corpora
+    # give theirs (``text``), so alignment and prediction know what was said.
+    speakers["text"] = reading_passage()
     unmapped = assign_regions(speakers, table, stacklevel=3)
     return Archive(root, recordings, speakers, unmapped, table)
+
+
+def reading_passage() -> str:
+    """The archive's paragraph (packaged ``paragraph.txt``), whitespace normalised."""
+    return " ".join(files("speechprint.data").joinpath("paragraph.txt").read_text("utf-8").split())
 
 
 def assign_regions(frame: pd.DataFrame, table: RegionTable, *, stacklevel: int = 2) -> list[str]:

@@ -16,7 +16,19 @@ import pandas as pd
 from speechprint.data.archive import AUDIO_EXTENSIONS, Archive, ArchiveError, assign_regions
 from speechprint.data.regions import UNCLASSIFIED, RegionTable
 
-COLUMNS = ("speakerid", "filename", "path", "native_language", "country", "sex", "age", "accent")
+# ``text``: what the clip says, where the corpus has a transcript (NaN where it has none); kept
+# as written (not lower-cased): alignment and recognition read it.
+COLUMNS = (
+    "speakerid",
+    "filename",
+    "path",
+    "native_language",
+    "country",
+    "sex",
+    "age",
+    "accent",
+    "text",
+)
 TEXT_COLUMNS = ("native_language", "country", "sex", "accent", "birthplace")
 ACCENT_FIELDS = ("region", "country", "native_language")
 
@@ -84,6 +96,16 @@ def _parts(text: object, separator: str | None) -> list[str]:
         return []
     pieces = text.split(separator) if separator else [text]
     return [p.strip().lower() for p in pieces if p.strip()]
+
+
+def read_transcript(path: Path) -> str | None:
+    """A clip's transcript file (VCTK's ``txt/``, L2-ARCTIC's ``transcript/``), or None when the
+    corpus copy has none: a missing transcript is normal, the clip is still usable."""
+    try:
+        text = " ".join(path.read_text("utf-8", errors="replace").split())
+    except OSError:
+        return None
+    return text or None
 
 
 def most_common(values: Iterable[object]) -> object:

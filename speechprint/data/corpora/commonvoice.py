@@ -64,6 +64,7 @@ def load_commonvoice(root: Path, table: RegionTable) -> Archive:
             "sex": raw.get("gender", pd.Series(np.nan, raw.index)).map(_sex),
             "age": raw.get("age", pd.Series(np.nan, raw.index)).map(_age),
             "clip_accent": raw.get(accent_column, pd.Series(np.nan, raw.index)),
+            "text": raw.get("sentence", pd.Series(np.nan, raw.index)),
         }
     )
     rows = rows[rows["speakerid"].fillna("") != ""]

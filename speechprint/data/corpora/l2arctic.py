@@ -23,6 +23,7 @@ from speechprint.data.corpora.common import (
     check_folder,
     finish,
     map_accents,
+    read_transcript,
 )
 from speechprint.data.regions import RegionTable
 
@@ -44,7 +45,13 @@ def load_l2arctic(root: Path, table: RegionTable) -> Archive:
             unknown.append(folder.name)
             meta = {}
         rows += [
-            {"speakerid": speaker, "filename": p.stem, "path": str(p), **meta}
+            {
+                "speakerid": speaker,
+                "filename": p.stem,
+                "path": str(p),
+                "text": read_transcript(folder / "transcript" / f"{p.stem}.txt"),
+                **meta,
+            }
             for p in audio_files(_clip_dir(folder))
         ]
     frame = pd.DataFrame(rows)

@@ -22,6 +22,7 @@ from speechprint.data.corpora.common import (
     check_folder,
     finish,
     map_accents,
+    read_transcript,
 )
 from speechprint.data.regions import RegionTable
 
@@ -41,7 +42,10 @@ def load_vctk(root: Path, table: RegionTable) -> Archive:
     rows, silent = [], []
     for speaker, meta in info.items():
         files = clips.pop(speaker, [])
-        rows += [{**meta, "filename": p.stem, "path": str(p)} for p in files]
+        rows += [
+            {**meta, "filename": p.stem, "path": str(p), "text": _transcript(root, speaker, p)}
+            for p in files
+        ]
         if not files:  # kept and counted, as the archive keeps rows without audio
             rows.append({**meta, "filename": speaker, "path": None})
             silent.append(speaker)
@@ -81,6 +85,12 @@ def parse_speaker_info(text: str) -> tuple[dict[str, dict[str, object]], list[st
             "birthplace": region,
         }
     return info, malformed
+
+
+def _transcript(root: Path, speaker: str, clip: Path) -> str | None:
+    """``txt/pNNN/pNNN_001.txt`` beside the audio folder (one text for both microphones)."""
+    stem = clip.stem.removesuffix("_mic1").removesuffix("_mic2")
+    return read_transcript(root / "txt" / speaker / f"{stem}.txt")
 
 
 def _speaker_id(raw: str) -> str:
