@@ -172,11 +172,24 @@ def align_posteriors(
     """Word spans for one recording's ``(frames, vocab)`` log-posteriors."""
     graph = build_graph(words, vocab, blank)
     path, skipped = viterbi(log_probs, graph, gap_tokens)
+    return spans_from_path(log_probs, frame_seconds, words, graph, path, skipped, blank)
+
+
+def spans_from_path(
+    log_probs: np.ndarray,
+    frame_seconds: float,
+    words: list[Word],
+    graph: _Graph,
+    path: np.ndarray,
+    skipped: set[int],
+    blank: int,
+) -> list[WordSpan]:
+    """Word spans of a Viterbi ``path`` through ``graph`` (``WordSpan.index`` is the position
+    in ``words``)."""
     reached = int(graph.last_word[path[-1]])
     best = log_probs.max(axis=1)
     spans, previous_end = [], 0.0
-    for word in words:
-        w = word.index
+    for w in range(len(words)):
         frames = np.flatnonzero(graph.word_of[path] == w)
         if w in skipped or w > reached or len(frames) == 0:
             status = SKIPPED if w <= reached else NOT_REACHED
@@ -215,11 +228,13 @@ def posterior_extractor() -> Any:
     return make_extractor("phoneme_posteriors", {"frame_stride": POSTERIOR_STRIDE})
 
 
-def align_words(log_probs: np.ndarray) -> list[WordSpan]:
-    """The passage's words in one recording's ``posterior_extractor()`` output."""
+def align_words(log_probs: np.ndarray, words: list[Word] | None = None) -> list[WordSpan]:
+    """``words`` (default: the passage's) in one recording's ``posterior_extractor()`` output;
+    any text's words and their phonemes: ``phone_alignment.align_text``."""
     vocab, blank, gaps = recogniser_vocab()
     frame_seconds = POSTERIOR_STRIDE * SAMPLES_PER_ENCODER_FRAME / WHISPER_SR
-    return align_posteriors(log_probs, frame_seconds, passage_words(), vocab, blank, gaps)
+    words = passage_words() if words is None else words
+    return align_posteriors(log_probs, frame_seconds, words, vocab, blank, gaps)
 
 
 def _align_chunk(items: list[tuple[str, str, str]]) -> list[list[dict[str, Any]]]:

@@ -31,6 +31,7 @@ from speechprint.features.pretrained.common import (
 from speechprint.features.pretrained.language import WhisperLanguage
 from speechprint.features.pretrained.layers import WhisperLayers
 from speechprint.features.pretrained.phonemes import PhonemePosteriors, load_phoneme_recogniser
+from speechprint.features.pretrained.phones import Phones, analyse
 from speechprint.features.pretrained.speaker import SpeakerEmbedding, load_voice_encoder
 from speechprint.features.pretrained.weights import resolve_model_dir
 from speechprint.features.pretrained.weights import tiny_en_dir as default_whisper_path
@@ -48,11 +49,13 @@ __all__ = [
     "WINDOW_SAMPLES",
     "MissingExtraError",
     "PhonemePosteriors",
+    "Phones",
     "SpeakerEmbedding",
     "WhisperEncoder",
     "WhisperLanguage",
     "WhisperLayers",
     "WhisperWords",
+    "analyse",
     "average_pool",
     "default_whisper_path",
     "encoder_frames",

@@ -1,0 +1,198 @@
+"""``phones``: a pronunciation profile any English speech has, whatever its text.
+
+One pass over the audio (``analyse``): hama's phoneme posteriors, Whisper base's encoder frames,
+Whisper's recognition of the text when none is given (from the same encoder pass), the text's
+words and phonemes aligned (``phone_alignment.align_text``), then per phoneme of
+``ENGLISH_PHONEMES`` over every aligned occurrence: the mean final-layer frame of its segments
+(as ``whisper_words`` pools per word), its mean GOP, its mean duration and its count. A phoneme
+that never occurred is zeros with count 0. Only the final vector is cached (no frames, no
+posteriors), and what was heard is written beside it (``FeatureSet.transcripts``).
+
+Cost (``benchmarks/bench_phonetic.py``): both models take short inputs as they are instead of
+30 s windows. hama's attention is quadratic, so it runs on 10 s windows with 1 s of context each
+side (measured: 4.1 s -> 1.9 s per 30 s of audio on one core); Whisper's encoder takes the
+recording plus 1 s of silence (a 3 s clip: 0.15 s instead of 1.5 s). Frames of such trimmed
+inputs are not those of a 30 s window, so they are this extractor's own, not ``whisper_encoder``'s.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from speechprint.core.errors import ConfigError
+from speechprint.features.base import FEATURES, Extractor
+from speechprint.features.phone_alignment import ALIGNED, Alignment, align_text
+from speechprint.features.pretrained.common import (
+    HOP,
+    SAMPLES_PER_ENCODER_FRAME,
+    WHISPER_SR,
+    WINDOW_SAMPLES,
+    import_ctranslate2,
+)
+from speechprint.features.pretrained.phonemes import load_phoneme_recogniser
+from speechprint.features.pretrained.recognise import recognise_encoded
+from speechprint.features.pretrained.whisper import DIMS, load_whisper, whisper_log_mel
+from speechprint.text.g2p import ENGLISH_PHONEMES, load_lexicon, text_words
+
+HAMA_HOP = 10 * WHISPER_SR  # samples per hama window, plus HAMA_CONTEXT on each side
+HAMA_CONTEXT = WHISPER_SR
+WHISPER_PAD = WHISPER_SR  # silence after the audio, so its last sound has context
+FRAME_SECONDS = SAMPLES_PER_ENCODER_FRAME / WHISPER_SR
+STATS = 3  # gop, duration, count
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One recording analysed: the transcript used, how much of it was found, the profile."""
+
+    text: str
+    source: str  # "given" or "whisper"
+    alignment: Alignment
+    vector: np.ndarray
+
+    @property
+    def aligned_share(self) -> float:
+        return self.alignment.aligned_share
+
+    def info(self) -> dict[str, Any]:
+        return {"text": self.text, "source": self.source, "aligned_share": self.aligned_share}
+
+
+def hama_posteriors(wave: np.ndarray) -> np.ndarray:
+    """``(ceil(samples / 320), 191)`` log-posteriors at 50 frames/s from 10 s windows with 1 s
+    of context each side (only each window's own 10 s is kept)."""
+    recogniser = load_phoneme_recogniser()
+    wave = np.clip(np.asarray(wave, dtype=np.float32).reshape(-1), -1.0, 1.0)
+    total = max(1, math.ceil(len(wave) / SAMPLES_PER_ENCODER_FRAME))
+    parts = []
+    for start in range(0, max(len(wave), 1), HAMA_HOP):
+        left = max(0, start - HAMA_CONTEXT)
+        window = wave[left : start + HAMA_HOP + HAMA_CONTEXT].reshape(1, -1)
+        if window.shape[1] < 400:  # below one analysis frame: pad with silence
+            window = np.pad(window, ((0, 0), (0, 400 - window.shape[1])))
+        log_probs, lengths = recogniser.session.run(
+            [recogniser._log_probs_output_name, recogniser._out_lengths_output_name],
+            {
+                recogniser._waveform_input_name: window,
+                recogniser._waveform_lengths_input_name: np.array([window.shape[1]], np.int64),
+            },
+        )
+        valid = int(np.asarray(lengths).reshape(-1)[0])
+        skip = (start - left) // SAMPLES_PER_ENCODER_FRAME
+        parts.append(np.asarray(log_probs[0][skip : min(valid, skip + HAMA_HOP // 320)]))
+    frames = np.concatenate(parts)[:total]
+    if len(frames) < total:
+        frames = np.concatenate([frames, np.repeat(frames[-1:], total - len(frames), axis=0)])
+    return frames.astype(np.float32, copy=False)
+
+
+def whisper_pass(wave: np.ndarray, model: Any, recognise: bool) -> tuple[np.ndarray, str]:
+    """Final-layer frames ``(ceil(samples / 320), d)`` and, if asked, the recognised text, from
+    one encoder pass per 30 s window (the last one trimmed to its audio plus ``WHISPER_PAD``)."""
+    ctranslate2 = import_ctranslate2()
+    wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+    total = max(1, math.ceil(len(wave) / SAMPLES_PER_ENCODER_FRAME))
+    frames, texts = [], []
+    for start in range(0, max(len(wave), 1), WINDOW_SAMPLES):
+        chunk = wave[start : start + WINDOW_SAMPLES]
+        mel_frames = min(3000, 2 * math.ceil((len(chunk) + WHISPER_PAD) / (2 * HOP)))
+        mel = np.ascontiguousarray(whisper_log_mel(chunk)[None, :, :mel_frames])
+        encoded = model.encode(ctranslate2.StorageView.from_array(mel))
+        frames.append(np.asarray(encoded)[0, : math.ceil(len(chunk) / SAMPLES_PER_ENCODER_FRAME)])
+        if recognise:
+            texts.extend(recognise_encoded(model, encoded, seconds=len(chunk) / WHISPER_SR))
+    stacked = np.concatenate(frames)[:total].astype(np.float32, copy=False)
+    return stacked, " ".join(t for t in texts if t)
+
+
+def profile(frames: np.ndarray, alignment: Alignment) -> np.ndarray:
+    """The fixed-size vector: per phoneme mean frame, then GOP, duration and count per phoneme."""
+    index = {p: i for i, p in enumerate(ENGLISH_PHONEMES)}
+    n, dim = len(ENGLISH_PHONEMES), frames.shape[1]
+    sums, n_frames = np.zeros((n, dim)), np.zeros(n)
+    gop, duration, count = np.zeros(n), np.zeros(n), np.zeros(n)
+    for phone in alignment.phones:
+        if phone.status != ALIGNED or phone.phoneme not in index:
+            continue
+        i = index[phone.phoneme]
+        first = min(int(phone.start / FRAME_SECONDS), len(frames) - 1)
+        last = max(first + 1, int(math.ceil(phone.end / FRAME_SECONDS)))
+        segment = frames[first:last]
+        sums[i] += segment.sum(axis=0)
+        n_frames[i] += len(segment)
+        gop[i] += phone.gop
+        duration[i] += phone.end - phone.start
+        count[i] += 1
+    seen = count > 0
+    means = np.divide(sums, np.maximum(n_frames, 1)[:, None])
+    gop[seen] /= count[seen]
+    duration[seen] /= count[seen]
+    return np.concatenate([means.ravel(), gop, duration, count]).astype(np.float32)
+
+
+def analyse(
+    wave: np.ndarray,
+    text: str | None = None,
+    *,
+    lexicon: dict[str, tuple[str, ...]] | None = None,
+    model: str = "base",
+    compute_type: str = "int8",
+) -> Heard:
+    """One 16 kHz recording: what was heard (``text``, else Whisper's), its alignment, its
+    ``phones`` vector."""
+    whisper = load_whisper(model, compute_type)
+    frames, heard = whisper_pass(wave, whisper, recognise=text is None)
+    used, source = (text, "given") if text is not None else (heard, "whisper")
+    alignment = align_text(hama_posteriors(wave), text_words(used, lexicon))
+    return Heard(used, source, alignment, profile(frames, alignment))
+
+
+@FEATURES.register("phones", extra="pretrained")
+@dataclass
+class Phones(Extractor):
+    """``(41 * d_model + 3 * 41,)`` float32: per phoneme of ``ENGLISH_PHONEMES`` the mean
+    Whisper frame of its aligned segments (phoneme-major), then 41 mean GOPs, 41 mean durations
+    (seconds), 41 counts. ``lexicon``: a user lexicon file (``word<TAB>phonemes``)."""
+
+    version = 1
+    kind = "pooled"
+    uses_text: ClassVar[bool] = True  # extract_features passes each file's text (or None)
+
+    sample_rate: int = WHISPER_SR
+    model: str = "base"
+    compute_type: str = "int8"
+    lexicon: str = ""
+
+    def __post_init__(self) -> None:
+        if self.sample_rate != WHISPER_SR:
+            raise ConfigError(f"phones needs sample_rate={WHISPER_SR}")
+        if self.model not in DIMS:
+            raise ConfigError(f"phones: model must be one of {', '.join(DIMS)}, got {self.model!r}")
+
+    def transform(self, wave: np.ndarray) -> np.ndarray:
+        return self.analyse(wave, None).vector
+
+    def transform_texts(self, waves: list[np.ndarray], texts: list[str | None]) -> list[Heard]:
+        """One ``Heard`` per wave (``None`` text: Whisper's recognition)."""
+        return [self.analyse(wave, text) for wave, text in zip(waves, texts, strict=True)]
+
+    def analyse(self, wave: np.ndarray, text: str | None) -> Heard:
+        lexicon = load_lexicon(self.lexicon) if self.lexicon else None
+        return analyse(
+            wave, text, lexicon=lexicon, model=self.model, compute_type=self.compute_type
+        )
+
+    def output_dim(self) -> int:
+        return len(ENGLISH_PHONEMES) * (DIMS[self.model][0] + STATS)
+
+
+def profile_parts(vector: np.ndarray, dim: int = DIMS["base"][0]) -> dict[str, np.ndarray]:
+    """A ``phones`` vector split: ``frames`` (41, d), ``gop``, ``duration``, ``count`` (41,)."""
+    n = len(ENGLISH_PHONEMES)
+    frames = np.asarray(vector[: n * dim]).reshape(n, dim)
+    gop, duration, count = np.asarray(vector[n * dim :]).reshape(STATS, n)
+    return {"frames": frames, "gop": gop, "duration": duration, "count": count}
