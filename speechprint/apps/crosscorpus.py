@@ -6,21 +6,31 @@ says which of the model's labels each corpus label is: a CSV with ``from,to`` co
 comments; an empty ``to`` leaves a label out on purpose). Without one, a corpus label is used when
 the model knows it by that name. Clips whose label maps to none of the model's labels are left out
 and listed with their speakers; the rest are scored per clip and per speaker (clips averaged).
+
+Beside balanced accuracy, each group of speakers (adults and children apart, by the corpus's
+``age``) gets the share of its speakers given their own label, with a bootstrap interval over
+speakers, and what the others were called: on a corpus of one label (speechocean762, all
+``east asian``) that share is the whole answer. ``max_clips_per_speaker`` keeps each speaker's
+first clips (by file name: the same clips every time, so their features stay cached) where
+extracting all of them costs more than the question needs.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from speechprint.core.errors import ConfigError, DataError
 from speechprint.data.archive import Archive
 from speechprint.evaluation.metrics import bootstrap_interval, evaluate
+from speechprint.evaluation.shares import GroupShare, age_group, group_shares
 from speechprint.evaluation.units import with_units
 from speechprint.features import extract_features
 
@@ -39,6 +49,7 @@ class CrossCorpusResult:
     unmapped: dict[str, int] = field(default_factory=dict)  # corpus label -> speakers left out
     skipped: list[str] = field(default_factory=list)  # undecodable files
     not_in_model: list[str] = field(default_factory=list)  # map targets the model does not know
+    groups: list[GroupShare] = field(default_factory=list)  # per age group: share given own label
 
 
 def read_label_map(path: str | Path) -> dict[str, str]:
@@ -79,8 +90,10 @@ def cross_corpus_score(
     cache_dir: str | None = None,
     dask: str | None = None,
     progress: bool = False,
+    max_clips_per_speaker: int | None = None,
 ) -> CrossCorpusResult:
-    """Score ``classifier`` (an ``AccentClassifier``) on every mappable clip of ``archive``."""
+    """Score ``classifier`` (an ``AccentClassifier``) on every mappable clip of ``archive``
+    (each speaker's first ``max_clips_per_speaker`` clips when given)."""
     rows = archive.with_audio
     if source not in rows.columns:
         raise ConfigError(
@@ -102,7 +115,7 @@ def cross_corpus_score(
     unmapped = dict(
         sorted(((k, len(v)) for k, v in speakers_of.items()), key=lambda kv: (-kv[1], kv[0]))
     )
-    kept = rows[keep].reset_index(drop=True)
+    kept = first_clips(rows[keep], max_clips_per_speaker)
     if kept.empty:
         raise DataError(
             f"no clip of {archive.root} has a label the model knows "
@@ -119,15 +132,27 @@ def cross_corpus_score(
     scored = kept[kept["path"].isin(list(features.features))].reset_index(drop=True)
     y = np.array([index[mapping[v.strip().lower()]] for v in scored[source]], dtype=int)
     proba = classifier.predict_proba_features([features.features[p] for p in scored["path"]])
-    clip = evaluate(y, proba, model_labels)
-    clip.update(
-        balanced_accuracy_ci=list(bootstrap_interval(y, proba.argmax(1))),
-        y_true=y.tolist(),
-        y_pred=proba.argmax(1).tolist(),
-        files=list(scored["path"]),
-    )
-    metrics = with_units(clip, list(scored["speakerid"]), unit=unit, proba=proba)
+    with warnings.catch_warnings():
+        # A corpus of one label (speechocean762) is the normal case here, not a mistake: keep
+        # scikit-learn's "a single label" / "classes not in y_true" notes off the user's screen.
+        warnings.filterwarnings("ignore", message=".*(single label|not in y_true).*")
+        clip = evaluate(y, proba, model_labels)
+        clip.update(
+            balanced_accuracy_ci=list(bootstrap_interval(y, proba.argmax(1))),
+            y_true=y.tolist(),
+            y_pred=proba.argmax(1).tolist(),
+            files=list(scored["path"]),
+        )
+        metrics = with_units(clip, list(scored["speakerid"]), unit=unit, proba=proba)
     used = {k: v for k, v in mapping.items() if v in index and k in set(raw)}
+    speaker_level = metrics if metrics["unit"] == "speaker" else metrics["speaker"]
+    age_of = scored.groupby("speakerid")["age"].first() if "age" in scored else None
+    groups = group_shares(
+        speaker_level["y_true"],
+        speaker_level["y_pred"],
+        [age_group(None if age_of is None else age_of.get(s)) for s in speaker_level["speakers"]],
+        model_labels,
+    )
     return CrossCorpusResult(
         corpus=archive.corpus,
         source=source,
@@ -139,7 +164,18 @@ def cross_corpus_score(
         unmapped=unmapped,
         skipped=[s.file for s in features.skipped],
         not_in_model=sorted({v for v in mapping.values() if v and v not in index}),
+        groups=groups,
     )
+
+
+def first_clips(rows: pd.DataFrame, per_speaker: int | None) -> pd.DataFrame:
+    """Each speaker's first ``per_speaker`` clips by file name (all of them for ``None``)."""
+    if per_speaker is None:
+        return rows.reset_index(drop=True)
+    if per_speaker < 1:
+        raise ConfigError(f"clips per speaker must be at least 1, got {per_speaker}")
+    ordered = rows.sort_values(["speakerid", "filename"], kind="stable")
+    return ordered.groupby("speakerid", sort=False).head(per_speaker).reset_index(drop=True)
 
 
 def load_classifier(uri: str) -> Any:

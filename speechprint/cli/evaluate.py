@@ -35,6 +35,9 @@ def evaluate_command(
     jobs: int | None = typer.Option(None, help="Extraction processes (default: all cores)."),
     cache_dir: str | None = typer.Option(None, help="Feature cache folder or fsspec URL."),
     dask: str | None = typer.Option(None, metavar="ADDRESS", help="Extract on a Dask cluster."),
+    max_clips_per_speaker: int | None = typer.Option(
+        None, help="Score each speaker's first N clips only (by file name); default: all."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score a trained model on another corpus through a label map; list what could not be mapped."""
@@ -59,6 +62,7 @@ def evaluate_command(
             cache_dir=cache_dir,
             dask=dask,
             progress=not as_json,
+            max_clips_per_speaker=max_clips_per_speaker,
         )
     for warning in caught:
         err_console.print(f"[yellow]warning:[/] {warning.message}")
@@ -81,6 +85,7 @@ def evaluate_command(
                     "unmapped": result.unmapped,
                     "not_in_model": result.not_in_model,
                     "skipped": result.skipped,
+                    "groups": [g.as_dict() for g in result.groups],
                 }
             )
         )
@@ -98,6 +103,7 @@ def _print(result: CrossCorpusResult, model: str) -> None:
         f"[95% CI {low:.3f}-{high:.3f}], chance {metrics['chance']:.3f}; per {other_unit} "
         f"{metrics[other_unit]['balanced_accuracy']:.3f}"
     )
+    _print_groups(result)
     table = Table("corpus label", "model label", title="label map used")
     for source, target in sorted(result.mapped.items()):
         table.add_row(source, target)
@@ -110,3 +116,27 @@ def _print(result: CrossCorpusResult, model: str) -> None:
             "[yellow]map targets the model does not know:[/] " + ", ".join(result.not_in_model),
             soft_wrap=True,
         )
+
+
+def _print_groups(result: CrossCorpusResult) -> None:
+    """Per age group: the share of speakers given their own label, its interval, other answers."""
+    table = Table(
+        "speakers",
+        "label",
+        "n",
+        "share given it",
+        "95% CI (speakers)",
+        "called instead (speakers)",
+        title="speakers given their own label",
+    )
+    for group in result.groups:
+        others = ", ".join(f"{k} {n}" for k, n in group.predicted.items() if k != group.label)
+        table.add_row(
+            group.group,
+            group.label,
+            str(group.speakers),
+            f"{group.share:.0%}",
+            f"{group.low:.0%}-{group.high:.0%}",
+            others or "-",
+        )
+    console.print(table)
