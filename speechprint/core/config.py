@@ -9,7 +9,6 @@ the key path, with a suggestion for typos::
 
 from __future__ import annotations
 
-import difflib
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +16,7 @@ from typing import Any, TypeVar
 import pydantic
 import yaml
 
-from speechprint.core.errors import ConfigError
+from speechprint.core.errors import ConfigError, did_you_mean
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -103,10 +102,7 @@ def _suggestion(model: type[pydantic.BaseModel], loc: tuple[Any, ...]) -> str:
     if owner is None:
         return ""
     valid = list(owner.model_fields)
-    close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]}?"
-    return f"; valid keys: {', '.join(valid)}"
+    return did_you_mean(str(loc[-1]), valid) or f"; valid keys: {', '.join(valid)}"
 
 
 def _model_at(model: Any, loc: tuple[Any, ...]) -> type[pydantic.BaseModel] | None:

@@ -8,6 +8,9 @@ working for callers that used it.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class SpeechPrintError(Exception):
     """A problem the user can fix: a bad file, a missing folder, an unknown name."""
@@ -23,3 +26,15 @@ class DataError(SpeechPrintError, ValueError):
 
 class ServiceError(SpeechPrintError, RuntimeError):
     """A tracking server or study storage that cannot be reached or used."""
+
+
+def did_you_mean(name: str, valid: Iterable[str]) -> str:
+    """``"; did you mean X?"`` for the valid name closest to a mistyped ``name``, else ``""``.
+
+    >>> did_you_mean("n_warmup_step", ["n_startup_trials", "n_warmup_steps"])
+    '; did you mean n_warmup_steps?'
+    >>> did_you_mean("zzz", ["mlp"])
+    ''
+    """
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""

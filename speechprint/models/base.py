@@ -12,12 +12,11 @@ The builder's signature is the list of parameters a study may set (``check_model
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
-from speechprint.core.errors import ConfigError
+from speechprint.core.errors import ConfigError, did_you_mean
 from speechprint.core.registry import KINDS, Kind, RegistrationError, Registry
 
 Family = Literal["torch", "sklearn"]
@@ -140,11 +139,9 @@ def check_model_params(name: str, params: dict[str, Any]) -> None:
     unknown = sorted(set(params) - set(valid))
     if not unknown:
         return
-    close = difflib.get_close_matches(unknown[0], valid, n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
     raise ConfigError(
-        f"unknown parameter(s) {', '.join(unknown)} for model {name!r}{hint}; "
-        f"valid: {', '.join(valid) or '(none)'}"
+        f"unknown parameter(s) {', '.join(unknown)} for model {name!r}"
+        f"{did_you_mean(unknown[0], valid)} (valid: {', '.join(valid) or '(none)'})"
     )
 
 
