@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from speechprint.cli import _register_subcommands, app
 from speechprint.core.errors import ConfigError
-from speechprint.study.space import OverriddenTrial, searched_parameters, suggest_config
+from speechprint.study.space import OverriddenTrial, suggest_config
 from speechprint.study.spec import StudySpec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -170,7 +170,7 @@ def test_overridden_trial_passes_everything_else_through() -> None:
 
 
 def test_searched_parameters_know_every_branch() -> None:
-    names = set(searched_parameters(StudySpec.from_dict(raw_study())))
+    names = set(StudySpec.from_dict(raw_study()).searched_parameters())
     assert {"pair", "logreg.C", "mlp.hidden", "bilstm.pooling", "train.lr"} <= names
 
 

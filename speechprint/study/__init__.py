@@ -4,8 +4,9 @@ One module per reason to change:
 
 | module | what |
 | --- | --- |
-| ``spec`` | the study-file schema (strict: unknown keys are errors naming the key path) |
-| ``checks`` | every name in a study file resolved against the registries |
+| ``searched`` | the training space; which parameters a study's spaces sample (for checks) |
+| ``spec`` | the study-file schema (strict: unknown keys are errors naming the key path), and
+  every name in it resolved against the registries |
 | ``space`` | Trial -> ``RunConfig``: models' spaces, the training space, ``space:`` overrides |
 | ``storage`` | Optuna storage URLs (importable without torch, MLflow or scikit-learn) |
 | ``recovery`` | trials of dead workers (the only user of Optuna's private API) |

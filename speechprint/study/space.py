@@ -1,28 +1,19 @@
 """The search space: Trial -> ``RunConfig``, with the study file's ``space:`` overrides.
 
 Each model's space lives beside the model (``MODELS`` entries carry ``space(trial)``); the training
-space is here. A study file may pin a parameter (``mlp.hidden: 256``), narrow its choices
+space is in ``searched``. A study file may pin a parameter (``mlp.hidden: 256``), narrow its choices
 (``mlp.hidden: [128, 256]``) or its range (``train.lr: {low: 1e-4, high: 1e-3}``) without editing
 code: ``OverriddenTrial`` applies those to every ``suggest_*`` call by parameter name.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from speechprint.models import MODELS, family
+from speechprint.study.searched import suggest_training
 from speechprint.study.spec import PAIR_SEPARATOR, Range, StudySpec
 from speechprint.train import RunConfig
-
-
-def suggest_training(trial: Any) -> dict[str, Any]:
-    """The optimiser's own space (only in torch branches: sklearn models ignore it)."""
-    return {
-        "lr": trial.suggest_float("train.lr", 3e-4, 5e-3, log=True),
-        "weight_decay": trial.suggest_float("train.weight_decay", 1e-5, 1e-2, log=True),
-        "imbalance": trial.suggest_categorical("train.imbalance", ["weighted", "sampler"]),
-        "batch_size": trial.suggest_categorical("train.batch_size", [16, 32, 64]),
-    }
 
 
 class OverriddenTrial:
@@ -80,50 +71,6 @@ class OverriddenTrial:
         return self._trial.suggest_int(name, low, high, step=step, log=log)
 
 
-@dataclass(frozen=True)
-class Searched:
-    """One searched parameter as its component declares it (for checks and messages)."""
-
-    name: str
-    kind: str  # float | int | categorical
-    choices: tuple[Any, ...] = ()
-
-
-class RecordingTrial:
-    """Walks a space without Optuna to learn which parameters it samples (every space here is
-    unconditional within its component, so one walk sees all of them)."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, Searched] = {}
-
-    def suggest_categorical(self, name: str, choices: Any) -> Any:
-        self.seen[name] = Searched(name, "categorical", tuple(choices))
-        return list(choices)[0]
-
-    def suggest_float(self, name: str, low: float, high: float, **_: Any) -> float:
-        self.seen[name] = Searched(name, "float")
-        return low
-
-    def suggest_int(self, name: str, low: int, high: int, **_: Any) -> int:
-        self.seen[name] = Searched(name, "int")
-        return low
-
-
-def searched_parameters(spec: StudySpec) -> dict[str, Searched]:
-    """Every parameter the study can sample, by name (``pair`` included)."""
-    from speechprint.models import MODELS, family
-
-    recorder = RecordingTrial()
-    recorder.suggest_categorical("pair", spec.pairs())
-    for model in spec.models:
-        entry = MODELS.get(model)
-        if entry.space:
-            entry.space(recorder)
-        if spec.search_training and family(model) == "torch":
-            suggest_training(recorder)
-    return recorder.seen
-
-
 def base_config(spec: StudySpec, extractor: str, model: str) -> RunConfig:
     """The run configuration every trial of ``extractor+model`` starts from (``extractor`` is
     the pair's key: the extractor's label, else its name)."""
@@ -148,8 +95,6 @@ def extractor_key(spec: StudySpec, config: RunConfig) -> str:
 
 def suggest_config(trial: Any, spec: StudySpec) -> RunConfig:
     """Trial -> RunConfig. Works with ``optuna.trial.FixedTrial`` in tests."""
-    from speechprint.models import MODELS, family
-
     trial = OverriddenTrial(trial, spec.space)
     pair = trial.suggest_categorical("pair", spec.pairs())
     extractor, model = pair.split(PAIR_SEPARATOR)

@@ -15,7 +15,10 @@ import optuna
 from pydantic import Field, model_validator
 
 from speechprint.core.config import StrictModel, load_yaml, parse
-from speechprint.core.errors import ConfigError
+from speechprint.core.errors import ConfigError, did_you_mean
+from speechprint.features import FEATURES, check_extractor_params, make_extractor
+from speechprint.models import MODELS, incompatibility
+from speechprint.study.searched import Searched, record_space
 from speechprint.train.config import Component, DataSpec, TrainConfig
 
 PAIR_SEPARATOR = "+"
@@ -166,8 +169,6 @@ class StudySpec(StrictModel):
         if "source" in raw:
             raise ConfigError(f"{source}: source: unknown key")
         spec = parse(cls, {**raw, "source": source}, source=source)
-        from speechprint.study.checks import check_names
-
         check_names(spec)
         return spec
 
@@ -177,8 +178,6 @@ class StudySpec(StrictModel):
 
     def pairs(self) -> list[str]:
         """The fixed list of compatible ``extractor+model`` choices (order is stable)."""
-        from speechprint.models import incompatibility
-
         return [
             f"{choice.key}{PAIR_SEPARATOR}{model}"
             for choice, (kind, groups) in zip(self.extractors, self.extractor_shapes(), strict=True)
@@ -188,10 +187,12 @@ class StudySpec(StrictModel):
 
     def extractor_shapes(self) -> list[tuple[str, int | None]]:
         """Each extractor's kind and layer groups: what decides which models can take it."""
-        from speechprint.features import make_extractor
-
         extractors = [make_extractor(c.name, c.params) for c in self.extractors]
         return [(e.kind, e.layer_groups()) for e in extractors]
+
+    def searched_parameters(self) -> dict[str, Searched]:
+        """Every parameter the study can sample, by name (``pair`` included)."""
+        return record_space(self.pairs(), self.models, self.search_training)
 
     def extractor(self, key: str) -> ExtractorChoice:
         """The extractor a pair names by its ``key`` (label, else name)."""
@@ -210,3 +211,94 @@ class StudySpec(StrictModel):
         if archive is None:
             return self
         return self.model_copy(update={"data": self.data.model_copy(update={"archive": archive})})
+
+
+# -- checks of a parsed study file against the registries: every name must resolve -------------
+# Run by ``from_dict``, before any study, run or feature exists; each error names the file and
+# the key path, and lists what is valid.
+def check_names(spec: StudySpec) -> None:
+    """Extractors, models, their pairs, baselines and ``space:`` overrides."""
+    _check_components(spec)
+    _check_every_model_has_a_pair(spec)
+    searched = spec.searched_parameters()
+    _check_space(spec, searched)
+    _check_baselines(spec, searched)
+
+
+def _check_components(spec: StudySpec) -> None:
+    for index, choice in enumerate(spec.extractors):
+        if choice.name not in FEATURES:
+            raise ConfigError(
+                f"{spec.source}: extractors[{index}]: unknown extractor "
+                f"{choice.name!r}{_close(choice.name, FEATURES.names())}"
+            )
+        try:
+            check_extractor_params(choice.name, choice.params)
+        except ConfigError as error:
+            raise ConfigError(f"{spec.source}: extractors[{index}].params: {error}") from None
+    for index, model in enumerate(spec.models):
+        if model not in MODELS:
+            raise ConfigError(
+                f"{spec.source}: models[{index}]: unknown model "
+                f"{model!r}{_close(model, MODELS.names())}"
+            )
+
+
+def _check_every_model_has_a_pair(spec: StudySpec) -> None:
+    """A model with no compatible extractor would silently drop out of the study."""
+    shapes = list(zip(spec.extractors, spec.extractor_shapes(), strict=True))
+    for index, model in enumerate(spec.models):
+        reasons = [
+            incompatibility(model, choice.key, kind, groups) for choice, (kind, groups) in shapes
+        ]
+        if all(reasons):
+            raise ConfigError(
+                f"{spec.source}: models[{index}]: {model!r} has no compatible extractor in this "
+                f"study ({'; '.join(str(r) for r in reasons)}): add one or remove the model"
+            )
+
+
+def _check_space(spec: StudySpec, searched: dict[str, Any]) -> None:
+    for name, override in spec.space.items():
+        if name not in searched:
+            raise ConfigError(
+                f"{spec.source}: space.{name}: not a parameter this study searches"
+                f"{_close(name, [n for n in searched if n != 'pair'])}"
+            )
+        kind = searched[name].kind
+        if isinstance(override, Range) and kind == "categorical":
+            raise ConfigError(
+                f"{spec.source}: space.{name}: is a choice among "
+                f"{list(searched[name].choices)}: give a list or one value, not a range"
+            )
+        if name == "pair":
+            choices = override if isinstance(override, list) else [override]
+            _check_pairs(spec, choices, f"space.{name}")
+
+
+def _check_baselines(spec: StudySpec, searched: dict[str, Any]) -> None:
+    for index, baseline in enumerate(spec.baselines):
+        where = f"baselines[{index}]"
+        if "pair" not in baseline:
+            raise ConfigError(f"{spec.source}: {where}: needs a 'pair' among {spec.pairs()}")
+        _check_pairs(spec, [baseline["pair"]], f"{where}.pair")
+        for name in baseline:
+            if name not in searched:
+                raise ConfigError(
+                    f"{spec.source}: {where}.{name}: not a parameter this study "
+                    f"searches{_close(name, list(searched))}"
+                )
+
+
+def _check_pairs(spec: StudySpec, pairs: list[Any], where: str) -> None:
+    valid = spec.pairs()
+    for pair in pairs:
+        if pair not in valid:
+            raise ConfigError(
+                f"{spec.source}: {where}: {pair!r} is not a compatible pair of this "
+                f"study; valid: {', '.join(valid)}"
+            )
+
+
+def _close(name: str, valid: list[str]) -> str:
+    return f"{did_you_mean(name, valid)} (valid: {', '.join(valid)})"
