@@ -297,7 +297,7 @@ def test_a_trial_scored_over_model_seeds_is_refit_as_their_average(
     archive: Path, tracking: str, cache_dir: Path
 ) -> None:
     from speechprint.inference.ensemble import EnsembleClassifier
-    from speechprint.release.promote import load_classifier
+    from speechprint.inference.pyfunc import load_classifier
 
     mlp = {"pair": "mfcc_deltas+mlp", "mlp.hidden": 128, "mlp.layers": 1, "mlp.dropout": 0.1}
     spec = cv_spec(

@@ -192,7 +192,7 @@ def _out_of_fold(
 
 
 def _test_split(run_id: str, dataset: Any, features: Any, folder: Path) -> pd.DataFrame:
-    from speechprint.release.promote import load_classifier
+    from speechprint.inference.pyfunc import load_classifier
     from speechprint.tracking import store as tracking
 
     folder.mkdir(parents=True, exist_ok=True)

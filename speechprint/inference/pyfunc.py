@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 
 from speechprint.core.errors import ConfigError
+from speechprint.core.runtime import resolve_device
+from speechprint.inference.ensemble import load_classifier_file
 
 CLASSIFIER_ARTIFACT = "classifier"
 OUTPUT_COLUMNS = ["file", "label", "top_labels", "top_probabilities", "probabilities", "error"]
@@ -45,9 +47,6 @@ with contextlib.redirect_stderr(io.StringIO()):
 
     class AccentModel(mlflow.pyfunc.PythonModel):
         def load_context(self, context: Any) -> None:
-            from speechprint.core.runtime import resolve_device
-            from speechprint.inference.ensemble import load_classifier_file
-
             config = context.model_config or {}
             device = resolve_device(str(config.get("device", "cpu")))
             self.classifier = load_classifier_file(
@@ -157,6 +156,16 @@ def _as_frame(model_input: Any) -> pd.DataFrame:
             f"got {list(frame.columns)}"
         )
     return frame
+
+
+def load_classifier(client: Any, run_id: str) -> Any:
+    """The trained classifier (or ensemble) logged by a run (the pyfunc's own artifact)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(client.download_artifacts(run_id, "model", tmp))
+        candidates = sorted((local / "artifacts").glob(f"*{CLASSIFIER_ARTIFACT}*"))
+        if not candidates:
+            raise ConfigError(f"run {run_id} has no classifier in its model artifacts")
+        return load_classifier_file(candidates[0])
 
 
 def save_pyfunc(classifier: Any, path: str | Path) -> Path:

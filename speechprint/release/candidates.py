@@ -272,7 +272,7 @@ def _averaged_run(
     (the members' probabilities averaged on the same test files)."""
     from speechprint.evaluation.metrics import bootstrap_interval, evaluate
     from speechprint.inference.ensemble import EnsembleClassifier
-    from speechprint.release.promote import load_classifier
+    from speechprint.inference.pyfunc import load_classifier
 
     tracker = _start_candidate_run(
         client, study_name, kind, key, {"trained_on": "train+val", **tags}

@@ -12,16 +12,14 @@ intervals of the differences, and never used to choose.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
 
-from speechprint.core.errors import ConfigError
 from speechprint.evaluation.evidence import Selection, linear_baseline, paired_on_test
 from speechprint.evaluation.metrics import PairedDifference
+from speechprint.inference.pyfunc import load_classifier
 from speechprint.release.candidates import Candidate, Fitted, choose, fit, refit_trial
 from speechprint.study.storage import load_study
 from speechprint.study.summary import pair_of
@@ -99,19 +97,6 @@ class Promotion:
                 + other.difference.verdict(f"v{self.version}", "it")
             )
         return "\n".join(lines)
-
-
-def load_classifier(client: MlflowClient, run_id: str) -> Any:
-    """The trained classifier (or ensemble) logged by a run (the pyfunc's own artifact)."""
-    from speechprint.inference.ensemble import load_classifier_file
-    from speechprint.inference.pyfunc import CLASSIFIER_ARTIFACT
-
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(client.download_artifacts(run_id, "model", tmp))
-        candidates = sorted((local / "artifacts").glob(f"*{CLASSIFIER_ARTIFACT}*"))
-        if not candidates:
-            raise ConfigError(f"run {run_id} has no classifier in its model artifacts")
-        return load_classifier_file(candidates[0])
 
 
 def promote(
