@@ -127,6 +127,27 @@ class FeatureCache:
         self._write_meta()
         _atomic_write(self.path_for(key), lambda handle: np.save(handle, array, allow_pickle=False))
 
+    def save_info(self, key: str, info: dict[str, Any]) -> None:
+        """A small JSON beside the entry (what an extractor that reads text heard: ``phones``)."""
+        blob = json.dumps(info, sort_keys=True).encode()
+        if self.url:
+            self.fs.pipe_file(f"{self.url}/{key}.json", blob)
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.folder / f"{key}.json", lambda handle: handle.write(blob))
+
+    def load_info(self, key: str) -> dict[str, Any] | None:
+        """The entry's JSON from ``save_info``, or ``None`` when absent or unreadable."""
+        try:
+            if self.url:
+                raw = self.fs.cat_file(f"{self.url}/{key}.json")
+            else:
+                raw = (self.folder / f"{key}.json").read_bytes()
+            info = json.loads(raw)
+        except (OSError, ValueError):
+            return None
+        return info if isinstance(info, dict) else None
+
     def _write_meta(self) -> None:
         blob = json.dumps(self._meta, indent=2, sort_keys=True).encode()
         if self.url:

@@ -12,12 +12,14 @@ invalid parameters, not bad audio, so they propagate instead of skipping every f
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -60,6 +62,9 @@ class FeatureSet:
     computed: int = 0
     loaded: int = 0
     compute_seconds: float = 0.0  # wall time spent computing the cache misses
+    # Extractors that read each file's text (``phones``): per path, what was used and how much
+    # of it was aligned: ``{"text", "source" ("given" | "whisper"), "aligned_share"}``.
+    transcripts: dict[str, dict[str, Any]] = field(default_factory=dict)
     computed_audio_seconds: float = 0.0  # duration of the audio those misses held
 
     @property
@@ -105,16 +110,22 @@ def extract_features(
     progress: bool = True,
     dask: str | None = None,
     lazy: bool = False,
+    texts: Mapping[str, str | None] | None = None,
 ) -> FeatureSet:
     """Features for every decodable file in ``paths`` (cached on disk, misses in parallel).
 
     ``jobs`` defaults to all cores; ``jobs=1`` computes in this process without a pool. ``dask``
     (a scheduler address) computes the misses on that cluster instead. ``cache_dir`` may be an
     fsspec URL. ``lazy`` returns packed, memory-mapped features instead of arrays in memory.
+    ``texts`` (by ``str(path)``) is what each file says, for extractors that read it
+    (``uses_text``: ``phones``); a file without one (or ``None``) is recognised by Whisper. The
+    text is part of the cache key; other extractors ignore it.
     """
     ordered = list(dict.fromkeys(str(p) for p in paths))  # unique, input order kept
     cache = FeatureCache(resolve_cache_root(cache_dir), extractor)
-    results, keys, skipped, misses = _look_up(ordered, cache, lazy)
+    by_text = getattr(extractor, "uses_text", False)
+    file_texts = {p: (texts or {}).get(p) for p in ordered} if by_text else None
+    results, keys, skipped, misses = _look_up(ordered, cache, lazy, file_texts)
     loaded = len(results)
 
     computed, audio_seconds, started = 0, 0.0, time.perf_counter()
@@ -128,6 +139,7 @@ def extract_features(
             progress=progress,
             dask=dask,
             lazy=True,
+            texts=texts,  # a fusion's parts that read text (phones) get the files' texts
         )
         outcomes = compose(misses, cache, parts) if compose else None
         if outcomes is None:
@@ -149,6 +161,7 @@ def extract_features(
         features = pack(cache, [(p, keys[p]) for p in kept], extractor.kind == "pooled")
     else:
         features = {p: results[p] for p in kept}  # type: ignore[misc]
+    heard = {p: cache.load_info(keys[p]) or {} for p in kept} if by_text else {}
     return FeatureSet(
         extractor=extractor,
         features=features,
@@ -157,36 +170,50 @@ def extract_features(
         loaded=loaded,
         compute_seconds=compute_seconds,
         computed_audio_seconds=audio_seconds,
+        transcripts=heard,
     )
 
 
 def _look_up(
-    ordered: list[str], cache: FeatureCache, lazy: bool
+    ordered: list[str],
+    cache: FeatureCache,
+    lazy: bool,
+    texts: dict[str, str | None] | None = None,
 ) -> tuple[
-    dict[str, np.ndarray | None], dict[str, str], dict[str, SkippedFile], list[tuple[str, str]]
+    dict[str, np.ndarray | None], dict[str, str], dict[str, SkippedFile], list[tuple[str, ...]]
 ]:
     """Cached arrays (``None`` when lazy: present, not held), content keys, unreadable files,
-    and the ``(path, key)`` misses to compute."""
+    and the ``(path, key)`` misses to compute; with ``texts`` (an extractor that reads them) the
+    key also names the text and the misses are ``(path, key, text)``."""
     results: dict[str, np.ndarray | None] = {}
     keys: dict[str, str] = {}
     skipped: dict[str, SkippedFile] = {}
-    misses: list[tuple[str, str]] = []
+    misses: list[tuple[str, ...]] = []
     for path in ordered:
         try:
             keys[path] = key = content_hash(path)
         except OSError as error:
             skipped[path] = SkippedFile(path, f"cannot read file: {error.strerror or error}")
             continue
+        if texts is not None:
+            keys[path] = key = f"{key}-{text_key(texts[path])}"
         array = cache.load(key, mmap=lazy and cache.url is None)  # lazy: the header only
         if array is None:
-            misses.append((path, key))
+            misses.append((path, key) if texts is None else (path, key, texts[path]))
         else:
             results[path] = None if lazy else array
     return results, keys, skipped, misses
 
 
+def text_key(text: str | None) -> str:
+    """The text's part of a cache key: ``whisper`` (recognised) or a digest of the given text."""
+    if text is None:
+        return "whisper"
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
+
+
 def _compute(
-    misses: Sequence[tuple[str, str]],
+    misses: Sequence[tuple[str, ...]],
     extractor: Extractor,
     cache: FeatureCache,
     jobs: int | None,
