@@ -29,6 +29,12 @@ def study_run(
     workers: int = typer.Option(1, help="Worker processes sharing the study on this machine."),
     jobs: int | None = typer.Option(None, help="Processes for feature extraction."),
     cache_dir: str | None = typer.Option(None, help="Feature cache folder."),
+    new_version: bool = typer.Option(
+        False,
+        "--new-version",
+        help="When the study file no longer matches the stored study, run NAME-v2 (or the first "
+        "version that is new or matches) instead of refusing.",
+    ),
 ) -> None:
     """Create or resume a study and run the trials its budget still misses."""
     from speechprint.study.runner import run_study
@@ -47,9 +53,10 @@ def study_run(
             jobs=jobs,
             cache_dir=cache_dir,
             on_trial=print_trial,
+            new_version=new_version,
         )
     study = outcome.study
-    console.print(f"[bold]{spec.name}[/]: ran {outcome.ran} trial(s); {state_counts(study)}")
+    console.print(f"[bold]{study.study_name}[/]: ran {outcome.ran} trial(s); {state_counts(study)}")
     console.print(best_line(study))
     if outcome.interrupted:
         resume = [f"speechprint study run {study_file}"]
@@ -57,6 +64,7 @@ def study_run(
         resume += [f"--n-trials {n_trials}"] if n_trials is not None else []
         resume += [f"--storage {storage}"] if storage else []
         resume += [f"--workers {workers}"] if workers > 1 else []
+        resume += ["--new-version"] if new_version else []
         console.print(f"[yellow]Interrupted.[/] Resume with: {' '.join(resume)}")
         raise typer.Exit(130)
 

@@ -12,7 +12,7 @@ import logging
 import os
 from typing import Any
 
-from speechprint.study import recovery
+from speechprint.study import identity, recovery
 from speechprint.study.session import StudyOutcome, StudySession, TrialCallback
 from speechprint.study.space import base_config
 from speechprint.study.spec import StudySpec
@@ -49,20 +49,23 @@ def run_study(
     jobs: int | None = None,
     cache_dir: str | None = None,
     on_trial: TrialCallback | None = None,
+    new_version: bool = False,
 ) -> StudyOutcome:
     """Create or resume the study and run the trials still missing from its budget.
 
     ``n_trials`` is the total budget of finished trials (default: the study file's). With
     ``workers > 1`` the trials run in that many processes sharing the storage (a journal file by
     default); ``on_trial`` must then be a picklable module-level function.
-    """
-    if workers < 1:
-        from speechprint.core.errors import ConfigError
 
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    A study created from another definition (``identity``) is refused before any work, unless
+    ``new_version``: then the trials go to the first version ``NAME-vN`` that is new or matches.
+    """
+    check_options(n_trials=n_trials, timeout=timeout, workers=workers, jobs=jobs)
     spec = spec.with_archive(archive)
+    spec = identity.resolve(spec, storage=storage, workers=workers, new_version=new_version)
     session = StudySession(spec, storage=storage, n_trials=n_trials, workers=workers)
     with session:
+        identity.record(session.study, spec)
         if session.remaining > 0:
             prepared = prepare_features(spec, jobs=jobs, cache_dir=cache_dir)
             if workers > 1:
@@ -78,6 +81,23 @@ def run_study(
             else:
                 _optimize(session, prepared, timeout=timeout, on_trial=on_trial)
     return session.outcome()
+
+
+def check_options(
+    *, n_trials: int | None, timeout: float | None, workers: int, jobs: int | None
+) -> None:
+    """The command line's numbers, each a one-line ``ConfigError`` naming its option."""
+    from speechprint.core.errors import ConfigError
+
+    for option, value, least in (
+        ("--n-trials", n_trials, 1),
+        ("--workers", workers, 1),
+        ("--jobs", jobs, 1),
+    ):
+        if value is not None and value < least:
+            raise ConfigError(f"{option} must be at least {least}, got {value}")
+    if timeout is not None and not timeout > 0:
+        raise ConfigError(f"--timeout must be a positive number of seconds, got {timeout}")
 
 
 def run_worker(

@@ -25,8 +25,7 @@ def default_storage(name: str, workers: int = 1) -> str:
 
     An existing journal file wins, so a study started with ``--workers`` resumes without it.
     """
-    studies = Path("studies")
-    studies.mkdir(exist_ok=True)
+    studies = Path("studies")  # made by ``open_storage`` when a study is created, not here
     journal = studies / f"{name}.journal.log"
     if workers > 1 or journal.exists():
         return str(journal.resolve())
@@ -50,6 +49,19 @@ def redact(url: str) -> str:
     return url
 
 
+def storage_file(url: str) -> Path | None:
+    """The file a journal path or a SQLite URL names; None for a server (or in-memory) URL.
+
+    >>> str(storage_file("sqlite:///studies/x.db")), storage_file("postgresql://h/db")
+    ('studies/x.db', None)
+    """
+    if "://" not in url:
+        return Path(url)
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        return Path(url.removeprefix("sqlite:///"))
+    return None
+
+
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An RDB URL (sqlite, postgresql+psycopg, ...) or a plain file path (JournalStorage).
 
@@ -63,6 +75,10 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
         return optuna.storages.JournalStorage(backend)
     from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    database = storage_file(url)
+    if database is not None:  # SQLite creates the file, not the folder it goes in
+        database.parent.mkdir(parents=True, exist_ok=True)
 
     from speechprint.study.recovery import StaleTrialCallback
 
@@ -106,8 +122,9 @@ def _storage_error(url: str, error: Exception) -> StorageError:
 def load_study(name: str, storage: str | None = None) -> optuna.Study:
     """An existing study; a missing one is a ``StorageError`` naming the storage."""
     url = storage or default_storage(name)
-    if "://" not in url and not Path(url).exists():
-        raise StorageError(f"no study named {name!r}: storage file {url} does not exist")
+    path = storage_file(url)
+    if path is not None and not path.exists():  # opening it would create an empty database
+        raise StorageError(f"no study named {name!r}: storage file {path} does not exist")
     try:
         return optuna.load_study(study_name=name, storage=open_storage(url))
     except KeyError as error:
