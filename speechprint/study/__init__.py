@@ -12,7 +12,8 @@ One module per reason to change:
 | ``recovery`` | trials of dead workers (the only user of Optuna's private API) |
 | ``session`` | one invocation's lifecycle: checks, study, MLflow parent run, budget |
 | ``objective`` | one trial: config -> run -> value, with one failure policy |
-| ``runner`` | ``run_study`` (serial or with workers) and ``run_worker`` |
+| ``runner`` | ``run_study``: the one entry point, serial or with workers |
+| ``workers`` | processes for ``--workers N`` (spawn, stop, judge exits) and each one's ``run_worker`` |
 | ``summary`` | one-line descriptions of trials and studies, for whoever prints them |
 
 This package's ``__init__`` imports nothing, so ``speechprint.study.storage`` stays light.

@@ -16,13 +16,42 @@ import optuna
 
 from speechprint.evaluation.evidence import OOF_ARTIFACT
 from speechprint.study.recovery import mark_worker
-from speechprint.study.session import StudySession
-from speechprint.study.space import extractor_key, suggest_config
+from speechprint.study.session import StudySession, TrialCallback
+from speechprint.study.space import base_config, extractor_key, suggest_config
+from speechprint.study.spec import StudySpec
 from speechprint.tracking import store as tracking
 from speechprint.train import NonFiniteLossError, RunConfig, run
 from speechprint.train.cv import cross_validate
+from speechprint.train.prepare import prepare_data
 
 log = logging.getLogger(__name__)
+
+
+def prepare_features(
+    spec: StudySpec,
+    *,
+    jobs: int | None = None,
+    cache_dir: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Data preparation, an explicit step: features of every extractor, once, before trials."""
+    prepared = {}
+    for choice in spec.extractors:
+        config = base_config(spec, choice.key, spec.models[0])
+        config.jobs, config.cache_dir = jobs, cache_dir
+        prepared[choice.key] = prepare_data(config, progress=progress)
+    return prepared
+
+
+def optimize(
+    session: StudySession,
+    prepared: dict[str, Any],
+    *,
+    timeout: float | None,
+    on_trial: TrialCallback | None,
+) -> None:
+    """Run ``session``'s missing trials in this process over the ``prepared`` features."""
+    session.optimize(make_objective(session, prepared), timeout=timeout, on_trial=on_trial)
 
 
 def make_objective(

@@ -2,40 +2,23 @@
 
 ``run_study`` is the one entry point, for one process or several (``workers``): it opens the
 session, prepares every extractor's features once, then runs the trials still missing from the
-budget here or in worker processes (``speechprint.study.workers``), each of which calls ``run_worker``.
+budget here or in worker processes (``speechprint.study.workers``), each of which calls ``workers.run_worker``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-from typing import Any
 
-from speechprint.study import identity, recovery
+from speechprint.core.errors import ConfigError
+from speechprint.study import identity
+from speechprint.study.objective import optimize, prepare_features
 from speechprint.study.session import StudyOutcome, StudySession, TrialCallback
-from speechprint.study.space import base_config
 from speechprint.study.spec import StudySpec
+from speechprint.study.workers import run_workers
+
+__all__ = ["check_options", "prepare_features", "run_study"]
 
 log = logging.getLogger(__name__)
-
-
-def prepare_features(
-    spec: StudySpec,
-    *,
-    jobs: int | None = None,
-    cache_dir: str | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Data preparation, an explicit step: features of every extractor, once, before trials."""
-    from speechprint.train.prepare import prepare_data
-
-    prepared = {}
-    for choice in spec.extractors:
-        config = base_config(spec, choice.key, spec.models[0])
-        config.jobs, config.cache_dir = jobs, cache_dir
-        prepared[choice.key] = prepare_data(config, progress=progress)
-    return prepared
 
 
 def run_study(
@@ -69,8 +52,6 @@ def run_study(
         if session.remaining > 0:
             prepared = prepare_features(spec, jobs=jobs, cache_dir=cache_dir)
             if workers > 1:
-                from speechprint.study.workers import run_workers
-
                 run_workers(
                     session,
                     workers=workers,
@@ -79,7 +60,7 @@ def run_study(
                     on_trial=on_trial,
                 )
             else:
-                _optimize(session, prepared, timeout=timeout, on_trial=on_trial)
+                optimize(session, prepared, timeout=timeout, on_trial=on_trial)
     return session.outcome()
 
 
@@ -87,8 +68,6 @@ def check_options(
     *, n_trials: int | None, timeout: float | None, workers: int, jobs: int | None
 ) -> None:
     """The command line's numbers, each a one-line ``ConfigError`` naming its option."""
-    from speechprint.core.errors import ConfigError
-
     for option, value, least in (
         ("--n-trials", n_trials, 1),
         ("--workers", workers, 1),
@@ -98,43 +77,3 @@ def check_options(
             raise ConfigError(f"{option} must be at least {least}, got {value}")
     if timeout is not None and not timeout > 0:
         raise ConfigError(f"--timeout must be a positive number of seconds, got {timeout}")
-
-
-def run_worker(
-    spec: StudySpec, settings: dict[str, Any], on_trial: TrialCallback | None = None
-) -> StudyOutcome:
-    """One worker process's share of a study; its trial runs nest under the invocation's parent.
-
-    ``settings``: ``storage``, ``n_trials``, ``timeout``, ``cache_dir`` and ``parent_run_id``.
-    """
-    session = StudySession(
-        spec,
-        storage=settings["storage"],
-        n_trials=settings["n_trials"],
-        parent_run_id=settings["parent_run_id"],
-        sampler_seed=worker_seed(spec.sampler.seed),
-    )
-    with session:
-        # jobs=1: the parent filled the cache, so this only loads it.
-        prepared = prepare_features(spec, jobs=1, cache_dir=settings["cache_dir"], progress=False)
-        _optimize(session, prepared, timeout=settings["timeout"], on_trial=on_trial)
-    return session.outcome()
-
-
-def _optimize(
-    session: StudySession,
-    prepared: dict[str, Any],
-    *,
-    timeout: float | None,
-    on_trial: TrialCallback | None,
-) -> None:
-    from speechprint.study.objective import make_objective
-
-    session.optimize(make_objective(session, prepared), timeout=timeout, on_trial=on_trial)
-
-
-def worker_seed(seed: int | None) -> int:
-    """The study's sampler seed mixed with this process: workers seeded alike would all propose
-    the same startup points. Parallel studies are not reproducible anyway (timing decides)."""
-    token = f"{seed}:{recovery.worker_host()}:{os.getpid()}".encode()
-    return int.from_bytes(hashlib.sha256(token).digest()[:4], "little")

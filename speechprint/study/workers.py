@@ -3,7 +3,7 @@ management only.
 
 The study session (``speechprint.study.session``) has already checked the services, created the
 study and its MLflow parent run, and the runner has filled the feature cache. Here N processes are
-spawned (torch and forked threads do not mix), each calling ``speechprint.study.runner.run_worker``
+spawned (torch and forked threads do not mix), each calling ``run_worker``
 on the shared storage with the parent run's id, so every trial run nests under it. A worker killed
 mid-trial has its trial failed and its run closed as soon as the others notice.
 
@@ -14,12 +14,14 @@ PostgreSQL storage and an ``mlflow server`` (docs/SCALING.md), each with its own
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import multiprocessing
 import os
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -28,8 +30,10 @@ from typing import Any
 import optuna
 
 from speechprint.core import stopping
+from speechprint.core.processes import watch_parent
 from speechprint.study import recovery
-from speechprint.study.session import StudySession, TrialCallback, count_finished
+from speechprint.study.objective import optimize, prepare_features
+from speechprint.study.session import StudyOutcome, StudySession, TrialCallback, count_finished
 from speechprint.study.spec import StudySpec
 from speechprint.study.storage import redact
 
@@ -181,14 +185,8 @@ def _worker(
     on_trial: TrialCallback | None,
 ) -> None:
     """One worker process: the shared study, trial runs under the invocation's parent run."""
-    import warnings
-
-    from speechprint.study.runner import run_worker
-
     stopping.install(once=(signal.SIGINT, signal.SIGTERM))
     # A parent killed outright (SIGKILL) cannot stop us: stop as on Ctrl-C, closing the trial.
-    from speechprint.core.processes import watch_parent
-
     watch_parent(settings["parent_pid"], lambda: os.kill(os.getpid(), signal.SIGINT))
     # Spawned: the parent's logging setup is not inherited.
     optuna.logging.set_verbosity(levels[0])
@@ -199,3 +197,31 @@ def _worker(
     except KeyboardInterrupt:
         sys.exit(INTERRUPTED)
     sys.exit(INTERRUPTED if outcome.interrupted else 0)
+
+
+def run_worker(
+    spec: StudySpec, settings: dict[str, Any], on_trial: TrialCallback | None = None
+) -> StudyOutcome:
+    """One worker process's share of a study; its trial runs nest under the invocation's parent.
+
+    ``settings``: ``storage``, ``n_trials``, ``timeout``, ``cache_dir`` and ``parent_run_id``.
+    """
+    session = StudySession(
+        spec,
+        storage=settings["storage"],
+        n_trials=settings["n_trials"],
+        parent_run_id=settings["parent_run_id"],
+        sampler_seed=worker_seed(spec.sampler.seed),
+    )
+    with session:
+        # jobs=1: the parent filled the cache, so this only loads it.
+        prepared = prepare_features(spec, jobs=1, cache_dir=settings["cache_dir"], progress=False)
+        optimize(session, prepared, timeout=settings["timeout"], on_trial=on_trial)
+    return session.outcome()
+
+
+def worker_seed(seed: int | None) -> int:
+    """The study's sampler seed mixed with this process: workers seeded alike would all propose
+    the same startup points. Parallel studies are not reproducible anyway (timing decides)."""
+    token = f"{seed}:{recovery.worker_host()}:{os.getpid()}".encode()
+    return int.from_bytes(hashlib.sha256(token).digest()[:4], "little")
