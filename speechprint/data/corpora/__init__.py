@@ -11,36 +11,8 @@ the ``speechprint.corpora`` entry point group as ``reader(path, table) -> Archiv
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+# Importing a reader registers it.
+from speechprint.data.corpora import commonvoice, l2arctic, speechocean762, vctk  # noqa: F401
+from speechprint.data.corpora.registry import CORPORA, DEFAULT_CORPUS, Reader, load_corpus
 
-from speechprint.core.registry import Registry
-from speechprint.data.archive import Archive, load_archive
-from speechprint.data.regions import RegionTable, region_table
-
-Reader = Callable[[Path, RegionTable], Archive]
-CORPORA: Registry[Reader] = Registry("corpus", entry_points="speechprint.corpora")
-DEFAULT_CORPUS = "saa"
-
-
-@CORPORA.register("saa", description="Speech Accent Archive, Kaggle layout (speakers_all.csv)")
-def _read_saa(path: Path, table: RegionTable) -> Archive:
-    return load_archive(path, regions=table)
-
-
-def load_corpus(
-    path: str | Path, corpus: str = DEFAULT_CORPUS, *, regions: str | Path | RegionTable = "seed"
-) -> Archive:
-    """Read ``path`` with the reader registered as ``corpus`` (``saa`` unless told otherwise)."""
-    reader = CORPORA.get(corpus).obj  # an unknown name fails first, listing the valid ones
-    table = region_table(regions)
-    return reader(Path(path).expanduser(), table)
-
-
-# The built-in readers register on import.
-from speechprint.data.corpora import (  # noqa: E402, F401
-    commonvoice,
-    l2arctic,
-    speechocean762,
-    vctk,
-)
+__all__ = ["CORPORA", "DEFAULT_CORPUS", "Reader", "load_corpus"]

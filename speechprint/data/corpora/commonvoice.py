@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from speechprint.data.archive import Archive, ArchiveError
-from speechprint.data.corpora import CORPORA
 from speechprint.data.corpora.common import (
     accent_table,
     audio_files,
@@ -26,6 +25,7 @@ from speechprint.data.corpora.common import (
     map_accents,
     most_common,
 )
+from speechprint.data.corpora.registry import CORPORA
 from speechprint.data.regions import RegionTable
 
 SPLIT_FILES = ("train.tsv", "dev.tsv", "test.tsv")

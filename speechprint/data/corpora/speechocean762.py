@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from speechprint.data.archive import Archive, ArchiveError
-from speechprint.data.corpora import CORPORA
 from speechprint.data.corpora.common import check_folder, finish
+from speechprint.data.corpora.registry import CORPORA
 from speechprint.data.regions import RegionTable
 
 log = logging.getLogger(__name__)

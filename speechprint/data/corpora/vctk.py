@@ -15,7 +15,6 @@ from pathlib import Path
 import pandas as pd
 
 from speechprint.data.archive import Archive, ArchiveError
-from speechprint.data.corpora import CORPORA
 from speechprint.data.corpora.common import (
     accent_table,
     audio_files,
@@ -24,6 +23,7 @@ from speechprint.data.corpora.common import (
     map_accents,
     read_transcript,
 )
+from speechprint.data.corpora.registry import CORPORA
 from speechprint.data.regions import RegionTable
 
 INFO_FILE = "speaker-info.txt"
