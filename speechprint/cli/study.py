@@ -116,7 +116,9 @@ def study_show(
 def runs_compare(
     study: str = typer.Option(..., "--study", help="Study (MLflow experiment) name."),
     csv: bool = typer.Option(False, "--csv", help="Print CSV (the validation table only)."),
-    markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables (README)."),
+    markdown: bool = typer.Option(
+        False, "--markdown", help="Print Markdown tables (docs/RESULTS.md)."
+    ),
     paired: tuple[int, int] | None = typer.Option(
         None, help="Two trial numbers: their paired difference on out-of-fold predictions."
     ),

@@ -195,7 +195,7 @@ def _rounded(text: str | None) -> float | None:
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
-    """A Markdown table of a comparison frame (for reports and the README)."""
+    """A Markdown table of a comparison frame (for reports and docs/RESULTS.md)."""
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
     body = [
