@@ -66,6 +66,9 @@ def test_extraction_takes_each_files_text_and_keeps_what_was_heard(
     assert not np.array_equal(other.features[paths[0]], features.features[paths[0]]) or (
         other.transcripts[paths[0]]["source"] == "whisper"
     )
+    # Stored as float16 (half the disk), read back as float32.
+    assert np.load(next(tmp_path.rglob("*.npy"))).dtype == np.float16
+    assert again.features[paths[0]].dtype == np.float32
     # No frames or posteriors were cached: only the profile and its transcript.
     assert {f.suffix for f in tmp_path.rglob("*") if f.is_file()} <= {".npy", ".json"}
     assert not any(

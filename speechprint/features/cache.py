@@ -72,6 +72,9 @@ class FeatureCache:
         self.url: str | None = f"{root}/{name}" if is_url(root) else None
         self.folder = Path(name) if self.url else Path(root) / name
         self._ndim = 1 if extractor.kind == "pooled" else 2
+        # An extractor may store its entries as float16 (``storage_dtype``: half the disk, the
+        # precision of a mean frame kept); they load as float32 like every other entry.
+        self._stored = np.dtype(getattr(extractor, "storage_dtype", "float32"))
         self._meta = {"id": extractor.id, "kind": extractor.kind, "params": extractor.params()}
         self._fs: Any = None  # the fsspec filesystem, opened on first use (not pickled)
 
@@ -110,13 +113,14 @@ class FeatureCache:
             return None
         except (OSError, ValueError, EOFError):
             return None  # truncated or foreign bytes: a miss, overwritten by the next save
-        if array.dtype != np.float32 or array.ndim != self._ndim:
+        if array.dtype not in (np.float32, self._stored) or array.ndim != self._ndim:
             return None
-        return array
+        return array if array.dtype == np.float32 or mmap else array.astype(np.float32)
 
     def save(self, key: str, array: np.ndarray) -> None:
         """Atomic write: temporary file in the same folder, then ``os.replace`` (an object store
         gets the whole object in one put)."""
+        array = np.asarray(array).astype(self._stored, copy=False)
         if self.url:
             buffer = io.BytesIO()
             np.save(buffer, array, allow_pickle=False)

@@ -21,7 +21,8 @@ Over files both sources come from their own caches (``features/derived.py``): th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,10 @@ class WhisperWords(Extractor):
     sample_rate: int = WHISPER_SR
     model: str = "base"
     frame_stride: int = 2
+    # Over files, take the frames and posteriors from their own caches (written if missing: about
+    # 440 MB per hour of audio), or (False) compute them in one pass from the audio and cache
+    # only the vector (~19 MB per hour). The same vector either way, so not in the cache key.
+    cache_sources: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
         if self.model not in DIMS:
@@ -58,6 +63,11 @@ class WhisperWords(Extractor):
             )
         if self.sample_rate != WHISPER_SR:
             raise ConfigError(f"whisper_words needs sample_rate={WHISPER_SR}")
+
+    def params(self) -> dict[str, Any]:
+        params = super().params()
+        params.pop("cache_sources")
+        return params
 
     def sources(self) -> list[Extractor]:
         """The encoder's frames and the phoneme posteriors the words are aligned on."""
@@ -74,7 +84,9 @@ class WhisperWords(Extractor):
 
     def compose_files(
         self, misses: list[tuple[str, str]], cache: FeatureCache, extract_part: ExtractPart
-    ) -> list[Outcome]:
+    ) -> list[Outcome] | None:
+        if not self.cache_sources:
+            return None  # extract_features then runs ``transform`` on each file
         paths = [path for path, _ in misses]
         parts = [extract_part(paths, source) for source in self.sources()]
         return derived_outcomes(misses, cache, parts, lambda arrays: self.pool(*arrays))
