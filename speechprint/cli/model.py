@@ -6,6 +6,7 @@ import json
 import shlex
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -67,13 +68,20 @@ def predict_command(
     files: list[Path] = typer.Argument(..., help="Audio files (mp3, wav, flac, ogg; any rate)."),
     model: str = typer.Option("models:/speechprint-accent@champion", help="MLflow model URI."),
     top_k: int = typer.Option(3, help="How many labels to show per file."),
+    text: str | None = typer.Option(
+        None, help="What the recordings say, when known (default: Whisper recognises it)."
+    ),
+    listen: bool = typer.Option(
+        True, help="Say what each recording said and how much of it was aligned."
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file."),
 ) -> None:
-    """Where is each speaker likely from? Unreadable files are reported; exit code 1 then."""
+    """Where is each speaker likely from, and what did they say? Unreadable files are reported;
+    exit code 1 then."""
     from speechprint.apps.predict import predict_files
 
     with fail.on_user_errors():
-        results = predict_files(files, model_uri=model, top_k=top_k)
+        results = predict_files(files, model_uri=model, top_k=top_k, text=text, listen=listen)
     failed = 0
     for result in results:
         if result.get("error"):
@@ -83,9 +91,24 @@ def predict_command(
             typer.echo(json.dumps(result))
         elif not result.get("error"):
             ranked = ", ".join(f"{t['label']} {t['probability']:.2f}" for t in result["top"])
-            console.print(f"{result['file']}: {ranked}")
+            console.print(f"{result['file']}: {ranked}", soft_wrap=True)
+            _print_heard(result)
     if failed:
         raise typer.Exit(1)
+
+
+def _print_heard(result: dict[str, Any]) -> None:
+    """The transcript used (and where it came from), the share aligned, and any note."""
+    heard = result.get("heard") or {}
+    if heard.get("transcript"):
+        share = heard.get("aligned_share")
+        aligned = "" if share is None else f", {share:.0%} of its words aligned"
+        console.print(
+            f"  heard ({heard.get('source')}{aligned}): {_escape(heard['transcript'])}",
+            soft_wrap=True,
+        )
+    if result.get("note"):
+        console.print(f"  [yellow]note:[/] {_escape(result['note'])}", soft_wrap=True)
 
 
 def report_command(

@@ -17,6 +17,7 @@ import torch
 
 from speechprint.core.errors import ConfigError
 from speechprint.inference.classifier import AccentClassifier
+from speechprint.inference.heard import needs_passage
 
 ENSEMBLE_FORMAT = "ensemble-1"
 
@@ -44,6 +45,24 @@ class EnsembleClassifier:
     @property
     def extractor_params(self) -> dict[str, Any]:
         return {"members": [dict(m.extractor_params) for m in self.members]}
+
+    @property
+    def needs_passage(self) -> bool:
+        """Whether any member's features are laid out by the archive's passage."""
+        return any(uses_passage(member) for member in self.members)
+
+    def without_passage(self) -> EnsembleClassifier | None:
+        """The members whose features do not need the passage (a nested average keeps its own
+        such members), averaged alone: for a recording of another text, the members that need
+        the passage would only see utterance means. ``None`` when every member needs it."""
+        kept: list[Any] = []
+        for member in self.members:
+            if isinstance(member, EnsembleClassifier):
+                inner = member.without_passage()
+                kept += [inner] if inner is not None else []
+            elif not uses_passage(member):
+                kept.append(member)
+        return EnsembleClassifier(kept, self.temperature) if kept else None
 
     def to(self, device: torch.device | str) -> EnsembleClassifier:
         for member in self.members:
@@ -97,6 +116,13 @@ class EnsembleClassifier:
         torch.save(
             {"format": ENSEMBLE_FORMAT, "members": blobs, "temperature": self.temperature}, path
         )
+
+
+def uses_passage(classifier: Any) -> bool:
+    """Whether a classifier (or any member of an ensemble) needs the passage's words."""
+    if isinstance(classifier, EnsembleClassifier):
+        return classifier.needs_passage
+    return needs_passage(classifier.extractor_name, classifier.extractor_params)
 
 
 def load_classifier_file(

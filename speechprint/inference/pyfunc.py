@@ -7,7 +7,11 @@ normalisation statistics, label set, weights) and SpeechPrint's own code (``code
 Input: a DataFrame with a ``path`` column (audio files: mp3, wav, flac, ogg; any rate, mono or
 stereo), or ``waveform`` + ``sample_rate`` columns, or a list of paths. Output: one row per input
 with ``label`` (top-1), ``top_labels`` and ``top_probabilities`` (``top_k`` from the model config,
-default 3), ``probabilities`` (label -> probability) and ``error`` (empty when predicted).
+default 3), ``probabilities`` (label -> probability) and ``error`` (empty when predicted), then
+what the recording said: ``transcript`` (the passage, the row's ``text`` when the input has that
+column, else Whisper base's recognition), ``transcript_source`` (passage, given, whisper),
+``aligned_share`` (its words found in the recording) and ``note`` (e.g. a model that needs the
+passage asked about another text). ``model_config={"listen": False}`` skips the listening.
 
 The model loads on the CPU unless told otherwise: ``mlflow.pyfunc.load_model(uri,
 model_config={"device": "cuda"})`` (any ``train.device`` value, ``auto`` included). Calibrated
@@ -29,15 +33,23 @@ from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
-import numpy as np
 import pandas as pd
 
 from speechprint.core.errors import ConfigError
 from speechprint.core.runtime import resolve_device
+from speechprint.inference.answer import ANSWER_COLUMNS, answer_row
 from speechprint.inference.ensemble import load_classifier_file
 
 CLASSIFIER_ARTIFACT = "classifier"
-OUTPUT_COLUMNS = ["file", "label", "top_labels", "top_probabilities", "probabilities", "error"]
+OUTPUT_COLUMNS = [
+    "file",
+    "label",
+    "top_labels",
+    "top_probabilities",
+    "probabilities",
+    "error",
+    *ANSWER_COLUMNS,
+]
 
 
 # MLflow warns at class definition that ``predict`` has no type hints, inside its own
@@ -53,71 +65,35 @@ with contextlib.redirect_stderr(io.StringIO()):
                 context.artifacts[CLASSIFIER_ARTIFACT], device=device
             )
             self.top_k = int(config.get("top_k", 3))
+            self.listen = bool(config.get("listen", True))
             if config.get("temperature") is not None:
                 self.classifier.temperature = float(config["temperature"])
 
         def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
-            return predict_frame(self.classifier, model_input, top_k=self.top_k)
+            return predict_frame(self.classifier, model_input, top_k=self.top_k, listen=self.listen)
 
 
-def predict_frame(classifier: Any, model_input: Any, *, top_k: int = 3) -> pd.DataFrame:
+def predict_frame(
+    classifier: Any, model_input: Any, *, top_k: int = 3, listen: bool = True
+) -> pd.DataFrame:
     """Score files, audio content or waveforms; a bad input gets an ``error`` row (``label``
-    None, strict JSON when served), never sinks the batch."""
+    None, strict JSON when served), never sinks the batch. With ``listen``, each answer says
+    what the recording said (``inference.answer``): a ``text`` column gives it, else Whisper
+    recognises it."""
     frame = _as_frame(model_input)
     if "audio" in frame.columns:
         with tempfile.TemporaryDirectory() as tmp:
-            return _predict_audio_content(classifier, frame, Path(tmp), top_k)
-    labels = list(classifier.labels)
-    rows: list[dict[str, Any]] = []
-    if "path" in frame.columns:
-        paths = [str(p) for p in frame["path"]]
-        probabilities, errors = classifier.predict_proba_files(paths)
-        errors = {str(k): v for k, v in dict(errors).items()}
-        sources = paths
-        probs_by_source = dict(zip([p for p in paths if p not in errors], probabilities))
-    else:
-        sources, probs_by_source, errors = [], {}, {}
-        for index, row in frame.iterrows():
-            source = str(row.get("name", f"waveform-{index}"))
-            sources.append(source)
-            try:
-                wave = np.asarray(row["waveform"], dtype=np.float32)
-                probs_by_source[source] = classifier.predict_proba_waveform(
-                    wave, int(row["sample_rate"])
-                )
-            except Exception as error:  # noqa: BLE001 - reported per row
-                errors[source] = str(error)
-    for source in sources:
-        if source in errors:
-            rows.append(
-                {
-                    "file": source,
-                    "label": None,
-                    "top_labels": [],
-                    "top_probabilities": [],
-                    "probabilities": {},
-                    "error": str(errors[source]),
-                }
-            )
-            continue
-        probs = np.asarray(probs_by_source[source], dtype=float)
-        order = np.argsort(-probs)[:top_k]
-        rows.append(
-            {
-                "file": source,
-                "label": labels[order[0]],
-                "top_labels": [labels[i] for i in order],
-                "top_probabilities": [float(probs[i]) for i in order],
-                "probabilities": {label: float(p) for label, p in zip(labels, probs)},
-                "error": "",
-            }
-        )
+            return _predict_audio_content(classifier, frame, Path(tmp), top_k, listen)
+    rows = [
+        answer_row(classifier, record, index, top_k=top_k, listen=listen)
+        for index, record in zip(frame.index, frame.to_dict(orient="records"))
+    ]
     # object dtype: a missing label stays None (JSON null), never NaN (not JSON at all)
     return pd.DataFrame(rows, columns=OUTPUT_COLUMNS, dtype=object)
 
 
 def _predict_audio_content(
-    classifier: Any, frame: pd.DataFrame, folder: Path, top_k: int
+    classifier: Any, frame: pd.DataFrame, folder: Path, top_k: int, listen: bool
 ) -> pd.DataFrame:
     """Rows of base64 ``audio`` (a client's file content, with an optional ``name``)."""
     paths, names, bad = [], [], {}
@@ -130,7 +106,10 @@ def _predict_audio_content(
             bad[str(path)] = f"'audio' is not valid base64: {error}"
         paths.append(str(path))
         names.append(name)
-    result = predict_frame(classifier, pd.DataFrame({"path": paths}), top_k=top_k)
+    files = pd.DataFrame({"path": paths})
+    if "text" in frame.columns:
+        files["text"] = list(frame["text"])
+    result = predict_frame(classifier, files, top_k=top_k, listen=listen)
     for position, path in enumerate(paths):
         if path in bad:
             result.loc[position, ["label", "error"]] = [None, bad[path]]
@@ -205,7 +184,8 @@ def _save_model(path: Path, weights: Path, package_dir: str, classifier: Any) ->
         artifacts={CLASSIFIER_ARTIFACT: str(weights)},
         code_paths=[package_dir],
         # temperature: None = as trained; a key here so load_model(model_config=) may set it
-        model_config={"top_k": 3, "device": "cpu", "temperature": None},
+        # listen: say what each recording said (Whisper base and the phoneme recogniser)
+        model_config={"top_k": 3, "device": "cpu", "temperature": None, "listen": True},
         pip_requirements=_requirements(),
         metadata={
             "labels": list(classifier.labels),
