@@ -11,11 +11,11 @@ from pathlib import Path
 from pydantic import Field
 
 from speechprint.core.config import StrictModel, load_yaml, parse
-from speechprint.core.errors import ConfigError, DataError
+from speechprint.core.errors import ConfigError
 from speechprint.tracking import store as tracking
 from speechprint.train import Component, DataSpec, Result, RunConfig, TrainConfig, run
 from speechprint.train.cv import cross_validate
-from speechprint.train.prepare import prepare_data
+from speechprint.train.prepare import check_data, prepare_data
 
 DEFAULT_EXPERIMENT = "experiments"
 
@@ -91,8 +91,7 @@ def run_experiment(
     on the train+val speakers (``result.cv``), logged as ``cv/*`` metrics.
     """
     experiment, config = load_experiment(path, archive=archive)
-    if not Path(config.archive).exists():
-        raise DataError(f"{path}: data.archive: archive not found: {config.archive}")
+    check_data(config, source=str(path))  # before any MLflow run: a retry adds none
     config.jobs, config.cache_dir = jobs, cache_dir
     client = tracking.client()
     tracking.check_reachable(client)

@@ -66,22 +66,39 @@ def format_errors(
     source: str,
     prefix: tuple[Any, ...] = (),
 ) -> str:
-    """One line per problem: ``source: key.path: message``."""
-    lines = []
+    """One line, whatever the number of problems (a user error is one line, the CLI's rule):
+    ``source: key.path: message; key.path: message``, the missing keys named together.
+
+    >>> class Study(StrictModel):
+    ...     name: str
+    ...     models: list[str]
+    >>> parse(Study, {}, source="x.yaml")
+    Traceback (most recent call last):
+    ...
+    speechprint.core.errors.ConfigError: x.yaml: required key(s) missing: name, models
+    """
+    problems = []
+    missing = [
+        _dotted(prefix + tuple(item["loc"]))
+        for item in error.errors(include_url=False)
+        if item["type"] == "missing"
+    ]
+    if missing:
+        problems.append(f"required key(s) missing: {', '.join(missing)}")
     for item in error.errors(include_url=False):
         loc = prefix + tuple(item["loc"])
         path = _dotted(loc) or "(top level)"
         if item["type"] == "extra_forbidden":
             message = "unknown key" + _suggestion(model, tuple(item["loc"]))
         elif item["type"] == "missing":
-            message = "required key is missing"
+            continue
         else:
             message = item["msg"]
             if item["type"] not in ("value_error", "assertion_error") and "input" in item:
                 message += f" (got {item['input']!r})"
             message = message.removeprefix("Value error, ")
-        lines.append(f"{source}: {path}: {message}")
-    return "\n".join(dict.fromkeys(lines))
+        problems.append(f"{path}: {message}")
+    return f"{source}: " + "; ".join(dict.fromkeys(problems))
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:

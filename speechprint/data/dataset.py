@@ -12,8 +12,8 @@ import pandas as pd
 from speechprint.core.errors import ConfigError, DataError
 from speechprint.data.archive import Archive
 from speechprint.data.regions import UNCLASSIFIED
+from speechprint.data.targets import TARGETS
 
-TARGETS = ("region", "native_language", "country", "sex")
 SPLITS = ("train", "val", "test")
 
 

@@ -15,6 +15,7 @@ from speechprint.study.objective import optimize, prepare_features
 from speechprint.study.session import StudyOutcome, StudySession, TrialCallback
 from speechprint.study.spec import StudySpec
 from speechprint.study.workers import run_workers
+from speechprint.train.prepare import check_data
 
 __all__ = ["check_options", "prepare_features", "run_study"]
 
@@ -45,6 +46,7 @@ def run_study(
     """
     check_options(n_trials=n_trials, timeout=timeout, workers=workers, jobs=jobs)
     spec = spec.with_archive(archive)
+    check_data(spec.data, source=spec.source)  # before any study, run or feature exists
     spec = identity.resolve(spec, storage=storage, workers=workers, new_version=new_version)
     session = StudySession(spec, storage=storage, n_trials=n_trials, workers=workers)
     with session:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from speechprint.core.config import StrictModel, parse
+from speechprint.core.errors import did_you_mean
+from speechprint.data.targets import TARGETS
 
 DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
 
@@ -55,6 +57,15 @@ class DataSpec(StrictModel):
     unit: Literal["clip", "speaker"] = "clip"
     # Features memory-mapped from one packed file instead of held in memory (large corpora).
     lazy_features: bool = False
+
+    @field_validator("target")
+    @classmethod
+    def _known_target(cls, target: str) -> str:
+        # Here, not when the dataset is built: after an MLflow run or a study would exist.
+        if target not in TARGETS:
+            hint = did_you_mean(target, list(TARGETS)) or ""
+            raise ValueError(f"unknown target {target!r}{hint} (valid: {', '.join(TARGETS)})")
+        return target
 
 
 class Component(StrictModel):
