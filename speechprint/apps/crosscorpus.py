@@ -129,6 +129,7 @@ def cross_corpus_score(
         progress=progress,
         dask=dask,
     )
+        texts=archive.texts(),  # the corpus's transcripts, for extractors that read them
     scored = kept[kept["path"].isin(list(features.features))].reset_index(drop=True)
     y = np.array([index[mapping[v.strip().lower()]] for v in scored[source]], dtype=int)
     proba = classifier.predict_proba_features([features.features[p] for p in scored["path"]])

@@ -66,10 +66,17 @@ def features_extract(
             raise ConfigError("--jobs must be at least 1")
         from speechprint.data.corpora import load_corpus
 
-        paths = [str(p) for p in load_corpus(archive, corpus).with_audio["path"]]
+        loaded = load_corpus(archive, corpus)
+        paths = [str(p) for p in loaded.with_audio["path"]]
     with fail.on_user_errors():
         result = extract_features(
-            paths, built, jobs=jobs, cache_dir=cache_dir, progress=progress, dask=dask
+            paths,
+            built,
+            jobs=jobs,
+            cache_dir=cache_dir,
+            progress=progress,
+            dask=dask,
+            texts=loaded.texts(),
         )
     console.print(
         f"[bold]{built.id}[/] {built.params()}\n"

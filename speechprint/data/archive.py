@@ -56,6 +56,17 @@ class Archive:
     def rows_without_audio(self) -> int:
         return int(self.speakers["path"].isna().sum())
 
+    def texts(self) -> dict[str, str | None]:
+        """What each recording says (its ``text``) by path; None where there is no transcript,
+        for extractors that read the text (``phones``: Whisper recognises those)."""
+        rows = self.with_audio
+        if "text" not in rows.columns:
+            return dict.fromkeys(rows["path"])
+        return {
+            str(p): t.strip() if isinstance(t, str) and t.strip() else None
+            for p, t in zip(rows["path"], rows["text"])
+        }
+
 
 def _recordings_dir(root: Path) -> Path:
     for candidate in (root / "recordings" / "recordings", root / "recordings"):

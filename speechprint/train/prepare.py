@@ -67,5 +67,6 @@ def prepare_data(config: RunConfig, *, progress: bool = True) -> PreparedData:
         cache_dir=config.cache_dir,
         progress=progress,
         lazy=config.lazy_features,
+        texts=archive.texts(),  # the corpus's transcripts, for extractors that read them
     )
     return PreparedData(dataset, features)
