@@ -33,6 +33,8 @@ def test_reader_on_the_real_files(shared_so762: Path) -> None:
     assert (speakers["age"] >= 18).sum() == 67 and (speakers["age"] < 18).sum() == 58
     assert speakers["sex"].value_counts().to_dict() == {"female": 67, "male": 58}
     assert clips["text"].notna().all() and archive.notes["children_under_18"] == 58
+    # What each file says, by path: what extractors that read the text (phones) are given.
+    assert archive.texts()[first["path"]] == "WE CALL IT BEAR" and len(archive.texts()) == 2500
 
 
 def test_a_speakers_clips_join_into_one_unit(shared_so762: Path) -> None:
