@@ -180,7 +180,7 @@ def test_predict_cli_mp3_stereo_wav_and_a_corrupt_file(promoted: dict, tmp_path:
     result = runner.invoke(
         app, ["predict", *map(str, mp3), str(stereo), str(corrupt), "--json", "--top-k", "3"]
     )
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # unreadable input: a user error
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     by_file = {Path(line["file"]).name: line for line in lines}
     for good in [*mp3, stereo]:

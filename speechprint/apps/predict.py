@@ -28,6 +28,32 @@ def load_model(uri: str = DEFAULT_MODEL_URI, *, model_config: dict[str, Any] | N
         ) from error
 
 
+def check_inputs(paths: list[str | Path], *, top_k: int) -> list[Path]:
+    """The audio files to predict: a folder stands for the audio files in it (sorted, at any
+    depth). Missing paths, an empty folder or ``top_k`` below 1 are one ``SpeechPrintError``."""
+    from speechprint.core.errors import DataError
+    from speechprint.data.archive import AUDIO_EXTENSIONS
+
+    if top_k < 1:
+        raise ConfigError(f"--top-k must be at least 1, got {top_k}")
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise DataError(f"file not found: {', '.join(missing)}")
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found = sorted(
+            p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
+        )
+        if not found:
+            kinds = ", ".join(e.lstrip(".") for e in AUDIO_EXTENSIONS)
+            raise DataError(f"{path}: a folder with no audio files ({kinds}) in it")
+        files.extend(found)
+    return files
+
+
 def predict_files(
     paths: Sequence[str | Path],
     *,
@@ -42,6 +68,7 @@ def predict_files(
     ``text`` is what every file says, when known; otherwise Whisper recognises it (``listen``).
     Unreadable files get an ``error`` and no ``top``; the other files are still predicted.
     """
+    paths = check_inputs(paths, top_k=top_k)  # before the model: loading it takes seconds
     import pandas as pd
 
     model = load_model(model_uri, model_config={"listen": listen})

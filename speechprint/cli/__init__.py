@@ -14,10 +14,21 @@ app = typer.Typer(
 _registered = False
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"speechprint {version('speechprint')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for user errors too."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress notes (INFO)."),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version."
+    ),
 ) -> None:
     """Accent identification research harness: data, features, studies, MLflow, promotion."""
     from speechprint.cli.common import fail, setup_logging
@@ -32,6 +43,7 @@ def _register_subcommands() -> None:
     if _registered:
         return
     _registered = True
+    _flags_without_type()
     from speechprint.cli import data, evaluate, features, findings, model, probe, study
 
     app.add_typer(data.app, name="data")
@@ -43,6 +55,22 @@ def _register_subcommands() -> None:
     model.register(app)
     app.add_typer(probe.app, name="probe")
     findings.register(app)
+
+
+def _flags_without_type() -> None:
+    """``--help`` lists a flag without Typer's ``<bool>`` type column: a flag takes no value, and
+    ``<bool>`` reads as if it did (``--debug true``). Typer offers no setting for it."""
+    from typer.core import TyperOption
+
+    if getattr(TyperOption, "_speechprint_flags", False):
+        return
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: typer.Context) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    TyperOption._speechprint_flags = True  # type: ignore[attr-defined]
 
 
 def main() -> None:

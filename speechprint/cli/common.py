@@ -1,8 +1,13 @@
-"""What every command shares: the console, logging, and user errors as one line with exit code 2.
+"""What every command shares: the console, logging, and the exit codes.
 
-Only ``SpeechPrintError`` (something the user can fix) becomes a one-line message; any other
-exception is a bug and keeps its traceback. ``speechprint --debug ...`` shows tracebacks for user
-errors too.
+One rule for every command (README, "Exit codes"):
+
+- 0: done.
+- 1: a bug: any exception that is not a ``SpeechPrintError`` keeps its traceback.
+- 2: a user error: something the user can fix (a bad file, option, path, name; input that cannot
+  be read), one ``error: ...`` line per problem, no traceback. Typer's usage errors are 2 too.
+  ``speechprint --debug ...`` adds the traceback and keeps the code.
+- 130: interrupted (Ctrl-C, SIGTERM), with how to resume where there is something to resume.
 """
 
 from __future__ import annotations
@@ -22,19 +27,27 @@ err_console = Console(stderr=True, soft_wrap=True)  # error lines stay greppable
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
+BUG = 1
+USER_ERROR = 2
+INTERRUPTED = 130
+
+
 class _Fail:
     debug = False
 
     @contextlib.contextmanager
     def on_user_errors(self) -> Iterator[None]:
-        """Turn a ``SpeechPrintError`` into its message (no traceback) and exit 2."""
+        """Turn a ``SpeechPrintError`` into its message and exit 2 (with --debug, after its
+        traceback: the code says what kind of failure it was, whatever is shown)."""
         try:
             yield
         except SpeechPrintError as error:
             if self.debug:
-                raise
+                import traceback
+
+                traceback.print_exc(file=sys.stderr)
             err_console.print(f"[bold red]error:[/] {_escape(str(error))}")
-            raise typer.Exit(2) from None
+            raise typer.Exit(USER_ERROR) from None
 
 
 fail = _Fail()

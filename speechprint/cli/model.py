@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from speechprint.cli.common import console, err_console, fail, print_trial
+from speechprint.cli.common import USER_ERROR, console, err_console, fail, print_trial
 
 
 def promote_command(
@@ -65,7 +65,9 @@ def _escape(text: str) -> str:
 
 
 def predict_command(
-    files: list[Path] = typer.Argument(..., help="Audio files (mp3, wav, flac, ogg; any rate)."),
+    files: list[Path] = typer.Argument(
+        ..., help="Audio files (mp3, wav, flac, ogg; any rate), or folders of them."
+    ),
     model: str = typer.Option("models:/speechprint-accent@champion", help="MLflow model URI."),
     top_k: int = typer.Option(3, help="How many labels to show per file."),
     text: str | None = typer.Option(
@@ -76,8 +78,8 @@ def predict_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file."),
 ) -> None:
-    """Where is each speaker likely from, and what did they say? Unreadable files are reported;
-    exit code 1 then."""
+    """Where is each speaker likely from, and what did they say? A folder stands for the audio
+    files in it. Unreadable files are reported, the others predicted; exit code 2 then."""
     from speechprint.apps.predict import predict_files
 
     with fail.on_user_errors():
@@ -94,7 +96,7 @@ def predict_command(
             console.print(f"{result['file']}: {ranked}", soft_wrap=True)
             _print_heard(result)
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(USER_ERROR)  # unusable input is the user's to fix, as everywhere
 
 
 def _print_heard(result: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from speechprint.cli.common import console, fail, print_trial
+from speechprint.cli.common import INTERRUPTED, console, fail, print_trial
 from speechprint.core.errors import ConfigError
 
 app = typer.Typer(help="Launch, resume and inspect Optuna studies (logged to MLflow).")
@@ -66,7 +66,7 @@ def study_run(
         resume += [f"--workers {workers}"] if workers > 1 else []
         resume += ["--new-version"] if new_version else []
         console.print(f"[yellow]Interrupted.[/] Resume with: {' '.join(resume)}")
-        raise typer.Exit(130)
+        raise typer.Exit(INTERRUPTED)
 
 
 @app.command("show")

@@ -21,6 +21,7 @@ import soundfile as sf
 
 from speechprint.core.errors import DataError
 from speechprint.data.audio import decode_failure
+from speechprint.data.decoder_notes import decoder_notes_dropped
 from speechprint.data.regions import UNCLASSIFIED, RegionTable, region_table
 
 METADATA_FILE = "speakers_all.csv"
@@ -181,7 +182,8 @@ def check_readable(path: str | Path) -> str | None:
     try:
         if path.stat().st_size == 0:
             return "empty file (0 bytes)"
-        info = sf.info(str(path))
+        with decoder_notes_dropped():  # the caller reports the file once, in its words
+            info = sf.info(str(path))
     except FileNotFoundError:
         return "file not found"
     except Exception as error:  # noqa: BLE001 - any failure means unreadable

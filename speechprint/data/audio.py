@@ -14,6 +14,7 @@ import soundfile as sf
 import soxr
 
 from speechprint.core.errors import DataError
+from speechprint.data.decoder_notes import decoder_notes_dropped
 
 # Below this peak level a recording holds no speech (MP3 noise floors sit well above it).
 SILENCE_PEAK = 1e-4
@@ -43,6 +44,11 @@ def decode_failure(error: BaseException) -> str:
 
 def _decode(path: Path) -> tuple[np.ndarray, int]:
     """Decode with libsndfile (mp3, wav, flac, ogg); librosa's fallbacks for anything else."""
+    with decoder_notes_dropped():  # a damaged MP3's notes: an AudioError says it once
+        return _decode_noisily(path)
+
+
+def _decode_noisily(path: Path) -> tuple[np.ndarray, int]:
     try:
         wave, rate = sf.read(str(path), dtype="float32", always_2d=True)
         return wave, int(rate)
