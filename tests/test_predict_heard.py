@@ -117,3 +117,18 @@ def test_predict_command_with_a_text(models, recordings, tmp_path: Path) -> None
     human = CliRunner().invoke(app, args)
     assert human.exit_code == 0, human.output
     assert "heard (given" in human.stdout and "note:" in human.stdout
+
+
+def test_an_ensemble_leans_on_the_members_that_do_not_need_the_passage() -> None:
+    from speechprint.inference.ensemble import uses_passage
+    from speechprint.inference.heard import needs_passage
+
+    utterance, words = fitted("mfcc_mean", {}), fitted("whisper_words", {"model": "base"})
+    seeds = EnsembleClassifier([utterance, fitted("mfcc_mean", {}, seed=2)])  # a seed average
+    nested = EnsembleClassifier([seeds, words, EnsembleClassifier([words])], temperature=2.0)
+    assert uses_passage(nested) and not uses_passage(seeds)
+    lean = nested.without_passage()
+    assert lean is not None and lean.members == [seeds] and lean.temperature == 2.0
+    assert EnsembleClassifier([words]).without_passage() is None
+    fused = {"parts": [{"name": "whisper_layers"}, {"name": "whisper_words", "params": {}}]}
+    assert needs_passage("fusion", fused) and not needs_passage("phones", {})
