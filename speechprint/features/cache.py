@@ -113,7 +113,9 @@ class FeatureCache:
             return None
         except (OSError, ValueError, EOFError):
             return None  # truncated or foreign bytes: a miss, overwritten by the next save
-        if array.dtype not in (np.float32, self._stored) or array.ndim != self._ndim:
+        # float16 is read from any extractor's folder: one whose storage depends on a setting
+        # outside its key (whisper_words' cache_sources) may hold both.
+        if array.dtype not in (np.float32, np.float16) or array.ndim != self._ndim:
             return None
         return array if array.dtype == np.float32 or mmap else array.astype(np.float32)
 
