@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 
@@ -23,8 +24,9 @@ from rich.console import Console
 from speechprint.core.errors import SpeechPrintError
 
 err_console = Console(stderr=True, soft_wrap=True)  # error lines stay greppable
-# Piped output (logs, CI, notebooks) gets wide tables instead of rich's 80-column default.
-console = Console(width=None if sys.stdout.isatty() else 160)
+# Tables follow the terminal's width (or COLUMNS, which rich reads, when set); piped output with
+# no COLUMNS (logs, CI, notebooks) gets wide tables instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 
 
 BUG = 1

@@ -34,6 +34,12 @@ def _print_count_tables(summary: dict, top: int) -> None:
         for name, count in shown:
             table.add_row(name, str(count))
         console.print(table)
+        if len(shown) < len(counts):  # say so: a short table must not read as the whole list
+            console.print(
+                f"(the {len(shown)} largest of {len(counts)} {title} rows; "
+                "--top N shows more, --json all)",
+                soft_wrap=True,
+            )
 
 
 @app.command("describe")
@@ -44,7 +50,9 @@ def describe(
     ),
     out: Path | None = typer.Option(None, help="Write overview plots (PNG) to this folder."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    top: int = typer.Option(15, help="Rows in the language and country tables (human output)."),
+    top: int = typer.Option(
+        15, min=1, help="Rows in the language and country tables (human output)."
+    ),
     regions: str = typer.Option(
         "seed",
         metavar="NAME|PATH",

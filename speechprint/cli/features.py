@@ -20,11 +20,16 @@ app = typer.Typer(help="Feature extractors: list them, extract (cached, parallel
 def features_list() -> None:
     """Registered extractors with their kind, parameters (defaults) and output dimension."""
     from speechprint.features import FEATURES
+    from speechprint.features.base import extractor_param_names
 
     table = Table("name", "version", "kind", "parameters (defaults)", "output dim")
     for entry in FEATURES.entries():
         extractor = entry.obj()
-        params = ", ".join(f"{k}={v}" for k, v in extractor.params().items())
+        # Every parameter it takes, not its cache key's (which leaves defaults such as
+        # whisper_encoder's model and layer out, to keep older keys valid).
+        params = ", ".join(
+            f"{k}={getattr(extractor, k)!s}" for k in extractor_param_names(entry.name)
+        )
         dim = extractor.output_dim()
         shape = (
             "?" if dim is None else (f"{dim}" if extractor.kind == "pooled" else f"frames x {dim}")

@@ -166,12 +166,15 @@ def ui_command(
         "--port",
         str(dashboard_port),
     ]
-    console.print("MLflow UI:        " + shlex.join(mlflow_cmd))
+    # soft_wrap: a command wrapped at the terminal's width breaks when copied.
+    console.print("MLflow UI:        " + shlex.join(mlflow_cmd), soft_wrap=True, markup=False)
     console.print(
-        "optuna-dashboard: " + shlex.join(dashboard_cmd) + "  (pip install optuna-dashboard)"
+        "optuna-dashboard: " + shlex.join(dashboard_cmd) + "  (pip install optuna-dashboard)",
+        soft_wrap=True,
+        markup=False,
     )
     if study:
-        console.print(f"open the trials: {_study_link(study, port)}")
+        console.print(f"open the trials: {_study_link(study, port)}", soft_wrap=True)
     if start:
         console.print(f"starting the MLflow UI on http://127.0.0.1:{port} (Ctrl-C stops it)")
         subprocess.run(mlflow_cmd, check=False)

@@ -149,39 +149,11 @@ def runs_compare(
             typer.echo("\nTest split (speakers never used for tuning): promoted trials\n")
             typer.echo(markdown_table(tested))
         return
-    _print_table(
-        frame,
-        f"{study}: best trial per extractor x model (selection score)",
-        [
-            "extractor",
-            "model",
-            "bal. acc.",
-            "macro-F1",
-            "95% CI",
-            "trials",
-            "done",
-            "pruned",
-            "failed",
-        ],
+    console.print(
+        comparison_table(frame, f"{study}: best trial per extractor x model (selection score)")
     )
     if len(tested):
-        _print_table(
-            tested,
-            f"{study}: promoted trials on the test split",
-            [
-                "trial",
-                "extractor",
-                "model",
-                "val bal. acc.",
-                "test bal. acc.",
-                "95% CI",
-                "macro-F1",
-                "accuracy",
-                "majority acc.",
-                "chance",
-                "registered as",
-            ],
-        )
+        console.print(comparison_table(tested, f"{study}: promoted trials on the test split"))
     else:
         console.print("no trial of this study is scored on test yet: `speechprint promote` does it")
 
@@ -202,15 +174,18 @@ def _paired_line(study_name: str, storage: str | None, a: int, b: int) -> str:
     return "out of fold, " + difference.verdict(f"trial {a}", f"trial {b}")
 
 
-def _print_table(frame: Any, title: str, headers: list[str]) -> None:
+def comparison_table(frame: Any, title: str) -> Table:
+    """A ``runs compare`` frame as the terminal shows it: every column under its own header
+    (``release.compare`` defines both tables once, for the terminal and for Markdown)."""
+    from speechprint.release.compare import headers
     from speechprint.study.summary import short
 
     table = Table(title=title)
-    for header in headers:
+    for header in headers(frame):
         table.add_column(header, no_wrap=True)
     for row in frame.itertuples(index=False):
         table.add_row(*("-" if v is None or v != v or v == "" else short(v) for v in row))
-    console.print(table)
+    return table
 
 
 def experiment_run(

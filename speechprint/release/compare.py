@@ -10,18 +10,44 @@ from speechprint.core.errors import ConfigError
 from speechprint.tracking import store as tracking
 
 CANDIDATE_KINDS = ("refit", "ensemble")
+# The two tables, defined once: each column's key (the frame's, CSV's and Markdown's header) and
+# its short header on the terminal. Frames are built from these keys and the terminal looks its
+# headers up by key, so a column can never sit under another's header.
 # Each pair's best selection score: a cross-validated trial's k-fold mean, else its validation score.
-_PAIR_COLUMNS = [
-    "extractor",
-    "model",
-    "best_balanced_accuracy",
-    "macro_f1",
-    "ci95",
-    "trials",
-    "complete",
-    "pruned",
-    "failed",
-]
+PAIR_TABLE = {
+    "extractor": "extractor",
+    "model": "model",
+    "best_balanced_accuracy": "bal. acc.",
+    "macro_f1": "macro-F1",
+    "ci95": "95% CI",
+    "trials": "trials",
+    "complete": "done",
+    "pruned": "pruned",
+    "failed": "failed",
+}
+TEST_TABLE = {
+    "trial": "trial",
+    "extractor": "extractor",
+    "model": "model",
+    "selected_by": "selected by",
+    "selection_score": "selection",
+    "test_balanced_accuracy": "test bal. acc.",
+    "test_ci95": "95% CI",
+    "vs_linear_baseline_paired": "vs linear baseline (paired)",
+    "test_macro_f1": "macro-F1",
+    "test_accuracy": "accuracy",
+    "majority_accuracy": "majority acc.",
+    "chance": "chance",
+    "seed_test_scores": "seed test scores",
+    "registered_as": "registered as",
+}
+_PAIR_COLUMNS = list(PAIR_TABLE)
+
+
+def headers(frame: pd.DataFrame) -> list[str]:
+    """The terminal's header of each of ``frame``'s columns, in its order."""
+    short = {**PAIR_TABLE, **TEST_TABLE}
+    return [short.get(str(column), str(column)) for column in frame.columns]
 
 
 def compare_pairs(study: str) -> pd.DataFrame:
@@ -112,22 +138,7 @@ def test_scores(study: str) -> pd.DataFrame:
     """
     client = tracking.client()
     experiment = client.get_experiment_by_name(study)
-    columns = [
-        "trial",
-        "extractor",
-        "model",
-        "selected_by",
-        "selection_score",
-        "test_balanced_accuracy",
-        "test_ci95",
-        "vs_linear_baseline_paired",
-        "test_macro_f1",
-        "test_accuracy",
-        "majority_accuracy",
-        "chance",
-        "seed_test_scores",
-        "registered_as",
-    ]
+    columns = list(TEST_TABLE)
     if experiment is None:
         raise ConfigError(f"no MLflow experiment named {study!r} at {tracking.tracking_uri()}")
     runs = client.search_runs(
