@@ -1,4 +1,4 @@
-"""One exit-code rule for every command (README, "Exit codes"), met as a user meets it: real
+"""One exit-code rule for every command (docs/USAGE.md, "Exit codes"), met as a user meets it: real
 ``speechprint`` processes. 0 done, 1 a bug (traceback), 2 a user error (one ``error:`` line; with
 --debug its traceback too), 130 interrupted."""
 

@@ -1,6 +1,6 @@
 """What every command shares: the console, logging, and the exit codes.
 
-One rule for every command (README, "Exit codes"):
+One rule for every command (docs/USAGE.md, "Exit codes"):
 
 - 0: done.
 - 1: a bug: any exception that is not a ``SpeechPrintError`` keeps its traceback.
