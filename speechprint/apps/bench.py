@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from speechprint.core.errors import ConfigError
+from speechprint.data.archive import load_archive
 from speechprint.features import extract_features, make_extractor
 
 NOTEBOOK_RATE = 22050
@@ -115,8 +116,6 @@ def run_benchmark(
 
 def archive_paths(archive: str | os.PathLike[str], limit: int | None = None) -> list[str]:
     """The archive's recordings (rows with audio), optionally only the first ``limit``."""
-    from speechprint.data.archive import load_archive
-
     if limit is not None and limit < 1:
         raise ConfigError("limit must be at least 1")
     return [str(p) for p in load_archive(archive).with_audio["path"]][:limit]

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from speechprint.apps.predict import load_model
 from speechprint.core.errors import ConfigError, DataError
 from speechprint.data.archive import Archive
 from speechprint.evaluation.metrics import bootstrap_interval, evaluate
@@ -128,8 +129,8 @@ def cross_corpus_score(
         cache_dir=cache_dir,
         progress=progress,
         dask=dask,
-    )
         texts=archive.texts(),  # the corpus's transcripts, for extractors that read them
+    )
     scored = kept[kept["path"].isin(list(features.features))].reset_index(drop=True)
     y = np.array([index[mapping[v.strip().lower()]] for v in scored[source]], dtype=int)
     proba = classifier.predict_proba_features([features.features[p] for p in scored["path"]])
@@ -181,8 +182,6 @@ def first_clips(rows: pd.DataFrame, per_speaker: int | None) -> pd.DataFrame:
 
 def load_classifier(uri: str) -> Any:
     """The ``AccentClassifier`` inside a logged or registered model (any MLflow model URI)."""
-    from speechprint.apps.predict import load_model
-
     model = load_model(uri)
     try:
         return model.unwrap_python_model().classifier

@@ -19,6 +19,15 @@ from typing import Any
 import numpy as np
 
 from speechprint.core.errors import ConfigError, DataError
+from speechprint.features import FeatureSet, make_extractor
+from speechprint.features.pretrained import resolve_model_dir
+from speechprint.features.pretrained.encoder import read_encoder_weights
+from speechprint.features.pretrained.layers import split_layers
+from speechprint.features.pretrained.whisper import DIMS
+from speechprint.tracking import store as tracking
+from speechprint.train import RunConfig
+from speechprint.train.cv import cross_validate
+from speechprint.train.prepare import prepare_data
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +144,6 @@ def probe_layers(
     progress: bool = True,
 ) -> LayerProbe:
     """Score a linear probe on every layer; no MLflow (see ``run_probe`` for the logged run)."""
-    from speechprint.train import RunConfig
-    from speechprint.train.prepare import prepare_data
-
     if not Path(archive).exists():
         raise DataError(f"archive not found: {archive}")
     all_params = layers_params(extractor, dict(params or {}))
@@ -176,10 +182,6 @@ def _score_layer(
     config: Any, dataset: Any, features: Any, layer: int, n_outputs: int, folds: int, repeats: int
 ) -> LayerScore:
     """Repeated k-fold of the probe on one layer's slice of the all-layer statistics."""
-    from speechprint.features import FeatureSet, make_extractor
-    from speechprint.features.pretrained.layers import split_layers
-    from speechprint.train.cv import cross_validate
-
     layer_params = {**config.extractor_params, "layer": layer}
     sliced = FeatureSet(
         extractor=make_extractor("whisper_layers", layer_params),
@@ -200,21 +202,15 @@ def _score_layer(
 
 def _width(params: dict[str, Any]) -> int:
     """d_model of the probed model: known for named models, else read from the model folder."""
-    from speechprint.features.pretrained.whisper import DIMS
-
     model = params.get("model", "tiny.en")
     if model in DIMS:
         return DIMS[model][0]
-    from speechprint.features.pretrained import resolve_model_dir
-    from speechprint.features.pretrained.encoder import read_encoder_weights
 
     return int(read_encoder_weights(f"{resolve_model_dir(model)}/model.bin")["conv1/bias"].shape[0])
 
 
 def run_probe(out_dir: str | Path, **kwargs: Any) -> LayerProbe:
     """``probe_layers`` plus its CSV and PNG in ``out_dir``, logged as one MLflow run."""
-    from speechprint.tracking import store as tracking
-
     extractor = kwargs.get("extractor", "whisper_encoder")
     layers_params(extractor, dict(kwargs.get("params") or {}))  # fail before opening MLflow
     out = Path(out_dir)

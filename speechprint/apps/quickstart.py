@@ -8,7 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from speechprint.apps.predict import predict_files
+from speechprint.apps.report import write_report
 from speechprint.core.errors import ConfigError
+from speechprint.data.synth import synthesize_corpus
+from speechprint.release.promote import promote
+from speechprint.study.runner import run_study
+from speechprint.study.spec import StudySpec
+from speechprint.tracking import store as tracking
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +45,6 @@ def run_quickstart(
     ``on_step`` gets each step's heading, ``on_line`` each result line and ``on_trial`` each
     finished trial (an Optuna callback); by default they go to the log.
     """
-    from speechprint.apps.report import write_report
-    from speechprint.release.promote import promote
-    from speechprint.study.runner import run_study
-    from speechprint.study.spec import StudySpec
-    from speechprint.tracking import store as tracking
-
     step = on_step or log.info
     say = on_line or log.info
     study_file = find_study_file()
@@ -90,8 +91,6 @@ def run_quickstart(
 
 
 def _demo_corpus(corpus: Path, speakers_per_class: int, step: Callable[[str], None]) -> Path:
-    from speechprint.data.synth import synthesize_corpus
-
     if (corpus / "speakers_all.csv").exists():
         step(f"1/5 demo corpus already at {corpus}")
         return corpus
@@ -106,8 +105,6 @@ def _examples(corpus: Path, speakers_per_class: int) -> list[Path]:
 
 
 def _predictions(files: list[Path], model_uri: str) -> list[str]:
-    from speechprint.apps.predict import predict_files
-
     lines = []
     for result in predict_files(files, model_uri=model_uri, top_k=3):
         ranked = ", ".join(f"{t['label']} {t['probability']:.2f}" for t in result["top"])

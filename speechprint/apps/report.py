@@ -14,6 +14,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from speechprint.evaluation.metrics import plot_confusion
+from speechprint.findings.run import run_findings
 from speechprint.release.compare import compare_pairs, markdown_table
 from speechprint.release.promote import DEFAULT_MODEL_NAME
 from speechprint.study.storage import load_study
@@ -103,8 +105,6 @@ def write_report(
 
 
 def _findings_section(report: _Report, study_name: str, storage: str | None) -> None:
-    from speechprint.findings.run import run_findings
-
     result = run_findings(report.out / "findings", study=study_name, storage=storage)
     report.lines += ["## Findings", ""]
     for section in result.sections:
@@ -169,8 +169,6 @@ def _optuna_figures(report: _Report, study: Any) -> None:
 
 def _promoted_section(report: _Report, client: Any, study: str, model_name: str) -> float | None:
     """The promoted model's test figures and table; returns its chance level (None: no model)."""
-    from speechprint.evaluation.metrics import plot_confusion
-
     version = _promoted_version(client, study, model_name)
     test = _test_metrics(client, version) if version is not None else None
     if test is None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
+from speechprint.core.processes import init_worker, mp_context
 from speechprint.core.progress import progress_bar
 
 T = TypeVar("T")
@@ -29,8 +30,6 @@ def parallel_map(
     initargs: tuple[Any, ...] = (),
 ) -> list[R]:
     """``function(chunk) -> results`` over chunks of ``items``; ``jobs=1`` runs in this process."""
-    from speechprint.core.processes import mp_context
-
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(items) or 1))
     size = max(1, min(16, len(items) // (jobs * 4) or 1))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
@@ -59,8 +58,6 @@ def parallel_map(
 def _worker_init(
     initializer: Callable[..., None] | None, initargs: tuple[Any, ...], parent_pid: int
 ) -> None:
-    from speechprint.core.processes import init_worker
-
     init_worker(parent_pid)
     import torch
 

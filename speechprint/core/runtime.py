@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any
 
 import numpy as np
 import torch
@@ -44,16 +43,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # seeds CUDA too
-
-
-def model_seed_variants(config: Any, seeds: int) -> list[Any]:
-    """``config`` with model seeds ``config.seed + 0 .. seeds - 1`` (the data split, drawn before,
-    stays), one per model to average; a scikit-learn fit is deterministic, so one."""
-    from speechprint.models import family
-
-    if family(config.model) != "torch":
-        seeds = 1
-    return [config.model_copy(update={"seed": config.seed + offset}) for offset in range(seeds)]
 
 
 def torch_threads() -> int:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from speechprint.core.errors import ConfigError
 from speechprint.evaluation.metrics import (
     PairedDifference,
     bootstrap_interval,
@@ -94,8 +95,6 @@ def download_json(client: Any, run_id: str, artifact: str) -> dict[str, Any]:
 def oof_rows(client: Any, trial: optuna.trial.FrozenTrial) -> list[dict[str, Any]]:
     """A cross-validated trial's out-of-fold rows (``repeat, fold, path, speakerid, y_true,
     proba``); a ``ConfigError`` for a trial that was not cross-validated."""
-    from speechprint.core.errors import ConfigError
-
     run_id = trial.user_attrs.get("mlflow_run_id")
     if "cv_balanced_accuracy_mean" not in trial.user_attrs or not run_id:
         raise ConfigError(

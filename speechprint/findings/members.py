@@ -17,13 +17,12 @@ import numpy as np
 from speechprint.core.errors import ConfigError
 from speechprint.findings import occlusion
 from speechprint.findings.subject import Subject, build_subject, load_config, model_seeds
+from speechprint.release.candidates import finished_run
+from speechprint.tracking import store as tracking
 
 
 def member_runs(run_id: str) -> list[str] | None:
     """The refit runs an ensemble run averages (in its order); None for a single model's run."""
-    from speechprint.release.candidates import finished_run
-    from speechprint.tracking import store as tracking
-
     client = tracking.client()
     tags = client.get_run(run_id).data.tags
     if tags.get("kind") != "ensemble":

@@ -20,7 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from speechprint.core.parallel import parallel_map
 from speechprint.features.alignment import ALIGNED, WordSpan
+from speechprint.features.pretrained.words import without_word
+from speechprint.inference.ensemble import (
+    load_classifier_file,  # a fold model or a seed average
+)
 
 VERSION = 2
 _classifiers: list[Any] = []  # per worker: the fold models
@@ -56,8 +61,6 @@ def can_occlude(extractor: Any) -> bool:
 
 def _without(features: np.ndarray, duration: float, span: WordSpan) -> np.ndarray | None:
     if features.ndim == 1:  # a whisper_words vector (can_occlude admits no other pooled one)
-        from speechprint.features.pretrained.words import without_word
-
         return without_word(features, span.index)
     rate = len(features) / duration if duration > 0 else 0.0
     lo, hi = int(np.floor(span.start * rate)), int(np.ceil(span.end * rate))
@@ -66,10 +69,6 @@ def _without(features: np.ndarray, duration: float, span: WordSpan) -> np.ndarra
 
 
 def _load(paths: list[str]) -> None:
-    from speechprint.inference.ensemble import (
-        load_classifier_file,  # a fold model or a seed average
-    )
-
     _classifiers[:] = [load_classifier_file(p) for p in paths]
 
 
@@ -81,8 +80,6 @@ def occlusion_matrix(
     subject: Any, alignments: dict[str, list[WordSpan]], *, jobs: int | None, progress: bool
 ) -> np.ndarray:
     """``(recordings, words)`` drops for the subject's recordings (cached beside its fold models)."""
-    from speechprint.core.parallel import parallel_map
-
     paths = list(subject.frame["path"])
     # Keyed by the alignments too: re-aligned words must be occluded again.
     spans = json.dumps([[asdict(s) for s in alignments.get(p, [])] for p in paths], default=str)

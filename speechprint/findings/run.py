@@ -12,6 +12,7 @@ from speechprint.findings import calibration, fairness, onset, similarity, words
 from speechprint.findings.members import ensemble_subject, member_runs
 from speechprint.findings.page import Section, write_page
 from speechprint.findings.subject import build_subject, load_config, model_seeds, resolve_run
+from speechprint.tracking import store as tracking
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +95,6 @@ def run_findings(
 
 
 def _log(run_id: str, out: Path, sections: list[Section]) -> None:
-    from speechprint.tracking import store as tracking
-
     tracker = tracking.MLflowTracker(tracking.client(), run_id)
     files = {out / "findings.html"}
     for section in sections:
@@ -113,7 +112,6 @@ def _store_temperature(subject: object, out: Path) -> None:
     data = json.loads((out / "calibration.json").read_text())
     if data.get("temperature") is None:
         return
-    from speechprint.tracking import store as tracking
 
     client = tracking.client()
     client.set_tag(subject.run_id, "temperature", f"{data['temperature']:.4f}")

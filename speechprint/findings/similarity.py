@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from speechprint.features import pool_statistics
 from speechprint.findings.page import Section
 from speechprint.findings.plots import pyplot, save
 
@@ -122,8 +123,6 @@ def family_test(
 def speaker_map(subject: Any) -> np.ndarray:
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
-
-    from speechprint.features import pool_statistics
 
     x = np.stack([pool_statistics(subject.features.features[p]) for p in subject.frame["path"]])
     x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)

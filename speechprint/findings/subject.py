@@ -23,6 +23,16 @@ import numpy as np
 import pandas as pd
 
 from speechprint.core.errors import ConfigError
+from speechprint.data.archive import load_archive
+from speechprint.features.cache import resolve_cache_dir
+from speechprint.inference.ensemble import EnsembleClassifier
+from speechprint.inference.pyfunc import load_classifier
+from speechprint.release.candidates import choose
+from speechprint.study.storage import load_study
+from speechprint.tracking import store as tracking
+from speechprint.train import RunConfig, model_seed_variants, run
+from speechprint.train.cv import fold_datasets
+from speechprint.train.prepare import prepare_data
 
 logger = logging.getLogger(__name__)
 VERSION = 1
@@ -55,15 +65,11 @@ def resolve_run(
     model: str | None, study: str | None, trial: int | None, storage: str | None = None
 ) -> str:
     """The MLflow run id behind a registry URI, or behind a study's trial (best if no number)."""
-    from speechprint.tracking import store as tracking
-
     client = tracking.client()
     tracking.check_reachable(client)
     if study is not None:
-        from speechprint.release.promote import _chosen_trial
-        from speechprint.study.storage import load_study
-
-        chosen = _chosen_trial(load_study(study, storage), study, trial)
+        # The trial promotion would choose (or the one named): one rule for both.
+        chosen = choose(load_study(study, storage), client, trial=trial).members[0]
         run_id = chosen.user_attrs.get("mlflow_run_id")
         if not run_id:
             raise ConfigError(f"trial {chosen.number} of study {study!r} has no MLflow run id")
@@ -93,9 +99,6 @@ def resolve_run(
 
 def load_config(run_id: str, **overrides: Any) -> Any:
     """The run's ``RunConfig`` (its ``config.json``), with non-None ``overrides`` applied."""
-    from speechprint.tracking import store as tracking
-    from speechprint.train import RunConfig
-
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = tracking.client().download_artifacts(run_id, "config.json", tmp)
@@ -111,8 +114,6 @@ def load_config(run_id: str, **overrides: Any) -> Any:
 
 def model_seeds(run_id: str) -> int:
     """How many model seeds the run's model averages (its ``model_seeds`` tag; else one)."""
-    from speechprint.tracking import store as tracking
-
     return int(tracking.client().get_run(run_id).data.tags.get("model_seeds") or 1)
 
 
@@ -127,10 +128,6 @@ def build_subject(
 ) -> Subject:
     """Prepare the run's data and predict every speaker honestly (cached); ``seeds`` > 1: each
     fold's model is the average of that many model seeds, as the run's own model is."""
-    from speechprint.data.archive import load_archive
-    from speechprint.features.cache import resolve_cache_dir
-    from speechprint.train.prepare import prepare_data
-
     if predictions not in ("oof", "test"):
         raise ConfigError(f"predictions must be 'oof' or 'test', got {predictions!r}")
     dataset, features = prepare_data(config, progress=progress)
@@ -172,10 +169,6 @@ def build_subject(
 def _out_of_fold(
     config: Any, dataset: Any, features: Any, folds: int, folder: Path, seeds: int = 1
 ) -> pd.DataFrame:
-    from speechprint.inference.ensemble import EnsembleClassifier
-    from speechprint.train import model_seed_variants, run
-    from speechprint.train.cv import fold_datasets
-
     folder.mkdir(parents=True, exist_ok=True)
     parts = []
     fold_config = config.model_copy(update={"evaluate_test": False})
@@ -192,9 +185,6 @@ def _out_of_fold(
 
 
 def _test_split(run_id: str, dataset: Any, features: Any, folder: Path) -> pd.DataFrame:
-    from speechprint.inference.pyfunc import load_classifier
-    from speechprint.tracking import store as tracking
-
     folder.mkdir(parents=True, exist_ok=True)
     classifier = load_classifier(tracking.client(), run_id)
     classifier.save(folder / "fold-0.pt")

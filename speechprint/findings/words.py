@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from speechprint.features.alignment import ALIGNED, align_files
+from speechprint.features.pretrained import MissingExtraError
 from speechprint.findings import occlusion
 from speechprint.findings.page import Section
 from speechprint.text.lexicon import passage_words
@@ -25,7 +26,6 @@ def section(subject: Any, out: Path, *, jobs: int | None, progress: bool) -> Sec
             "Not computed: the model's features are one vector per "
             "recording, so single words cannot be removed from them.",
         )
-    from speechprint.features.pretrained import MissingExtraError
 
     paths = list(subject.frame["path"])
     try:

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from speechprint.core.errors import DataError
+from speechprint.data.audio import AudioError, load_audio, prepare_waveform
+from speechprint.evaluation.metrics import apply_temperature
 from speechprint.features.base import make_extractor, pool_statistics
 from speechprint.models import build_model, family
 
@@ -69,8 +71,6 @@ class AccentClassifier:
         self, features: list[np.ndarray], batch_size: int = 64
     ) -> np.ndarray:
         """``(N, C)`` probabilities for extracted features of any length (after ``temperature``)."""
-        from speechprint.evaluation.metrics import apply_temperature
-
         return apply_temperature(self._proba_features(features, batch_size), self.temperature)
 
     def _proba_features(self, features: list[np.ndarray], batch_size: int) -> np.ndarray:
@@ -100,8 +100,6 @@ class AccentClassifier:
         return self._extractor
 
     def predict_proba_waveform(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
-        from speechprint.data.audio import prepare_waveform
-
         wave = prepare_waveform(wave, sample_rate, self.extractor.sample_rate)
         return self.predict_proba_features([self.extractor.transform(wave)])[0]
 
@@ -109,8 +107,6 @@ class AccentClassifier:
         self, paths: list[str | os.PathLike[str]]
     ) -> tuple[np.ndarray, dict[str, str]]:
         """Probabilities for the readable files (in order) and ``{file: reason}`` for the rest."""
-        from speechprint.data.audio import AudioError, load_audio
-
         features, errors = [], {}
         for path in paths:
             try:

@@ -18,12 +18,21 @@ from speechprint.core.errors import ConfigError
 from speechprint.evaluation.evidence import (
     OOF_ARTIFACT,
     Selection,
+    download_json,
     ensemble_selection,
+    linear_baseline,
     oof_rows,
+    paired_oof,
     selection_of,
 )
+from speechprint.evaluation.metrics import bootstrap_interval, evaluate
+from speechprint.inference.ensemble import EnsembleClassifier
+from speechprint.inference.pyfunc import load_classifier
+from speechprint.release.refit import refit
 from speechprint.study.summary import extractor_label, pair_of
 from speechprint.tracking import store as tracking
+from speechprint.train import RunConfig, model_seed_variants
+from speechprint.train.prepare import prepare_data
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +131,6 @@ def _prefer_the_baseline_unless_beaten(
     """The top trial, unless its lead over the study's linear baseline is not distinguishable
     from zero on the same development speakers out of fold: then the simpler baseline (a lead
     within noise is how selection overfits the folds)."""
-    from speechprint.evaluation.evidence import linear_baseline, paired_oof
-
     baseline = linear_baseline(study)
     cross_validated = "cv_balanced_accuracy_mean" in best.user_attrs
     if baseline is None or baseline.number == best.number or not cross_validated:
@@ -172,10 +179,6 @@ def refit_trial(
     model seeds, so its model is that average too: N refits (one run each) and the run of their
     average, which holds the model promoted.
     """
-    from speechprint.evaluation.evidence import download_json
-    from speechprint.train import RunConfig, model_seed_variants
-    from speechprint.train.prepare import prepare_data
-
     key = str(trial.number)
     if (existing := _fitted_before(client, study_name, key)) is not None:
         return existing
@@ -222,8 +225,6 @@ def _refit(
     data: Any,
     tags: dict[str, Any],
 ) -> Fitted:
-    from speechprint.release.refit import refit
-
     tracker = _start_candidate_run(client, study_name, "refit", key, tags)
     try:
         epochs = int(trial.user_attrs.get("refit_epochs") or config.train.epochs)
@@ -270,10 +271,6 @@ def _averaged_run(
 ) -> Fitted:
     """A run holding the average of ``fitted`` models as one pyfunc, with its test metrics
     (the members' probabilities averaged on the same test files)."""
-    from speechprint.evaluation.metrics import bootstrap_interval, evaluate
-    from speechprint.inference.ensemble import EnsembleClassifier
-    from speechprint.inference.pyfunc import load_classifier
-
     tracker = _start_candidate_run(
         client, study_name, kind, key, {"trained_on": "train+val", **tags}
     )
@@ -313,8 +310,6 @@ def _start_candidate_run(
 
 def _fitted_before(client: Any, study_name: str, key: str) -> Fitted | None:
     """The candidate ``key``'s finished run from an earlier promotion, if there is one."""
-    from speechprint.evaluation.evidence import download_json
-
     existing = finished_run(client, study_name, key)
     if existing is None:
         return None
@@ -356,6 +351,4 @@ def _trained_on(tags: dict[str, str]) -> dict[str, Any]:
 
 
 def _labels(client: Any, trial: optuna.trial.FrozenTrial) -> list[str]:
-    from speechprint.evaluation.evidence import download_json
-
     return list(download_json(client, trial.user_attrs["mlflow_run_id"], OOF_ARTIFACT)["labels"])

@@ -17,8 +17,13 @@ from typing import Any
 
 from mlflow import MlflowClient
 
-from speechprint.evaluation.evidence import Selection, linear_baseline, paired_on_test
-from speechprint.evaluation.metrics import PairedDifference
+from speechprint.evaluation.evidence import (
+    Selection,
+    download_json,
+    linear_baseline,
+    paired_on_test,
+)
+from speechprint.evaluation.metrics import PairedDifference, evaluate
 from speechprint.inference.pyfunc import load_classifier
 from speechprint.release.candidates import Candidate, Fitted, choose, fit, refit_trial
 from speechprint.study.storage import load_study
@@ -272,9 +277,6 @@ def _test_predictions(
 ) -> dict[str, Any] | None:
     """The incumbent's predictions on our test files: its own record when its test split is
     ours, else its model run on our files; None when it predicts other labels."""
-    from speechprint.evaluation.evidence import download_json
-    from speechprint.evaluation.metrics import evaluate
-
     if json.loads(incumbent.tags.get("labels", "[]")) != list(ours["labels"]):
         return None
     try:

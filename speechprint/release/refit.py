@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from speechprint.data.dataset import Dataset
+from speechprint.models import family
 from speechprint.tracking.protocol import NullTracker, Tracker
 from speechprint.train import Result, RunConfig, run
 
@@ -36,7 +37,6 @@ def refit(config: RunConfig, data: Any, *, epochs: int, tracker: Tracker | None 
     train = config.train.model_copy(update={"epochs": epochs, "patience": epochs})
     refit_config = config.model_copy(update={"train": train, "evaluate_test": True})
     train_frame = development.split("train")
-    from speechprint.models import family
 
     # Epochs mean something to torch models only; scikit-learn fits to convergence.
     torch_model = family(config.model) == "torch"

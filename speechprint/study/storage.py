@@ -14,6 +14,7 @@ from typing import Any
 import optuna
 
 from speechprint.core.errors import ServiceError
+from speechprint.study.recovery import StaleTrialCallback
 
 
 class StorageError(ServiceError):
@@ -79,8 +80,6 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     database = storage_file(url)
     if database is not None:  # SQLite creates the file, not the folder it goes in
         database.parent.mkdir(parents=True, exist_ok=True)
-
-    from speechprint.study.recovery import StaleTrialCallback
 
     for attempt in range(3):
         try:

@@ -13,6 +13,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from speechprint.data.synth import paragraph
+
 PRONUNCIATIONS: dict[str, tuple[str, ...]] = {
     "please": ("p", "l", "i", "z"),
     "call": ("k", "ɔ", "l"),
@@ -86,8 +88,6 @@ class Word:
 
 
 def passage_text() -> str:
-    from speechprint.data.synth import paragraph
-
     return paragraph()
 
 

@@ -23,6 +23,7 @@ from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 
 from speechprint.core.errors import ServiceError
+from speechprint.inference.pyfunc import save_pyfunc
 
 # Optuna trial states -> MLflow run statuses (the `state` tag keeps Optuna's own word).
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
@@ -298,8 +299,6 @@ class MLflowTracker:
 
     def log_classifier(self, classifier: Any) -> None:
         """Log the trained classifier as a self-contained pyfunc model under ``model/``."""
-        from speechprint.inference.pyfunc import save_pyfunc
-
         with tempfile.TemporaryDirectory() as tmp:
             save_pyfunc(classifier, Path(tmp) / "model")
             self.client.log_artifacts(self.run_id, str(Path(tmp) / "model"), "model")

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from speechprint.data.dataset import Dataset, fingerprint
-from speechprint.evaluation.metrics import bootstrap_interval
+from speechprint.evaluation.metrics import bootstrap_interval, evaluate
 from speechprint.features import FeatureSet
 from speechprint.train import RunConfig, model_seed_variants, run
 
@@ -130,8 +130,6 @@ def _score_fold(
     variants: list[RunConfig], fold: Dataset, features: FeatureSet
 ) -> tuple[dict[str, Any], list[int]]:
     """The fold's held-out metrics (probabilities averaged over model seeds), best epochs."""
-    from speechprint.evaluation.metrics import evaluate
-
     tests, epochs = [], []
     for seeded in variants:
         result = run(seeded, (fold, features))

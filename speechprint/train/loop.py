@@ -17,6 +17,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from speechprint.evaluation.metrics import evaluate
+from speechprint.evaluation.units import by_speaker
 from speechprint.inference.classifier import AccentClassifier, predict_segments
 from speechprint.models import build_model
 from speechprint.tracking.protocol import Tracker
@@ -120,8 +121,6 @@ def validate(
         raise NonFiniteLossError(f"non-finite validation loss at epoch {epoch}")
     y = val.y
     if val.speakers is not None:  # data.unit: speaker: each speaker once, clips averaged
-        from speechprint.evaluation.units import by_speaker
-
         proba, y, _ = by_speaker(proba, val.y, val.speakers)
     metrics = evaluate(y, proba, labels, train_counts=train_counts)
     return {

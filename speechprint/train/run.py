@@ -214,3 +214,11 @@ def _fit_normaliser(
         std=std,
         segment_frames=config.train.max_frames,
     )
+
+
+def model_seed_variants(config: RunConfig, seeds: int) -> list[RunConfig]:
+    """``config`` with model seeds ``config.seed + 0 .. seeds - 1`` (the data split, drawn before,
+    stays), one per model to average; a scikit-learn fit is deterministic, so one."""
+    if family(config.model) != "torch":
+        seeds = 1
+    return [config.model_copy(update={"seed": config.seed + offset}) for offset in range(seeds)]

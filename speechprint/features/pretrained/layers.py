@@ -20,6 +20,7 @@ from speechprint.features.cache import FeatureCache
 from speechprint.features.derived import ExtractPart, Outcome, derived_outcomes
 from speechprint.features.pretrained import weights
 from speechprint.features.pretrained.common import WHISPER_SR, average_pool
+from speechprint.features.pretrained.encoder import encode_layers
 from speechprint.features.pretrained.whisper import DIMS, check_layer, encode_many, parse_layer
 
 
@@ -70,8 +71,6 @@ class WhisperLayers(Extractor):
         return self.transform_many([wave])[0]
 
     def transform_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
-        from speechprint.features.pretrained.encoder import encode_layers
-
         model_dir = weights.resolve_model_dir(self.model)
         out = []
         for frames in encode_many(waves, lambda mels: encode_layers(model_dir, mels)):

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from speechprint.core.errors import ConfigError, DataError
+from speechprint.features.cache import resolve_cache_dir
 from speechprint.features.pretrained.common import MissingExtraError, model_lock
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,6 @@ def base_parts() -> tuple[Path, Path]:
 
 def base_dir(cache_dir: str | os.PathLike[str] | None = None) -> str:
     """The joined Whisper base folder, joining and verifying it first if needed."""
-    from speechprint.features.cache import resolve_cache_dir
-
     folder = resolve_cache_dir(cache_dir) / "models" / f"whisper-base-{BASE_SHA256[:12]}"
     target = folder / "model.bin"
     with model_lock:  # threads of one process; the file lock below covers processes

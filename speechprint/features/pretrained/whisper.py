@@ -32,6 +32,7 @@ from speechprint.features.pretrained.common import (
     stitch_windows,
     window_starts,
 )
+from speechprint.features.pretrained.encoder import encode_layers
 
 # Whisper's fixed front end (whisper/audio.py): 25 ms Hann frames every 10 ms, 80 Slaney mel bands,
 # 30 s windows of 3000 mel frames; the conv stem halves the rate to 50 frames/s.
@@ -217,8 +218,6 @@ class WhisperEncoder(Extractor):
         return out
 
     def _encode_torch(self, mels: np.ndarray) -> np.ndarray:
-        from speechprint.features.pretrained.encoder import encode_layers
-
         hidden = encode_layers(weights.resolve_model_dir(self.model_ref), mels)  # (B, T, L+1, d)
         if self.layers:
             return hidden
