@@ -18,6 +18,7 @@ inputs are not those of a 30 s window, so they are this extractor's own, not ``w
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -187,13 +188,19 @@ class Phones(Extractor):
         return [self.analyse(wave, text) for wave, text in zip(waves, texts, strict=True)]
 
     def analyse(self, wave: np.ndarray, text: str | None) -> Heard:
-        lexicon = load_lexicon(self.lexicon) if self.lexicon else None
+        lexicon = _user_lexicon(self.lexicon) if self.lexicon else None
         return analyse(
             wave, text, lexicon=lexicon, model=self.model, compute_type=self.compute_type
         )
 
     def output_dim(self) -> int:
         return len(ENGLISH_PHONEMES) * (DIMS[self.model][0] + STATS)
+
+
+@functools.lru_cache(maxsize=8)
+def _user_lexicon(path: str) -> dict[str, tuple[str, ...]]:
+    """Read once per process, not once per recording."""
+    return load_lexicon(path)
 
 
 def profile_parts(vector: np.ndarray, dim: int = DIMS["base"][0]) -> dict[str, np.ndarray]:
