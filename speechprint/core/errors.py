@@ -28,6 +28,22 @@ class ServiceError(SpeechPrintError, RuntimeError):
     """A tracking server or study storage that cannot be reached or used."""
 
 
+EXTRA_HINT = "install speechprint[pretrained] (pip install 'speechprint[pretrained]')"
+
+
+class MissingExtraError(SpeechPrintError, ImportError):
+    """An optional dependency of the ``pretrained`` extra is not installed.
+
+    ``name`` is the missing package (``ImportError.name``); the message always says how to
+    install the extra, so the CLI's one-line error is enough to fix it.
+    """
+
+    def __init__(self, message: str, *, name: str | None = None) -> None:
+        if EXTRA_HINT not in message:
+            message = f"{message}: {EXTRA_HINT}"
+        super().__init__(message, name=name)
+
+
 def did_you_mean(name: str, valid: Iterable[str]) -> str:
     """``"; did you mean X?"`` for the valid name closest to a mistyped ``name``, else ``""``.
 

@@ -24,15 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from speechprint.core.errors import MissingExtraError
 from speechprint.core.parallel import parallel_map
 from speechprint.features.base import make_extractor
 from speechprint.features.cache import FeatureCache, content_hash, resolve_cache_dir
 from speechprint.features.extract import extract_features
-from speechprint.features.pretrained.common import (
-    SAMPLES_PER_ENCODER_FRAME,
-    WHISPER_SR,
-    MissingExtraError,
-)
+from speechprint.features.frames import SAMPLES_PER_ENCODER_FRAME, WHISPER_SR
 from speechprint.text.lexicon import Word, lexicon_digest, passage_words
 
 VERSION = 4

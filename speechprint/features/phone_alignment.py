@@ -35,7 +35,7 @@ from speechprint.features.alignment import (
     spans_from_path,
     viterbi,
 )
-from speechprint.features.pretrained.common import SAMPLES_PER_ENCODER_FRAME, WHISPER_SR
+from speechprint.features.frames import SAMPLES_PER_ENCODER_FRAME, WHISPER_SR
 from speechprint.text.lexicon import Word
 
 # A phoneme's CTC spike comes after its acoustic onset. Measured on 12 eSpeak NG sentences (3

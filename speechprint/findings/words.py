@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from speechprint.core.errors import MissingExtraError
 from speechprint.features.alignment import ALIGNED, align_files
-from speechprint.features.pretrained import MissingExtraError
 from speechprint.findings import occlusion
 from speechprint.findings.page import Section
 from speechprint.text.lexicon import passage_words

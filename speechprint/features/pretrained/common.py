@@ -15,30 +15,26 @@ from typing import Any
 
 import numpy as np
 
-from speechprint.core.errors import SpeechPrintError
+from speechprint.core.errors import EXTRA_HINT, MissingExtraError
+from speechprint.features.frames import HOP, SAMPLES_PER_ENCODER_FRAME, WHISPER_SR, WINDOW_SAMPLES
 
-EXTRA_HINT = "install speechprint[pretrained] (pip install 'speechprint[pretrained]')"
-
-WHISPER_SR = 16000
-HOP = 160
-WINDOW_SAMPLES = 30 * WHISPER_SR
-SAMPLES_PER_ENCODER_FRAME = 2 * HOP  # 320 samples = 20 ms
+__all__ = [
+    "EXTRA_HINT",
+    "HOP",
+    "SAMPLES_PER_ENCODER_FRAME",
+    "WHISPER_SR",
+    "WINDOW_SAMPLES",
+    "MissingExtraError",
+    "average_pool",
+    "encoder_frames",
+    "import_ctranslate2",
+    "model_lock",
+    "stitch_windows",
+    "window_starts",
+]
 
 # One lock for every lazily loaded model: loads are rare, and two threads must not load twice.
 model_lock = threading.Lock()
-
-
-class MissingExtraError(SpeechPrintError, ImportError):
-    """An optional dependency of the ``pretrained`` extra is not installed.
-
-    ``name`` is the missing package (``ImportError.name``); the message always says how to
-    install the extra, so the CLI's one-line error is enough to fix it.
-    """
-
-    def __init__(self, message: str, *, name: str | None = None) -> None:
-        if EXTRA_HINT not in message:
-            message = f"{message}: {EXTRA_HINT}"
-        super().__init__(message, name=name)
 
 
 def import_ctranslate2() -> Any:
