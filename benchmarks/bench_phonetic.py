@@ -132,8 +132,13 @@ def stages(files: dict[str, str]) -> dict[str, float]:
     posteriors = timed("hama, 8 s windows", lambda w, t: phones.hama_posteriors(w))
     whisper_encoder = make_extractor("whisper_encoder", {"model": "base"})
     timed("Whisper encoder, 30 s windows (today)", lambda w, t: whisper_encoder.transform(w))
-    timed("Whisper encoder, trimmed", lambda w, t: phones.whisper_pass(w, model, False))
-    timed("Whisper encoder + recognition", lambda w, t: phones.whisper_pass(w, model, True))
+    timed("Whisper encoder, trimmed", lambda w, t: phones.whisper_pass_many([w], model, [False]))
+    timed(
+        "Whisper encoder + recognition", lambda w, t: phones.whisper_pass_many([w], model, [True])
+    )
+    started = time.process_time()
+    phones.whisper_pass_many(waves, model, [True] * len(waves))
+    clock["Whisper encoder + recognition, batched"] = (time.process_time() - started) / minutes
     words = timed("G2P (cold)", lambda w, t: text_words(t))
     pairs = iter(zip(posteriors, words, strict=True))
     timed("alignment", lambda w, t: align_text(*next(pairs)))

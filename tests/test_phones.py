@@ -16,12 +16,13 @@ def test_the_profile_has_one_shape_for_two_different_texts(require_pretrained) -
     from espeak_timing import speak
 
     from speechprint.features import make_extractor
-    from speechprint.features.pretrained.phones import analyse, profile_parts
+    from speechprint.features.pretrained.phones import analyse, analyse_many, profile_parts
     from speechprint.text.g2p import ENGLISH_PHONEMES
 
     extractor = make_extractor("phones", {})
     texts = ["She sells sea shells by the sea shore.", "Good morning, how are you today?"]
-    heard = [analyse(speak(text).audio, text) for text in texts]
+    audio = [speak(text).audio for text in texts]  # eSpeak's output depends on what it said before
+    heard = [analyse(wave, text) for wave, text in zip(audio, texts, strict=True)]
     assert {h.vector.shape for h in heard} == {(extractor.output_dim(),)}
     first, second = (profile_parts(h.vector) for h in heard)
     assert first["count"][ENGLISH_PHONEMES.index("ʃ")] >= 3  # she, shells, shore
@@ -30,9 +31,15 @@ def test_the_profile_has_one_shape_for_two_different_texts(require_pretrained) -
     assert not second["frames"][absent].any() and second["gop"][absent] == 0
     assert all(h.source == "given" and h.aligned_share >= 0.8 for h in heard)
 
-    recognised = analyse(speak(texts[1]).audio)  # no text: Whisper says what it heard
+    recognised = analyse(audio[1])  # no text: Whisper says what it heard
     assert recognised.source == "whisper" and "morning" in recognised.text.lower()
     assert recognised.vector.shape == heard[0].vector.shape
+
+    # Files batched together (extraction's chunks) give what each gives alone.
+    together = analyse_many(audio, [texts[0], None])
+    assert together[1].text == recognised.text
+    assert np.array_equal(together[0].vector, heard[0].vector)
+    assert np.array_equal(together[1].vector, recognised.vector)
 
 
 def test_extraction_takes_each_files_text_and_keeps_what_was_heard(
