@@ -9,14 +9,13 @@ The test split is never used.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from speechprint.data.dataset import Dataset, fingerprint
+from speechprint.data.dataset import Dataset
 from speechprint.evaluation.metrics import bootstrap_interval, evaluate
 from speechprint.features import FeatureSet
 from speechprint.train import RunConfig, model_seed_variants, run
@@ -74,12 +73,8 @@ def fold_datasets(dataset: Dataset, folds: int, repeats: int, seed: int) -> list
                 n_val = max(1, int(round(0.15 * len(members)))) if len(members) > 1 else 0
                 for i, speaker in enumerate(members):
                     split_of[speaker] = "val" if i < n_val else "train"
-            manifest = pool.assign(split=pool["speakerid"].map(split_of))
-            out.append(
-                dataclasses.replace(
-                    dataset, manifest=manifest, fingerprint=fingerprint(manifest, dataset.target)
-                )
-            )
+            # with_manifest: the one way a dataset is re-fingerprinted (the region table too).
+            out.append(dataset.with_manifest(pool.assign(split=pool["speakerid"].map(split_of))))
     return out
 
 
