@@ -9,7 +9,7 @@ import mlflow
 import pytest
 from optuna.trial import TrialState
 
-from speechprint.core.errors import DataError
+from speechprint.core.errors import SpeechPrintError
 from speechprint.study.runner import run_study
 from speechprint.study.spec import StudySpec
 
@@ -133,17 +133,34 @@ def test_baselines_run_first_once_and_count_as_run(
 
 
 def test_an_error_inside_the_session_ends_the_parent_run_failed(
-    tmp_path: Path, tracking: str, cache_dir: Path
+    tiny_archive: Path, tmp_path: Path, tracking: str
 ) -> None:
     """The parent run once closed FINISHED whatever went wrong after the study was created."""
-    archive = tmp_path / "not-an-archive"
-    archive.mkdir()  # exists (so the session opens) but holds no speakers_all.csv
-    with pytest.raises(DataError):
-        run_study(tiny_spec(archive, name="broken"), cache_dir=str(cache_dir))
+    # The data checks pass; the extractor finds no model when it first extracts, in the session.
+    missing = tmp_path / "no-whisper-here"
+    extractors = [{"name": "whisper_encoder", "params": {"model_path": str(missing)}}]
+    spec = tiny_spec(tiny_archive, name="broken", extractors=extractors, models=["bilstm"])
+    with pytest.raises(SpeechPrintError):
+        run_study(spec, cache_dir=str(tmp_path / "cache"))
     parents, children = study_runs(tracking, "broken")
     assert len(parents) == 1 and not children
     assert parents[0].info.status == "FAILED"
-    assert "speakers_all.csv" in parents[0].data.tags["fail_reason"]
+    assert str(missing) in parents[0].data.tags["fail_reason"]
+
+
+def test_a_cross_validated_study_logs_its_best_under_the_declared_metric(
+    tiny_archive: Path, tracking: str, cache_dir: Path
+) -> None:
+    spec = tiny_spec(
+        tiny_archive, models=["logreg"], extractors=["mfcc_mean"], n_trials=1, cv={"folds": 2}
+    )
+    outcome = run_study(spec, cache_dir=str(cache_dir))
+    client = mlflow.MlflowClient(tracking)
+    primary = client.get_experiment_by_name("tiny").tags["mlflow.experiment.primaryMetric.name"]
+    assert primary == "cv/balanced_accuracy_mean"
+    (parent,), _ = study_runs(tracking, "tiny")
+    assert parent.data.metrics[primary] == pytest.approx(outcome.study.best_value)
+    assert "best/val_balanced_accuracy" not in parent.data.metrics
 
 
 def test_crashing_and_nan_trials_fail_and_prune_and_the_study_goes_on(
@@ -198,7 +215,7 @@ def test_the_median_pruner_stops_hopeless_trials(
     assert pruned, [(t.number, t.state, t.intermediate_values) for t in trials]
     assert {t.number for t in pruned} <= {2, 3, 4}  # only hopeless trials
     assert [t.state for t in trials[:2]] == [TrialState.COMPLETE] * 2
-    assert all("below the median" in t.user_attrs["prune_reason"] for t in pruned)
+    assert all("below the median of earlier trials" in t.user_attrs["prune_reason"] for t in pruned)
     assert all(len(t.intermediate_values) < 6 for t in pruned)  # stopped early
     _, children = study_runs(tracking, "tiny")
     assert all(r.info.status != "RUNNING" for r in children)

@@ -213,3 +213,19 @@ def test_an_extractor_twice_needs_labels_which_name_its_pairs() -> None:
     assert extractor_key(spec, config) == "mfcc20"
     with pytest.raises(ConfigError, match="label"):
         StudySpec.from_dict(raw_study(extractors=[{"name": "mfcc_mean", "label": "a b"}]))
+
+
+@pytest.mark.parametrize(
+    ("pruner", "words"),
+    [
+        ({"name": "median"}, "below the median of earlier trials"),
+        ({"name": "hyperband"}, "Hyperband bracket"),
+        ({"name": "none"}, "stopped by the NopPruner"),
+    ],
+)
+def test_a_prune_reason_names_the_rule_of_the_pruner_that_applied(pruner: dict, words: str) -> None:
+    from speechprint.study.spec import PrunerSpec, prune_rule
+
+    reason = prune_rule(PrunerSpec(**pruner).build())
+    assert words in reason
+    assert pruner["name"] == "median" or "median" not in reason

@@ -18,7 +18,7 @@ from speechprint.evaluation.evidence import OOF_ARTIFACT
 from speechprint.study.recovery import mark_worker
 from speechprint.study.session import StudySession, TrialCallback
 from speechprint.study.space import base_config, extractor_key, suggest_config
-from speechprint.study.spec import StudySpec
+from speechprint.study.spec import StudySpec, prune_rule
 from speechprint.tracking import store as tracking
 from speechprint.train import NonFiniteLossError, RunConfig, run
 from speechprint.train.cv import cross_validate
@@ -127,7 +127,8 @@ def _score(
         if trial.should_prune():
             unit = "fold" if cv else "epoch"
             raise optuna.TrialPruned(
-                f"pruned at {unit} {step}: val balanced accuracy {value:.3f} below the median"
+                f"pruned at {unit} {step}: val balanced accuracy {value:.3f} "
+                + prune_rule(trial.study.pruner)
             )
 
     if cv is None:

@@ -160,7 +160,10 @@ class StudySession:
             tags["note"] = f"budget of {self.budget} finished trials already reached"
         try:
             best = self.study.best_trial
-            self.parent.log_metrics({"best/val_balanced_accuracy": float(best.value)})
+            # Under the metric the experiment declares primary: the k-fold mean when the study
+            # is cross-validated, so the UI's charts and the parent run speak of one measure.
+            objective = tracking.objective_metric(cross_validated=self.spec.cv is not None)
+            self.parent.log_metrics({objective: float(best.value)})
             tags.update(
                 best_trial=best.number, best_run_id=best.user_attrs.get("mlflow_run_id", "")
             )

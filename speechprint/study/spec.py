@@ -112,6 +112,19 @@ class PrunerSpec(_Choice):
         return optuna.pruners.NopPruner()
 
 
+def prune_rule(pruner: optuna.pruners.BasePruner) -> str:
+    """Why ``pruner`` stopped a trial, in the words of its rule (the trial's ``prune_reason``).
+
+    >>> prune_rule(optuna.pruners.HyperbandPruner())
+    'not in the best share of its Hyperband bracket at this step'
+    """
+    if isinstance(pruner, optuna.pruners.MedianPruner):
+        return "below the median of earlier trials at this step"
+    if isinstance(pruner, optuna.pruners.HyperbandPruner):
+        return "not in the best share of its Hyperband bracket at this step"
+    return f"stopped by the {type(pruner).__name__}"
+
+
 class CVSpec(StrictModel):
     """Score each trial by repeated stratified k-fold over the development speakers."""
 
