@@ -13,6 +13,7 @@ from pydantic import Field
 from speechprint.core.config import StrictModel, load_yaml, parse
 from speechprint.core.errors import ConfigError
 from speechprint.tracking import store as tracking
+from speechprint.tracking.runs import open_run
 from speechprint.train import Component, DataSpec, Result, RunConfig, TrainConfig, run
 from speechprint.train.cv import cross_validate
 from speechprint.train.prepare import check_data, prepare_data
@@ -95,19 +96,14 @@ def run_experiment(
     config.jobs, config.cache_dir = jobs, cache_dir
     client = tracking.client()
     tracking.check_reachable(client)
-    tracker = tracking.MLflowTracker.start(
-        client,
-        experiment,
-        run_name=Path(path).stem,
-        tags={
-            "kind": "experiment",
-            "experiment_file": str(path),
-            "extractor": config.extractor,
-            "model": config.model,
-        },
-    )
-    tracker.log_params(config.to_dict())
-    try:
+    tags = {
+        "kind": "experiment",
+        "experiment_file": str(path),
+        "extractor": config.extractor,
+        "model": config.model,
+    }
+    with open_run(client, experiment, run_name=Path(path).stem, tags=tags) as tracker:
+        tracker.log_params(config.to_dict())
         data = prepare_data(config)
         cv_result = None
         if cv is not None:
@@ -115,10 +111,5 @@ def run_experiment(
             tracker.log_metrics(cv_result.metrics())
         result = run(config, data, tracker)
         result.cv = cv_result
-    except BaseException as error:
-        tracker.set_tags({"fail_reason": f"{type(error).__name__}: {error}"[:5000]})
-        tracker.end("FAIL")
-        raise
-    tracker.set_tags({"data_fingerprint": result.dataset_fingerprint})
-    tracker.end("COMPLETE")
+        tracker.set_tags({"data_fingerprint": result.dataset_fingerprint})
     return result, tracker.run_id

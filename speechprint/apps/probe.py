@@ -25,6 +25,7 @@ from speechprint.features.pretrained.encoder import read_encoder_weights
 from speechprint.features.pretrained.layers import split_layers
 from speechprint.features.pretrained.whisper import DIMS
 from speechprint.tracking import store as tracking
+from speechprint.tracking.runs import open_run
 from speechprint.train import RunConfig
 from speechprint.train.cv import cross_validate
 from speechprint.train.prepare import prepare_data
@@ -218,14 +219,13 @@ def run_probe(out_dir: str | Path, **kwargs: Any) -> LayerProbe:
     client = tracking.client()
     tracking.check_reachable(client)
     model = (kwargs.get("params") or {}).get("model", "tiny.en")
-    tracker = tracking.MLflowTracker.start(
+    with open_run(
         client,
         EXPERIMENT,
         run_name=f"probe-layers-{extractor}-{Path(str(model)).name}",
         tags={"kind": "probe_layers", "extractor": extractor, "model": "logreg"},
-    )
-    tracker.log_params({k: v for k, v in kwargs.items() if k not in ("progress", "jobs")})
-    try:
+    ) as tracker:
+        tracker.log_params({k: v for k, v in kwargs.items() if k not in ("progress", "jobs")})
         probe = probe_layers(**kwargs)
         probe.write_csv(out / "layers.csv")
         figure = probe.figure()
@@ -243,10 +243,5 @@ def run_probe(out_dir: str | Path, **kwargs: Any) -> LayerProbe:
         tracker.log_metrics({"best_layer": float(best.layer), "best_balanced_accuracy": best.mean})
         tracker.log_artifact(out / "layers.csv")
         tracker.log_figure(figure, "layers.png")
-    except BaseException as error:
-        tracker.set_tags({"fail_reason": f"{type(error).__name__}: {error}"[:5000]})
-        tracker.end("FAIL")
-        raise
-    tracker.end("COMPLETE")
     probe.run_id = tracker.run_id
     return probe

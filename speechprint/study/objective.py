@@ -6,10 +6,10 @@ exception) keep their reason in Optuna and on their MLflow run, and the run is a
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import optuna
@@ -20,11 +20,10 @@ from speechprint.study.session import StudySession, TrialCallback
 from speechprint.study.space import base_config, extractor_key, suggest_config
 from speechprint.study.spec import StudySpec, prune_rule
 from speechprint.tracking import store as tracking
+from speechprint.tracking.runs import Ending, failed, open_run
 from speechprint.train import NonFiniteLossError, RunConfig, run
 from speechprint.train.cv import cross_validate
 from speechprint.train.prepare import prepare_data
-
-log = logging.getLogger(__name__)
 
 
 def prepare_features(
@@ -65,31 +64,23 @@ def make_objective(
         config = suggest_config(trial, spec)
         key = extractor_key(spec, config)
         data = prepared[key]
-        tracker = _start_trial_run(session, trial, config, data.dataset.fingerprint, label=key)
-        try:
-            value = _score(trial, spec.cv, config, data, tracker)
-        except optuna.TrialPruned as pruned:
-            _close(trial, tracker, "PRUNED", str(pruned))
-            raise
-        except NonFiniteLossError as error:
-            _close(trial, tracker, "PRUNED", str(error))
-            raise optuna.TrialPruned(str(error)) from error
-        except BaseException as error:
-            _close(trial, tracker, "FAIL", f"{type(error).__name__}: {error}")
-            raise
-        tracker.end("COMPLETE")
-        return value
+        with _trial_run(session, trial, config, data.dataset.fingerprint, label=key) as tracker:
+            try:
+                return _score(trial, spec.cv, config, data, tracker)
+            except NonFiniteLossError as error:
+                raise optuna.TrialPruned(str(error)) from error
 
     return objective
 
 
-def _start_trial_run(
+@contextlib.contextmanager
+def _trial_run(
     session: StudySession, trial: optuna.Trial, config: RunConfig, fingerprint: str, *, label: str
-) -> tracking.MLflowTracker:
+) -> Iterator[tracking.MLflowTracker]:
     """The trial's child run, named for what it is: ``trial-0007 whisper_encoder+logreg`` (a
-    labelled extractor by its ``label``)."""
+    labelled extractor by its ``label``); closed by the trial's ending (``_ending``)."""
     pair = f"{label}+{config.model}"
-    tracker = tracking.MLflowTracker.start(
+    with open_run(
         session.client,
         session.spec.name,
         run_name=f"trial-{trial.number:04d} {pair}",
@@ -104,17 +95,33 @@ def _start_trial_run(
             "regions": config.regions,
             "worker": f"{socket.gethostname()}:{os.getpid()}",
         },
-    )
-    for key, value in {
-        "mlflow_run_id": tracker.run_id,
-        "extractor": config.extractor,
-        "model": config.model,
-        "pair": pair,
-        "data_fingerprint": fingerprint,
-    }.items():
-        trial.set_user_attr(key, value)
-    tracker.log_params(config.to_dict())
-    return tracker
+        ending=_ending(trial),
+    ) as tracker:
+        for key, value in {
+            "mlflow_run_id": tracker.run_id,
+            "extractor": config.extractor,
+            "model": config.model,
+            "pair": pair,
+            "data_fingerprint": fingerprint,
+        }.items():
+            trial.set_user_attr(key, value)
+        tracker.log_params(config.to_dict())
+        yield tracker
+
+
+def _ending(trial: optuna.Trial) -> Ending:
+    """A pruned trial's run ends PRUNED (KILLED in MLflow) with its ``prune_reason``, any other
+    exception FAIL with its ``fail_reason``; the trial keeps the same reason."""
+
+    def ending(error: BaseException) -> tuple[str, str]:
+        if isinstance(error, optuna.TrialPruned):
+            state, reason = "PRUNED", str(error)
+        else:
+            state, reason = failed(error)
+        trial.set_user_attr("fail_reason" if state == "FAIL" else "prune_reason", reason[:2000])
+        return state, reason
+
+    return ending
 
 
 def _score(
@@ -172,13 +179,3 @@ def log_cv(
         OOF_ARTIFACT,
     )
     tracker.log_dict(config.to_dict(), "config.json")
-
-
-def _close(trial: optuna.Trial, tracker: tracking.MLflowTracker, state: str, reason: str) -> None:
-    key = "fail_reason" if state == "FAIL" else "prune_reason"
-    trial.set_user_attr(key, reason[:2000])
-    try:
-        tracker.set_tags({key: reason[:5000]})
-        tracker.end(state)
-    except Exception as error:  # noqa: BLE001 - never mask the trial's own error
-        log.warning("could not close MLflow run %s: %s", tracker.run_id, error)
