@@ -83,6 +83,50 @@ def evaluate(
     }
 
 
+def score_split(
+    y_true: Sequence[int] | np.ndarray,
+    proba: np.ndarray,
+    labels: Sequence[str],
+    *,
+    train_counts: dict[str, int] | None = None,
+    files: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """One split's record: ``evaluate``'s metrics, the bootstrap interval of balanced accuracy,
+    and the rows behind them (labels, predictions, probabilities, ``files`` when given) that
+    ensembles and paired comparisons reuse.
+
+    ``train_counts`` (the training split's class counts, kept in the record as
+    ``train_counts``) choose the majority baseline's class: a split is never its own baseline.
+
+    >>> record = score_split([0, 1, 1], np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]),
+    ...                      ["a", "b"], train_counts={"a": 5, "b": 2})
+    >>> record["balanced_accuracy"], record["y_pred"], record["majority_baseline"]["label"]
+    (0.75, [0, 1, 0], 'a')
+    """
+    y_true = np.asarray(y_true, dtype=int)
+    proba = np.asarray(proba, dtype=float)
+    predicted = proba.argmax(axis=1) if len(proba) else np.zeros(0, dtype=int)
+    record = evaluate(y_true, proba, labels, train_counts=train_counts)
+    record["balanced_accuracy_ci"] = list(bootstrap_interval(y_true, predicted))
+    record["y_true"] = y_true.tolist()
+    record["y_pred"] = predicted.tolist()
+    record["proba"] = np.round(proba, 6).tolist()
+    if files is not None:
+        record["files"] = list(files)
+    if train_counts:
+        record["train_counts"] = {label: int(train_counts.get(label, 0)) for label in labels}
+    return record
+
+
+def training_counts(record: dict[str, Any]) -> dict[str, int] | None:
+    """The training class counts a split's record was scored against (``score_split``); for a
+    record written before it kept them, its majority class alone, all the baseline needs."""
+    if "train_counts" in record:
+        return dict(record["train_counts"])
+    majority = record.get("majority_baseline", {}).get("label")
+    return {majority: 1} if majority else None
+
+
 def bootstrap_interval(
     y_true: Sequence[int] | np.ndarray,
     y_pred: Sequence[int] | np.ndarray,

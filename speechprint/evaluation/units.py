@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from speechprint.evaluation.metrics import bootstrap_interval, evaluate
+from speechprint.evaluation.metrics import score_split
 
 UNITS = ("clip", "speaker")
 
@@ -49,16 +49,7 @@ def speaker_metrics(
         proba = np.eye(len(clip["labels"]))[np.asarray(clip["y_pred"], dtype=int)]
     proba = np.asarray(clip["proba"] if proba is None else proba, dtype=np.float64)
     mean, y, order = by_speaker(proba, clip["y_true"], speakers)
-    metrics = evaluate(y, mean, clip["labels"], train_counts=train_counts)
-    predicted = mean.argmax(1) if len(mean) else np.zeros(0, dtype=int)
-    metrics["balanced_accuracy_ci"] = list(bootstrap_interval(y, predicted))
-    metrics.update(
-        y_true=y.tolist(),
-        y_pred=predicted.tolist(),
-        speakers=order,
-        proba=np.round(mean, 6).tolist(),
-    )
-    return metrics
+    return {**score_split(y, mean, clip["labels"], train_counts=train_counts), "speakers": order}
 
 
 def with_units(

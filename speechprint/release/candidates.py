@@ -8,6 +8,7 @@ An ensemble gets a run of its own too, holding the one pyfunc model that average
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,12 +26,13 @@ from speechprint.evaluation.evidence import (
     paired_oof,
     selection_of,
 )
-from speechprint.evaluation.metrics import bootstrap_interval, evaluate
+from speechprint.evaluation.metrics import score_split, training_counts
 from speechprint.inference.ensemble import EnsembleClassifier
 from speechprint.inference.pyfunc import load_classifier
 from speechprint.release.refit import refit
 from speechprint.study.summary import extractor_label, pair_of
 from speechprint.tracking import store as tracking
+from speechprint.tracking.runs import open_run
 from speechprint.train import RunConfig, model_seed_variants
 from speechprint.train.prepare import prepare_data
 
@@ -225,16 +227,10 @@ def _refit(
     data: Any,
     tags: dict[str, Any],
 ) -> Fitted:
-    tracker = _start_candidate_run(client, study_name, "refit", key, tags)
-    try:
+    with _candidate_run(client, study_name, "refit", key, tags) as tracker:
         epochs = int(trial.user_attrs.get("refit_epochs") or config.train.epochs)
         result = refit(config, data, epochs=epochs, tracker=tracker)
         _log_test_extras(tracker, result.test or {})
-    except BaseException as error:
-        tracker.set_tags({"fail_reason": f"{type(error).__name__}: {error}"[:5000]})
-        tracker.end("FAIL")
-        raise
-    tracker.end("COMPLETE")
     run = client.get_run(tracker.run_id)
     return Fitted(tracker.run_id, result.test or {}, _trained_on(run.data.tags))
 
@@ -271,36 +267,37 @@ def _averaged_run(
 ) -> Fitted:
     """A run holding the average of ``fitted`` models as one pyfunc, with its test metrics
     (the members' probabilities averaged on the same test files)."""
-    tracker = _start_candidate_run(
-        client, study_name, kind, key, {"trained_on": "train+val", **tags}
-    )
-    first = fitted[0].test
-    files = list(first["files"])
-    by_file = [dict(zip(f.test["files"], f.test["proba"])) for f in fitted]
-    proba = np.mean([[rows[path] for path in files] for rows in by_file], axis=0)
-    test = evaluate(first["y_true"], proba, first["labels"])
-    test |= {
-        "balanced_accuracy_ci": list(bootstrap_interval(first["y_true"], proba.argmax(1))),
-        "y_true": first["y_true"],
-        "y_pred": proba.argmax(1).tolist(),
-        "files": files,
-        "proba": np.round(proba, 6).tolist(),
-    }
-    tracker.log_metrics({f"test/{k}": v for k, v in test.items() if isinstance(v, float)})
-    _log_test_extras(tracker, test)
-    tracker.log_dict(test, "test_metrics.json")
-    if config is not None:
-        tracker.log_dict(config, "config.json")
-    tracker.log_classifier(EnsembleClassifier([load_classifier(client, f.run_id) for f in fitted]))
-    tracker.end("COMPLETE")
+    run_tags = {"trained_on": "train+val", **tags}
+    with _candidate_run(client, study_name, kind, key, run_tags) as tracker:
+        test = averaged_test([f.test for f in fitted])
+        tracker.log_metrics({f"test/{k}": v for k, v in test.items() if isinstance(v, float)})
+        _log_test_extras(tracker, test)
+        tracker.log_dict(test, "test_metrics.json")
+        if config is not None:
+            tracker.log_dict(config, "config.json")
+        members = [load_classifier(client, f.run_id) for f in fitted]
+        tracker.log_classifier(EnsembleClassifier(members))
     trained_on = _trained_on({"trained_on": "train+val", **tags})
     return Fitted(tracker.run_id, test, {**trained_on, "members": key})
 
 
-def _start_candidate_run(
+def averaged_test(tests: list[dict[str, Any]]) -> dict[str, Any]:
+    """The test record of models averaged: their probabilities on the first one's test files,
+    scored against their training counts (the majority baseline never comes from the test
+    labels)."""
+    first = tests[0]
+    files = list(first["files"])
+    by_file = [dict(zip(test["files"], test["proba"])) for test in tests]
+    proba = np.mean([[rows[path] for path in files] for rows in by_file], axis=0)
+    counts = training_counts(first)
+    return score_split(first["y_true"], proba, first["labels"], train_counts=counts, files=files)
+
+
+def _candidate_run(
     client: Any, study_name: str, kind: str, key: str, tags: dict[str, Any]
-) -> tracking.MLflowTracker:
-    return tracking.MLflowTracker.start(
+) -> AbstractContextManager[tracking.MLflowTracker]:
+    """The candidate's run, FAILED with its reason if the body raises (``open_run``)."""
+    return open_run(
         client,
         study_name,
         run_name=f"{kind} trial-{key}",

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from speechprint.data.dataset import Dataset
-from speechprint.evaluation.metrics import bootstrap_interval, evaluate, plot_confusion
+from speechprint.evaluation.metrics import plot_confusion, score_split
 from speechprint.features import FeatureSet
 from speechprint.inference.classifier import AccentClassifier
 from speechprint.tracking.protocol import Tracker
@@ -22,16 +22,9 @@ def evaluate_arrays(
     *,
     files: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Metrics + bootstrap interval of balanced accuracy for one split."""
+    """The classifier's record of one split (``score_split``)."""
     proba = classifier.predict_proba_features(features)
-    metrics = evaluate(y_true, proba, labels, train_counts=train_counts)
-    metrics["balanced_accuracy_ci"] = list(bootstrap_interval(y_true, proba.argmax(1)))
-    metrics["y_true"] = [int(y) for y in y_true]
-    metrics["y_pred"] = [int(y) for y in proba.argmax(1)]
-    metrics["proba"] = np.round(proba, 6).tolist()  # for ensembles and paired comparisons
-    if files is not None:
-        metrics["files"] = files
-    return metrics
+    return score_split(y_true, proba, labels, train_counts=train_counts, files=files)
 
 
 def evaluate_split(
