@@ -50,8 +50,42 @@ def tiny_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return synthesize_corpus(out, speakers_per_class=4, seconds=3.0, seed=0, progress=False)
 
 
-@pytest.fixture()
+SESSION_CACHES = ("SPEECHPRINT_MODELS_DIR", "MPLCONFIGDIR")
+_saved_environ: dict[str, str | None] = {}
+_session_root = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """What a test run may share goes to one temporary folder, removed at the end, never the
+    user's caches: the joined Whisper weights (145 MB, made once) and matplotlib's font cache.
+    Set here, before any test module imports matplotlib."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="speechprint-tests-"))
+    config.stash[_session_root] = root
+    for name, folder in zip(SESSION_CACHES, ("models", "matplotlib"), strict=True):
+        _saved_environ[name] = os.environ.get(name)
+        os.environ[name] = str(root / folder)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    root = config.stash.get(_session_root, None)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
+    for name, value in _saved_environ.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test's feature cache (fusion parts over waveforms included) is its own temporary
+    folder, also for the processes it starts: no test reads what another extracted, and none
+    writes to ~/.cache."""
     path = tmp_path / "feature-cache"
     monkeypatch.setenv("SPEECHPRINT_CACHE_DIR", str(path))
     return path

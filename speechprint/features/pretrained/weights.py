@@ -28,6 +28,8 @@ BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 BASE_SIZE = 145_217_532
 BASE_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
+MODELS_ENV_VAR = "SPEECHPRINT_MODELS_DIR"
+
 _verified: dict[str, str] = {}  # model.bin path -> digest, checked once per process
 
 
@@ -72,9 +74,19 @@ def base_parts() -> tuple[Path, Path]:
     return first, second
 
 
+def models_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where joined weights go: ``<cache_dir>/models`` when a cache folder is given, else
+    ``$SPEECHPRINT_MODELS_DIR``, else the feature cache's ``models/``. The variable lets weights
+    outlive a feature cache (a test run gives each test its own cache, and joins weights once)."""
+    if cache_dir is None or str(cache_dir) == "":
+        if os.environ.get(MODELS_ENV_VAR):
+            return Path(os.environ[MODELS_ENV_VAR]).expanduser()
+    return resolve_cache_dir(cache_dir) / "models"
+
+
 def base_dir(cache_dir: str | os.PathLike[str] | None = None) -> str:
     """The joined Whisper base folder, joining and verifying it first if needed."""
-    folder = resolve_cache_dir(cache_dir) / "models" / f"whisper-base-{BASE_SHA256[:12]}"
+    folder = models_dir(cache_dir) / f"whisper-base-{BASE_SHA256[:12]}"
     target = folder / "model.bin"
     with model_lock:  # threads of one process; the file lock below covers processes
         if _verified.get(str(target)) == BASE_SHA256 and target.is_file():
