@@ -41,7 +41,7 @@ def connect(address: str, *, timeout: float = 5.0) -> Any:
 
 def compute_on_cluster(
     address: str,
-    chunks: Sequence[Sequence[tuple[str, str]]],
+    chunks: Sequence[Sequence[tuple[str, ...]]],
     extractor: Extractor,
     cache: FeatureCache,
     advance: Callable[[int], None],
@@ -69,7 +69,7 @@ def compute_on_cluster(
 
 
 def run_chunk(
-    extractor: Extractor, cache: FeatureCache, items: list[tuple[str, str]]
+    extractor: Extractor, cache: FeatureCache, items: list[tuple[str, ...]]
 ) -> list[Outcome]:
     """The task: the local worker function, with one BLAS thread (a worker has its own cores)."""
     init_worker()

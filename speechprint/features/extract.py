@@ -199,7 +199,8 @@ def _look_up(
             keys[path] = key = f"{key}-{text_key(texts[path])}"
         array = cache.load(key, mmap=lazy and cache.url is None)  # lazy: the header only
         if array is None:
-            misses.append((path, key) if texts is None else (path, key, texts[path]))
+            text = None if texts is None else texts[path]
+            misses.append((path, key) if text is None else (path, key, text))
         else:
             results[path] = None if lazy else array
     return results, keys, skipped, misses
