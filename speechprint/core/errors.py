@@ -39,7 +39,7 @@ class MissingExtraError(SpeechPrintError, ImportError):
     """
 
     def __init__(self, message: str, *, name: str | None = None) -> None:
-        if EXTRA_HINT not in message:
+        if "pip install" not in message:  # a message may give its own, exact command
             message = f"{message}: {EXTRA_HINT}"
         super().__init__(message, name=name)
 

@@ -12,6 +12,15 @@ from speechprint.core.errors import ConfigError
 from speechprint.features.base import FEATURES, Extractor
 from speechprint.features.pretrained.common import WHISPER_SR, MissingExtraError, model_lock
 
+# pip cannot bring resemblyzer with speechprint[pretrained]: its declared dependency webrtcvad
+# builds from source (a C compiler). The extra installs webrtcvad-wheels instead, and resemblyzer
+# goes in without its declared dependencies: the exact command, since no extra can say it.
+RESEMBLYZER_INSTALL = "pip install --no-deps resemblyzer==0.1.4"
+RESEMBLYZER_HINT = (
+    "speaker_embedding needs resemblyzer, which no extra can install (its declared webrtcvad "
+    "needs a C compiler; speechprint[pretrained] brings webrtcvad-wheels instead): run "
+    f"pip install 'speechprint[pretrained]' && {RESEMBLYZER_INSTALL}"
+)
 _voice_encoders: dict[str, Any] = {}
 
 
@@ -21,9 +30,7 @@ def load_voice_encoder() -> Any:
     try:
         from resemblyzer import VoiceEncoder
     except ImportError as error:
-        raise MissingExtraError(
-            "speaker_embedding needs resemblyzer (+ webrtcvad-wheels)", name="resemblyzer"
-        ) from error
+        raise MissingExtraError(RESEMBLYZER_HINT, name="resemblyzer") from error
     with model_lock:
         if "cpu" not in _voice_encoders:
             _voice_encoders["cpu"] = VoiceEncoder("cpu", verbose=False)
