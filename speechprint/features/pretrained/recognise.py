@@ -20,6 +20,8 @@ from speechprint.features.pretrained.whisper import load_whisper, whisper_log_me
 PROMPT = ["<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>"]
 BEAM_SIZE = 1
 MAX_TOKENS = 224  # a 30 s window holds at most ~100 spoken words
+NO_SPEECH = 0.6  # Whisper's no-speech probability above which a window may be silent
+MIN_MEAN_LOGPROB = -1.0
 TOKENS_PER_SECOND = 7  # fast speech: ~4 words/s, ~1.5 tokens a word
 
 
@@ -59,8 +61,18 @@ def recognise_encoded(model: Any, encoded: Any, seconds: float = 30.0) -> list[s
         max_length=min(MAX_TOKENS, int(8 + TOKENS_PER_SECOND * seconds)),
         no_repeat_ngram_size=4,
         suppress_blank=True,
+        return_no_speech_prob=True,
+        return_scores=True,
     )
-    return [drop_loop(decode_tokens(result.sequences[0])) for result in results]
+    # On silence Whisper still says something ("you"). As Whisper's own transcribe does, a
+    # window is silent when it judges it so and its text is unlikely (mean log-probability of
+    # the tokens, CTranslate2's score with length penalty 1): digits alone can pass the first.
+    return [
+        ""
+        if r.no_speech_prob > NO_SPEECH and r.scores[0] < MIN_MEAN_LOGPROB
+        else drop_loop(decode_tokens(r.sequences[0]))
+        for r in results
+    ]
 
 
 def drop_loop(text: str) -> str:
