@@ -107,6 +107,11 @@ def trimmed_mel_frames(n_samples: int) -> int:
     return min(3000, bucket * math.ceil((n_samples + WHISPER_PAD) / (bucket * HOP)))
 
 
+def whisper_pass(wave: np.ndarray, model: Any, recognise: bool) -> tuple[np.ndarray, str]:
+    """``whisper_pass_many`` of one wave: its frames and (if asked) what Whisper heard."""
+    return whisper_pass_many([wave], model, [recognise])[0]
+
+
 def whisper_pass_many(
     waves: list[np.ndarray], model: Any, recognise: list[bool]
 ) -> list[tuple[np.ndarray, str]]:
