@@ -89,7 +89,7 @@ def cold(
 
 def compare(files: dict[str, str], jobs: int) -> dict[str, float]:
     """Every figure of one corpus: seconds per audio minute and MB per audio hour."""
-    runs = {
+    runs: dict[str, tuple[str, dict[str, Any], bool]] = {
         "posteriors today": ("phoneme_posteriors", {"frame_stride": 1}, False),
         "whisper_encoder base": ("whisper_encoder", {"model": "base"}, False),
         "whisper_words today": ("whisper_words", {}, False),
