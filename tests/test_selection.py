@@ -272,27 +272,6 @@ def test_an_ensemble_and_a_single_model_are_served_to_clients_with_audio(
     assert single.version != ensemble.version
 
 
-def test_the_top_trial_is_promoted_only_if_it_beats_the_linear_baseline_out_of_fold(
-    cv_study: Any, tracking: str
-) -> None:
-    from speechprint.evaluation.evidence import linear_baseline, oof_rows, paired_oof
-
-    client = client_of(tracking)
-    top = max(cv_study.trials, key=lambda t: t.value)
-    baseline = linear_baseline(cv_study)
-    assert baseline is not None and baseline.number == 0  # the first queued linear baseline
-    decision = promote("cv")
-    if top.number == baseline.number:
-        assert decision.candidate.startswith("trial 0 ")
-        return
-    lead = paired_oof(oof_rows(client, top), oof_rows(client, baseline))
-    if lead.distinguishable and lead.difference > 0:
-        assert decision.candidate.startswith(f"trial {top.number} ")
-    else:  # a lead within noise: the simpler baseline, and the summary says why
-        assert decision.candidate.startswith("trial 0 ")
-        assert "does not beat the linear baseline distinguishably" in decision.summary()
-
-
 def test_a_trial_scored_over_model_seeds_is_refit_as_their_average(
     archive: Path, tracking: str, cache_dir: Path
 ) -> None:
