@@ -203,3 +203,48 @@ def test_report_writes_figures_and_summary(promoted: dict, tmp_path: Path) -> No
     } <= names
     summary = (out / "summary.md").read_text()
     assert "balanced accuracy" in summary and "chance" in summary
+
+
+def test_another_alias_is_named_and_an_incumbent_of_other_data_is_not_scored_on_our_test(
+    promoted: dict, cache_dir: Path
+) -> None:
+    from speechprint.release.promote import INCUMBENT
+
+    archive = promoted["archive"]
+    run_study(_spec(archive, "staged", model="logreg"), cache_dir=str(cache_dir))
+    first = promote("staged", alias="staging")
+    # Another split (data.seed 1): the staging holder may have trained on these test speakers.
+    other = _spec(archive, "reseeded", model="logreg")
+    other = other.model_copy(update={"data": other.data.model_copy(update={"seed": 1})})
+    run_study(other, cache_dir=str(cache_dir))
+    reseeded = promote("reseeded", alias="staging")
+    assert reseeded.alias == "challenger" and reseeded.incumbent_version == first.version
+    assert not [c for c in reseeded.comparisons if c.kind == INCUMBENT]
+    # The same split under the same alias: compared, and named by the alias it held.
+    again = promote("good", alias="staging")
+    (incumbent,) = [c for c in again.comparisons if c.kind == INCUMBENT]
+    assert incumbent.name == f"v{first.version} (previous 'staging' holder)"
+
+
+def test_a_registry_that_does_not_answer_is_an_error_not_a_missing_alias(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from speechprint.core.errors import ServiceError
+    from speechprint.release import promote as promotion
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    down = mlflow.MlflowClient(tracking_uri="http://127.0.0.1:9", registry_uri="http://127.0.0.1:9")
+    for look_up in (
+        lambda: promotion._alias_holder(down, "speechprint-accent", "champion"),
+        lambda: promotion._version_of_run(down, "speechprint-accent", "0" * 32),
+        lambda: promotion._ensure_registered_model(down, "speechprint-accent"),
+    ):
+        with pytest.raises(ServiceError, match="cannot .*nothing was moved"):
+            look_up()
+    # A registry that answers "not found" is still an answer.
+    local = client_of(f"sqlite:///{tmp_path / 'registry.db'}")
+    assert promotion._alias_holder(local, "speechprint-accent", "champion") is None
+    promotion._ensure_registered_model(local, "speechprint-accent")
+    assert promotion._alias_holder(local, "speechprint-accent", "champion") is None
+    assert promotion._version_of_run(local, "speechprint-accent", "0" * 32) is None

@@ -17,6 +17,7 @@ from typing import Any
 
 from mlflow import MlflowClient
 
+from speechprint.core.errors import ServiceError
 from speechprint.evaluation.evidence import (
     Selection,
     download_json,
@@ -35,10 +36,16 @@ DEFAULT_ALIAS = "champion"
 CHALLENGER_ALIAS = "challenger"
 
 
+INCUMBENT = "incumbent"  # the model that held the alias
+LINEAR_BASELINE = "linear_baseline"  # the study's linear baseline, refit
+
+
 @dataclass
 class Comparison:
-    """Ours against another model on the same test speakers."""
+    """Ours against another model on the same test speakers; ``kind`` says which (``name`` is
+    only for people)."""
 
+    kind: str  # INCUMBENT or LINEAR_BASELINE
     name: str
     test_balanced_accuracy: float
     difference: PairedDifference
@@ -126,10 +133,18 @@ def promote(
     incumbent = _alias_holder(client, model_name, alias)
     promoted, held, reason = _decide(client, model_name, alias, version, candidate, incumbent)
     comparisons = _comparisons(
-        client, study, study_name, candidate, fitted, incumbent, version, archive=archive, jobs=jobs
+        client,
+        study,
+        study_name,
+        candidate,
+        fitted,
+        (alias, incumbent),
+        version,
+        archive=archive,
+        jobs=jobs,
     )
     for other in comparisons:
-        if other.name.startswith("linear baseline"):
+        if other.kind == LINEAR_BASELINE:
             d = other.difference
             client.set_tag(
                 fitted.run_id,
@@ -239,44 +254,42 @@ def _comparisons(
     study_name: str,
     candidate: Candidate,
     fitted: Fitted,
-    incumbent: Any,
+    holder: tuple[str, Any],
     version: Any,
     *,
     archive: str | None,
     jobs: int | None,
 ) -> list[Comparison]:
-    """Paired test differences against the incumbent and the study's linear baseline."""
+    """Paired test differences against the alias's holder (``(alias, version or None)``) and
+    the study's linear baseline."""
     out = []
+    alias, incumbent = holder
     if incumbent is not None and incumbent.version != version.version:
-        theirs = _test_predictions(client, incumbent, fitted.test)
+        theirs = _test_predictions(client, incumbent, fitted.test, candidate.selection)
         if theirs is not None:
-            out.append(
-                _compare(
-                    f"v{incumbent.version} (previous '{DEFAULT_ALIAS}' holder)", fitted.test, theirs
-                )
-            )
+            name = f"v{incumbent.version} (previous '{alias}' holder)"
+            out.append(_compare(INCUMBENT, name, fitted.test, theirs))
     baseline = linear_baseline(study)
     if baseline is not None and [t.number for t in candidate.members] != [baseline.number]:
         base = refit_trial(client, study_name, baseline, archive=archive, jobs=jobs)
-        out.append(
-            _compare(
-                f"linear baseline trial {baseline.number} {pair_of(baseline)}",
-                fitted.test,
-                base.test,
-            )
-        )
+        name = f"linear baseline trial {baseline.number} {pair_of(baseline)}"
+        out.append(_compare(LINEAR_BASELINE, name, fitted.test, base.test))
     return out
 
 
-def _compare(name: str, ours: dict[str, Any], theirs: dict[str, Any]) -> Comparison:
-    return Comparison(name, float(theirs["balanced_accuracy"]), paired_on_test(ours, theirs))
+def _compare(kind: str, name: str, ours: dict[str, Any], theirs: dict[str, Any]) -> Comparison:
+    return Comparison(kind, name, float(theirs["balanced_accuracy"]), paired_on_test(ours, theirs))
 
 
 def _test_predictions(
-    client: MlflowClient, incumbent: Any, ours: dict[str, Any]
+    client: MlflowClient, incumbent: Any, ours: dict[str, Any], selection: Selection
 ) -> dict[str, Any] | None:
     """The incumbent's predictions on our test files: its own record when its test split is
-    ours, else its model run on our files; None when it predicts other labels."""
+    ours, else its model run on our files; None when it predicts other labels, or was chosen on
+    other data (another split, seed or region table: our test speakers may be its training
+    speakers, so its score on them would flatter it), as the alias decision is gated."""
+    if incumbent.tags.get("data_fingerprint", "") != selection.fingerprint:
+        return None
     if json.loads(incumbent.tags.get("labels", "[]")) != list(ours["labels"]):
         return None
     try:
@@ -298,10 +311,33 @@ def _test_predictions(
     }
 
 
+def _not_found(error: Exception) -> bool:
+    """Whether a registry look-up failed because the model, version or alias does not exist;
+    anything else (a server that is down, a database that is locked) is not an answer."""
+    from mlflow.exceptions import MlflowException
+
+    if not isinstance(error, MlflowException):
+        return False
+    if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    # A missing alias: MLflow says INVALID_PARAMETER_VALUE, "... alias champion not found."
+    return error.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(error)
+
+
+def _registry_error(what: str, error: Exception) -> ServiceError:
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return ServiceError(
+        f"model registry at {tracking.tracking_uri()}: cannot {what}: {first}; nothing was "
+        "moved, run the same command again once the registry answers"
+    )
+
+
 def _ensure_registered_model(client: MlflowClient, name: str) -> None:
     try:
         client.get_registered_model(name)
-    except Exception:  # noqa: BLE001 - MLflow raises RestException for "not found"
+    except Exception as error:  # noqa: BLE001 - sorted by _not_found
+        if not _not_found(error):
+            raise _registry_error(f"look up registered model {name!r}", error) from error
         client.create_registered_model(
             name, description="SpeechPrint accent classifier: audio in, region probabilities out."
         )
@@ -310,7 +346,9 @@ def _ensure_registered_model(client: MlflowClient, name: str) -> None:
 def _version_of_run(client: MlflowClient, name: str, run_id: str) -> Any | None:
     try:
         versions = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
-    except Exception:  # noqa: BLE001 - no registered model yet
+    except Exception as error:  # noqa: BLE001 - sorted by _not_found
+        if not _not_found(error):
+            raise _registry_error(f"search the versions of {name!r}", error) from error
         return None
     return versions[0] if versions else None
 
@@ -318,5 +356,7 @@ def _version_of_run(client: MlflowClient, name: str, run_id: str) -> Any | None:
 def _alias_holder(client: MlflowClient, name: str, alias: str) -> Any | None:
     try:
         return client.get_model_version_by_alias(name, alias)
-    except Exception:  # noqa: BLE001 - alias not set yet
+    except Exception as error:  # noqa: BLE001 - sorted by _not_found
+        if not _not_found(error):
+            raise _registry_error(f"look up who holds {alias!r} of {name!r}", error) from error
         return None
