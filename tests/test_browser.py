@@ -29,7 +29,7 @@ CHROMIUM = os.environ.get("SPEECHPRINT_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
-SECTIONS = {"words", "onset", "similarity", "fairness", "calibration"}
+SECTIONS = {"words", "sounds", "onset", "similarity", "fairness", "calibration"}
 
 
 def tiny_spec(archive: Path, *, name: str, model: str = "logreg", n_trials: int = 1) -> Any:

@@ -19,7 +19,7 @@ from speechprint.study.spec import StudySpec
 _register_subcommands()
 pytestmark = pytest.mark.slow  # trains fold models, aligns and occludes every recording
 
-SECTIONS = ["words", "onset", "similarity", "fairness", "calibration"]
+SECTIONS = ["words", "sounds", "onset", "similarity", "fairness", "calibration"]
 
 
 def tiny_spec(archive: Path, name: str = "tiny", n_trials: int = 1) -> StudySpec:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from speechprint.findings import calibration, fairness, onset, similarity, words
+from speechprint.findings import betray, calibration, fairness, onset, similarity, words
 from speechprint.findings.members import ensemble_subject, member_runs
 from speechprint.findings.page import Section, write_page
 from speechprint.findings.subject import build_subject, load_config, model_seeds, resolve_run
@@ -66,6 +66,7 @@ def run_findings(
     prepared = time.perf_counter() - started
     steps: list[Callable[[], Section]] = [
         lambda: words.section(subject, out, jobs=jobs, progress=progress),
+        lambda: betray.section(subject, out, jobs=jobs, progress=progress),
         lambda: onset.section(subject, out),
         lambda: similarity.section(subject, out),
         lambda: fairness.section(subject, out),

@@ -137,35 +137,40 @@ def change_rates(slots: pd.DataFrame) -> pd.DataFrame:
 
 
 def substitutions(
-    slots: pd.DataFrame, speakers: pd.DataFrame, language: str, *, n_boot: int = 500
+    slots: pd.DataFrame,
+    speakers: pd.DataFrame,
+    language: str,
+    *,
+    n_boot: int = 500,
+    min_excess: float = 0.02,
 ) -> pd.DataFrame:
-    """The group's changes (expected != heard) whose rate exceeds the native readers', each
-    with its interval over speakers; sorted by the difference, flagged ones first."""
+    """The group's changes (expected != heard) whose rate exceeds the native readers' by at
+    least ``min_excess``, each with its interval over speakers (a speaker who never said the
+    phoneme is left out of that phoneme's rates); flagged ones first, by the difference."""
     language_of = speakers.set_index("speaker")["native_language"]
-    rates = change_rates(slots)
-    rates = rates[rates["expected"] != rates["heard"]]
+    wide = change_rates(slots).pivot_table(
+        index=["speaker", "expected"], columns="heard", values="rate", fill_value=0.0
+    )
     out = []
-    for (expected, heard), block in rates.groupby(["expected", "heard"]):
-        sides = {}
-        for name, who in (("group", language), ("native", NATIVE)):
-            said = slots[(slots["expected"] == expected) & (slots["heard"] != "")]
-            members = said["speaker"][said["speaker"].map(language_of) == who].unique()
-            values = block.set_index("speaker")["rate"].reindex(members).fillna(0.0)
-            sides[name] = values.to_numpy()
-        group, native = sides["group"], sides["native"]
-        if len(group) < 2 or len(native) < 2 or group.mean() <= native.mean():
+    for expected, block in wide.groupby(level="expected"):
+        who = block.index.get_level_values("speaker").map(language_of)
+        group, native = block[who == language], block[who == NATIVE]
+        if len(group) < 2 or len(native) < 2:
             continue
-        low, high = mean_interval(group, n_boot=n_boot)
-        d_low, d_high = diff_interval(group, native, n_boot=n_boot)
-        out.append(
-            {"expected": expected, "heard": heard, "rate": group.mean(), "low": low,
-             "high": high, "native_rate": native.mean(), "diff_low": d_low,
-             "diff_high": d_high, "speakers": len(group), "flagged": d_low > 0}
-        )  # fmt: skip
+        excess = group.mean() - native.mean()
+        for heard in excess.index[(excess >= min_excess) & (excess.index != expected)]:
+            g, n = group[heard].to_numpy(), native[heard].to_numpy()
+            low, high = mean_interval(g, n_boot=n_boot)
+            d_low, d_high = diff_interval(g, n, n_boot=n_boot)
+            out.append(
+                {"group": language, "expected": expected, "heard": heard, "rate": g.mean(),
+                 "low": low, "high": high, "native_rate": n.mean(), "diff": g.mean() - n.mean(),
+                 "diff_low": d_low, "diff_high": d_high, "speakers": len(g),
+                 "flagged": d_low > 0}
+            )  # fmt: skip
     table = pd.DataFrame(out)
     if table.empty:
         return table
-    table["diff"] = table["rate"] - table["native_rate"]
     return table.sort_values(["flagged", "diff"], ascending=False).reset_index(drop=True)
 
 
@@ -189,16 +194,31 @@ def slot_deviation(slots: pd.DataFrame, speakers: pd.DataFrame, language: str) -
     return (group - native.reindex(group.index).fillna(0.0)).rename("deviation")
 
 
-def native_reference(
-    slots: pd.DataFrame, speakers: pd.DataFrame
-) -> dict[tuple[int, int], dict[str, float]]:
-    """What the native readers were heard saying at each slot: ``{(word, index): {heard: share}}``."""
+def native_reference(slots: pd.DataFrame, speakers: pd.DataFrame) -> dict[str, dict[str, dict]]:
+    """What the native readers were heard saying: ``{"slots": {"word:index": {heard: share}},
+    "phonemes": {expected: {heard: share}}}`` (JSON-ready; ``reference_of`` reads it back)."""
     language_of = speakers.set_index("speaker")["native_language"]
     measured = slots[(slots["heard"] != "") & (slots["speaker"].map(language_of) == NATIVE)]
-    shares = measured.groupby(["word", "index"])["heard"].value_counts(normalize=True)
-    out: dict[tuple[int, int], dict[str, float]] = {}
-    for (word, index, heard), share in shares.items():
-        out.setdefault((int(word), int(index)), {})[str(heard)] = float(share)
+    by_slot = measured.groupby(["word", "index"])["heard"].value_counts(normalize=True)
+    by_phoneme = measured.groupby("expected")["heard"].value_counts(normalize=True)
+    out: dict[str, dict[str, dict]] = {"slots": {}, "phonemes": {}}
+    for (word, index, heard), share in by_slot.items():
+        out["slots"].setdefault(f"{word}:{index}", {})[str(heard)] = round(float(share), 4)
+    for (expected, heard), share in by_phoneme.items():
+        out["phonemes"].setdefault(str(expected), {})[str(heard)] = round(float(share), 4)
+    return out
+
+
+def reference_of(
+    native: dict[str, dict[str, dict]], slots: list[Slot], *, same_text: bool
+) -> dict[tuple[int, int], dict[str, float]]:
+    """Per slot of one recording, what native readers said there: the same slot of the same
+    text when ``same_text`` (the passage), else the natives' shares for the expected phoneme."""
+    out = {}
+    for s in slots:
+        key = f"{s.word}:{s.index}"
+        found = native["slots"].get(key) if same_text else None
+        out[(s.word, s.index)] = found or native["phonemes"].get(s.expected, {})
     return out
 
 
