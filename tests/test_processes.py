@@ -96,7 +96,10 @@ def test_workers_exit_when_their_parent_is_killed(how: signal.Signals, tmp_path:
             parent.kill()
 
 
-def test_sigterm_interrupts_a_study_as_ctrl_c_does(tiny_archive: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_interrupts_a_study_as_ctrl_c_does(
+    tiny_archive: Path, tmp_path: Path, how: signal.Signals
+) -> None:
     import optuna
 
     cli = start_long_study(tiny_archive, tmp_path, "long")
@@ -105,7 +108,7 @@ def test_sigterm_interrupts_a_study_as_ctrl_c_does(tiny_archive: Path, tmp_path:
         for line in cli.stdout:  # type: ignore[union-attr]
             lines.append(line)
             if line.lstrip().startswith("trial    1 "):  # the study is under way
-                cli.send_signal(signal.SIGTERM)
+                cli.send_signal(how)
                 break
         output = "".join(lines) + cli.communicate(timeout=120)[0]
     finally:
@@ -113,6 +116,7 @@ def test_sigterm_interrupts_a_study_as_ctrl_c_does(tiny_archive: Path, tmp_path:
             cli.kill()
     assert cli.returncode == 130, output
     assert "Interrupted." in output and "Resume with: speechprint study run" in output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output  # no 25-line preamble
     study = optuna.load_study(
         study_name="long", storage=f"sqlite:///{tmp_path / 'studies' / 'long.db'}"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 app = typer.Typer(
@@ -73,6 +75,11 @@ def _flags_without_type() -> None:
     TyperOption._speechprint_flags = True  # type: ignore[attr-defined]
 
 
+def _not_an_interruption(record: logging.LogRecord) -> bool:
+    kind = record.exc_info[0] if record.exc_info else None
+    return not (kind is not None and issubclass(kind, KeyboardInterrupt))
+
+
 def main() -> None:
     import signal
     import warnings
@@ -88,6 +95,9 @@ def main() -> None:
 
     # Our own per-trial lines replace Optuna's log; experimental-feature notices are known.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # A Ctrl-C inside a trial: Optuna logs the KeyboardInterrupt with its traceback (25 lines)
+    # before the tidy "Interrupted." line; the trial's own line already says how it ended.
+    logging.getLogger("optuna.study._optimize").addFilter(_not_an_interruption)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     _register_subcommands()
     app()
