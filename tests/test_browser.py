@@ -285,3 +285,34 @@ def test_the_plain_experiment_link_opens_on_the_trials(
     body = browser.find_element("tag name", "body").text
     assert "/runs" in browser.current_url
     assert mlflow_ui["trials"][0].info.run_name in body
+
+
+# -- the learner's page of `speechprint pronounce` ------------------------------------------------
+def test_the_pronounce_page_loads_its_figure_and_every_audio_clip(
+    browser: Any, shared_archive: Path, tmp_path: Path, require_pretrained
+) -> None:
+    require_pretrained("hama")
+    from speechprint.apps.pronounce import pronounce
+
+    result = pronounce(shared_archive / "recordings" / "spanish1.mp3", tmp_path / "learner.html")
+    browser.get_log("browser")
+    browser.get(result.page.resolve().as_uri())
+    _wait_for(browser, lambda d: d.execute_script("return document.readyState") == "complete")
+    images = browser.execute_script(
+        "return [...document.images].map(i => [i.alt, i.complete, i.naturalWidth])"
+    )
+    assert images and all(complete and width > 0 for _, complete, width in images), images
+    # Every clip decodes: metadata (duration) loaded from its embedded WAV.
+    count = browser.execute_script("return document.querySelectorAll('audio').length")
+    assert count >= 2  # the whole recording and at least one word
+    _wait_for(
+        browser,
+        lambda d: d.execute_script(
+            "return [...document.querySelectorAll('audio')]"
+            ".every(a => a.readyState >= 1 && a.duration > 0)"
+        ),
+    )
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
+    browser.save_screenshot(str(tmp_path / "learner.png"))
+    assert (tmp_path / "learner.png").stat().st_size > 10_000

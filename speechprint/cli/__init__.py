@@ -46,7 +46,7 @@ def _register_subcommands() -> None:
         return
     _registered = True
     _flags_without_type()
-    from speechprint.cli import data, evaluate, features, findings, model, probe, study
+    from speechprint.cli import data, evaluate, features, findings, model, probe, pronounce, study
 
     app.add_typer(data.app, name="data")
     app.add_typer(features.app, name="features")
@@ -57,6 +57,7 @@ def _register_subcommands() -> None:
     model.register(app)
     app.add_typer(probe.app, name="probe")
     findings.register(app)
+    pronounce.register(app)
 
 
 def _flags_without_type() -> None:
