@@ -152,3 +152,26 @@ def test_an_absent_substitution_is_not_found(planted) -> None:  # noqa: ANN001
             if f and s.expected == expected and s.heard == realised
         ]  # fmt: skip
         assert len(hits) <= 0.1 * len(slots), f"{name}: {len(hits)} of {len(slots)}"
+
+
+def test_group_substitutions_carry_intervals_and_are_flagged_above_the_native_rate() -> None:
+    from speechprint.findings.sounds import confusion, slot_deviation, substitutions
+
+    rng = np.random.default_rng(1)
+    rows, speakers = [], []
+    for language, n, rate in [("english", 30, 0.03), ("spanish", 25, 0.35)]:
+        for s in range(n):
+            speaker = f"{language}{s}"
+            speakers.append({"speaker": speaker, "native_language": language})
+            for word in range(8):
+                heard = "b" if rng.random() < rate else "v"
+                rows.append({"speaker": speaker, "word": word, "index": 0, "expected": "v",
+                             "heard": heard, "final": False})  # fmt: skip
+    slots, people = pd.DataFrame(rows), pd.DataFrame(speakers)
+    table = substitutions(slots, people, "spanish")
+    top = table.iloc[0]
+    assert (top["expected"], top["heard"], bool(top["flagged"])) == ("v", "b", True)
+    assert top["low"] < 0.35 < top["high"] and top["native_rate"] < 0.1
+    shares = confusion(slots)
+    assert shares.loc["v"].sum() == pytest.approx(1.0)
+    assert (slot_deviation(slots, people, "spanish") > 0.2).all()
