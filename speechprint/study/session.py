@@ -29,6 +29,7 @@ from speechprint.study import recovery
 from speechprint.study.spec import StudySpec
 from speechprint.study.storage import absolute, default_storage, open_storage, redact
 from speechprint.tracking import store as tracking
+from speechprint.tracking.runs import end_run, end_run_quietly, failure_reason
 
 log = logging.getLogger(__name__)
 
@@ -145,15 +146,13 @@ class StudySession:
         if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
             self.interrupted = True
         elif exc is not None:
-            self.fail_reason = f"{type(exc).__name__}: {exc}"
+            self.fail_reason = failure_reason(exc)
         if self.owns_parent:
             self._close_parent()
         return self.interrupted  # absorb Ctrl-C only; every other exception propagates
 
     def _close_parent(self) -> None:
         tags: dict[str, Any] = {}
-        if self.fail_reason:
-            tags["fail_reason"] = self.fail_reason[:5000]
         if self.interrupted:
             tags["note"] = "interrupted: the same command resumes the study"
         elif self.remaining <= 0 and self.ran == 0:
@@ -163,15 +162,16 @@ class StudySession:
             # Under the metric the experiment declares primary: the k-fold mean when the study
             # is cross-validated, so the UI's charts and the parent run speak of one measure.
             objective = tracking.objective_metric(cross_validated=self.spec.cv is not None)
-            self.parent.log_metrics({objective: float(best.value)})
+            self.parent.log_metrics({objective: float(self.study.best_value)})
             tags.update(
                 best_trial=best.number, best_run_id=best.user_attrs.get("mlflow_run_id", "")
             )
         except ValueError:
             pass  # no completed trial yet
-        if tags:
-            self.parent.set_tags(tags)
-        self.parent.end("FAIL" if self.fail_reason or self.interrupted else "COMPLETE")
+        if self.fail_reason or self.interrupted:
+            end_run_quietly(self.parent, "FAIL", reason=self.fail_reason, tags=tags)
+        else:
+            end_run(self.parent, tags=tags)
 
     # -- the budget ----------------------------------------------------------------------------
     @property

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from speechprint.data.dataset import Dataset
-from speechprint.evaluation.metrics import bootstrap_interval, evaluate
+from speechprint.evaluation.metrics import bootstrap_interval, score_split
 from speechprint.features import FeatureSet
 from speechprint.train import RunConfig, model_seed_variants, run
 
@@ -133,15 +133,10 @@ def _score_fold(
     if len(tests) == 1:
         return tests[0], epochs
     proba = np.mean([t["proba"] for t in tests], axis=0)
-    merged = evaluate(
-        tests[0]["y_true"], proba, tests[0]["labels"], train_counts=fold.class_counts("train")
-    )
-    return {
-        **tests[0],
-        **merged,
-        "proba": proba.tolist(),
-        "y_pred": proba.argmax(1).tolist(),
-    }, epochs
+    first = tests[0]
+    counts = fold.class_counts("train")
+    merged = score_split(first["y_true"], proba, first["labels"], train_counts=counts)
+    return {**first, **merged}, epochs
 
 
 def _oof_rows(
