@@ -12,6 +12,8 @@ from pydantic import Field
 
 from speechprint.core.config import StrictModel, load_yaml, parse
 from speechprint.core.errors import ConfigError
+from speechprint.features import FEATURES, check_extractor_params, make_extractor
+from speechprint.models import MODELS, check_model_params, incompatibility
 from speechprint.tracking import store as tracking
 from speechprint.tracking.runs import open_run
 from speechprint.train import Component, DataSpec, Result, RunConfig, TrainConfig, run
@@ -54,9 +56,6 @@ def load_experiment(path: str | Path, *, archive: str | None = None) -> tuple[st
 
 
 def _check_components(spec: ExperimentSpec, source: str) -> None:
-    from speechprint.features import FEATURES, check_extractor_params, make_extractor
-    from speechprint.models import MODELS, check_model_params, incompatibility
-
     checks = (
         ("extractor", FEATURES, check_extractor_params),
         ("model", MODELS, check_model_params),

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from speechprint.core.errors import ConfigError
+from speechprint.core.errors import ConfigError, DataError
+from speechprint.data.archive import AUDIO_EXTENSIONS
+from speechprint.tracking import store as tracking
 
 DEFAULT_MODEL_URI = "models:/speechprint-accent@champion"
 
@@ -14,8 +16,6 @@ DEFAULT_MODEL_URI = "models:/speechprint-accent@champion"
 def load_model(uri: str = DEFAULT_MODEL_URI, *, model_config: dict[str, Any] | None = None) -> Any:
     """Load the pyfunc; a missing alias or model is a clear error naming the URI."""
     import mlflow.pyfunc
-
-    from speechprint.tracking import store as tracking
 
     tracking.client()  # point MLflow at the project's store
     try:
@@ -28,12 +28,9 @@ def load_model(uri: str = DEFAULT_MODEL_URI, *, model_config: dict[str, Any] | N
         ) from error
 
 
-def check_inputs(paths: list[str | Path], *, top_k: int) -> list[Path]:
+def check_inputs(paths: Sequence[str | Path], *, top_k: int) -> list[Path]:
     """The audio files to predict: a folder stands for the audio files in it (sorted, at any
     depth). Missing paths, an empty folder or ``top_k`` below 1 are one ``SpeechPrintError``."""
-    from speechprint.core.errors import DataError
-    from speechprint.data.archive import AUDIO_EXTENSIONS
-
     if top_k < 1:
         raise ConfigError(f"--top-k must be at least 1, got {top_k}")
     missing = [str(p) for p in paths if not Path(p).exists()]

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from speechprint.core.errors import ConfigError
+from speechprint.evaluation.metrics import apply_temperature
 from speechprint.inference.classifier import AccentClassifier
 from speechprint.inference.heard import needs_passage
 
@@ -87,8 +88,6 @@ class EnsembleClassifier:
         )
 
     def _tempered(self, proba: np.ndarray) -> np.ndarray:
-        from speechprint.evaluation.metrics import apply_temperature
-
         return apply_temperature(proba, self.temperature)
 
     def predict_proba_files(

@@ -34,7 +34,9 @@ from typing import Any
 
 import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc.model import PythonModel
 
+import speechprint
 from speechprint.core.errors import ConfigError
 from speechprint.core.runtime import resolve_device
 from speechprint.inference.answer import ANSWER_COLUMNS, answer_row
@@ -57,7 +59,7 @@ OUTPUT_COLUMNS = [
 # fail, to infer a schema from them. Keep that noise off every command that imports this module.
 with contextlib.redirect_stderr(io.StringIO()):
 
-    class AccentModel(mlflow.pyfunc.PythonModel):
+    class AccentModel(PythonModel):
         def load_context(self, context: Any) -> None:
             config = context.model_config or {}
             device = resolve_device(str(config.get("device", "cpu")))
@@ -110,9 +112,9 @@ def _predict_audio_content(
     if "text" in frame.columns:
         files["text"] = list(frame["text"])
     result = predict_frame(classifier, files, top_k=top_k, listen=listen)
-    for position, path in enumerate(paths):
-        if path in bad:
-            result.loc[position, ["label", "error"]] = [None, bad[path]]
+    for position, written in enumerate(paths):
+        if written in bad:
+            result.loc[position, ["label", "error"]] = [None, bad[written]]
     result["file"] = names
     return result
 
@@ -149,8 +151,6 @@ def load_classifier(client: Any, run_id: str) -> Any:
 
 def save_pyfunc(classifier: Any, path: str | Path) -> Path:
     """Write the classifier as an MLflow pyfunc model directory at ``path``."""
-    import speechprint
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     weights = path.parent / f"{path.name}-classifier.pt"

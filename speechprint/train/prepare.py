@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from speechprint.core.errors import DataError, SpeechPrintError
 from speechprint.data.corpora import load_corpus
 from speechprint.data.dataset import Dataset, make_dataset
 from speechprint.features import FeatureSet, extract_features, make_extractor
@@ -27,8 +28,6 @@ def check_data(data: DataSpec, *, source: str) -> Dataset:
     """The labelled split ``data`` describes, built once before any run or study exists, so a
     missing, empty or unparseable table, an unknown corpus or region table, or too few classes
     is one error naming ``source`` and the key (every retry would otherwise add a FAILED run)."""
-    from speechprint.core.errors import DataError, SpeechPrintError
-
     try:
         archive = load_corpus(data.archive, data.corpus, regions=data.regions)
     except SpeechPrintError as error:
