@@ -9,6 +9,9 @@ nox.options.reuse_existing_virtualenvs = True
 
 # The CPU wheel of torch: a bare `torch` requirement would pull a multi-GB CUDA build.
 TORCH = "torch==2.13.0"
+# Pinned: a new release of either may find new things to say about the same code.
+LINT_IMPORTS = "import-linter==2.17"
+MYPY = "mypy==2.4.1"
 
 
 @nox.session
@@ -27,10 +30,14 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check + format check."""
-    session.install("ruff")
+    """ruff check + format check, the import contracts (layers, no cycles) and mypy."""
+    # The package and its dependencies: mypy reads their types, lint-imports the package.
+    session.install(TORCH)
+    session.install("-e", ".", "ruff", LINT_IMPORTS, MYPY)
     session.run("ruff", "check", "speechprint", "tests", "noxfile.py", "benchmarks")
     session.run("ruff", "format", "--check", "speechprint", "tests", "noxfile.py", "benchmarks")
+    session.run("lint-imports")  # [tool.importlinter] in pyproject.toml
+    session.run("mypy")  # [tool.mypy]: strict on core, evaluation and text
 
 
 @nox.session

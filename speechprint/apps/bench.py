@@ -118,7 +118,7 @@ def archive_paths(archive: str | os.PathLike[str], limit: int | None = None) -> 
     """The archive's recordings (rows with audio), optionally only the first ``limit``."""
     if limit is not None and limit < 1:
         raise ConfigError("limit must be at least 1")
-    return [str(p) for p in load_archive(archive).with_audio["path"]][:limit]
+    return [str(p) for p in load_archive(os.fspath(archive)).with_audio["path"]][:limit]
 
 
 def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -115,6 +115,12 @@ def _findings_section(report: _Report, study_name: str, storage: str | None) -> 
     ]
 
 
+def _figure_of(axes: Any) -> plt.Figure:
+    """The figure an Optuna plot drew on (its axes')."""
+    figure: plt.Figure = axes.figure
+    return figure
+
+
 @dataclass
 class _Report:
     """What a report has so far: the summary's lines and the figures written to `out`."""
@@ -154,10 +160,10 @@ def _optuna_figures(report: _Report, study: Any) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         axes = optuna_plots.plot_optimization_history(study, target_name="val balanced accuracy")
-        report.figure(axes.figure, "optimization_history.png")
+        report.figure(_figure_of(axes), "optimization_history.png")
         try:
             axes = optuna_plots.plot_param_importances(study, target_name="val balanced accuracy")
-            report.figure(axes.figure, "param_importances.png")
+            report.figure(_figure_of(axes), "param_importances.png")
             report.lines += [
                 "Parameter importances are rough for parameters that only some models have "
                 "(few trials each).",
@@ -170,7 +176,9 @@ def _optuna_figures(report: _Report, study: Any) -> None:
 def _promoted_section(report: _Report, client: Any, study: str, model_name: str) -> float | None:
     """The promoted model's test figures and table; returns its chance level (None: no model)."""
     version = _promoted_version(client, study, model_name)
-    test = _test_metrics(client, version) if version is not None else None
+    if version is None:
+        return None
+    test = _test_metrics(client, version)
     if test is None:
         return None
     chance = float(test["chance"])
@@ -189,7 +197,8 @@ def _test_metrics(client: Any, version: Any) -> dict[str, Any] | None:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = client.download_artifacts(version.run_id, "test_metrics.json", tmp)
-            return json.loads(Path(path).read_text())
+            metrics: dict[str, Any] = json.loads(Path(path).read_text())
+            return metrics
         except Exception:  # noqa: BLE001 - older version without the artifact
             return None
 

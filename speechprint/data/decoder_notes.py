@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
+from typing import IO
 
 # libmpg123's forms ("Warning: Xing stream size off ..."); Python's and ours are "WARNING:" or
 # "...: UserWarning: ...", never these.
@@ -22,7 +23,7 @@ NOTE_PREFIXES = ("Note: ", "Warning: ", "[src/libmpg123/")
 _lock = threading.Lock()
 _depth = 0  # decoders running in this process's threads: the first redirects, the last restores
 _saved: int | None = None
-_sink: tempfile._TemporaryFileWrapper | None = None  # type: ignore[type-arg]
+_sink: IO[bytes] | None = None
 
 
 @contextlib.contextmanager

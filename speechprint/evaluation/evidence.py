@@ -83,13 +83,20 @@ def selection_of(trial: optuna.trial.FrozenTrial) -> Selection:
         )
     low, high = attrs.get("val_balanced_accuracy_ci", (float("nan"), float("nan")))
     return Selection(
-        "validation balanced accuracy", float(trial.value), float(low), float(high), fingerprint
+        "validation balanced accuracy",
+        float(trial.value or 0.0),
+        float(low),
+        float(high),
+        fingerprint,
     )
 
 
 def download_json(client: Any, run_id: str, artifact: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        return json.loads(Path(client.download_artifacts(run_id, artifact, tmp)).read_text())
+        record: dict[str, Any] = json.loads(
+            Path(client.download_artifacts(run_id, artifact, tmp)).read_text()
+        )
+    return record
 
 
 def oof_rows(client: Any, trial: optuna.trial.FrozenTrial) -> list[dict[str, Any]]:
@@ -101,7 +108,8 @@ def oof_rows(client: Any, trial: optuna.trial.FrozenTrial) -> list[dict[str, Any
             f"trial {trial.number} was not cross-validated: no out-of-fold "
             "predictions (set cv: in the study file)"
         )
-    return download_json(client, run_id, OOF_ARTIFACT)["rows"]
+    rows: list[dict[str, Any]] = download_json(client, run_id, OOF_ARTIFACT)["rows"]
+    return rows
 
 
 def per_speaker(rows: list[dict[str, Any]]) -> dict[str, tuple[int, np.ndarray]]:

@@ -28,7 +28,8 @@ def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
     logits = np.log(np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1.0)) / temperature
     logits -= logits.max(axis=1, keepdims=True)
     out = np.exp(logits)
-    return (out / out.sum(axis=1, keepdims=True)).astype(np.asarray(proba).dtype)
+    scaled: np.ndarray = (out / out.sum(axis=1, keepdims=True)).astype(np.asarray(proba).dtype)
+    return scaled
 
 
 def evaluate(
@@ -211,7 +212,8 @@ def _resampled_scores(y_true: np.ndarray, y_pred: np.ndarray, samples: np.ndarra
     ).reshape(n_resamples, n_classes)
     present = counts > 0
     recall = np.divide(hits, counts, out=np.zeros_like(hits), where=present)
-    return recall.sum(1) / present.sum(1)
+    scores: np.ndarray = recall.sum(1) / present.sum(1)
+    return scores
 
 
 def _percentiles(scores: np.ndarray, level: float) -> tuple[float, float]:

@@ -21,7 +21,7 @@ UNITS = ("clip", "speaker")
 
 
 def by_speaker(
-    proba: np.ndarray, y_true: Sequence[int], speakers: Sequence[str]
+    proba: np.ndarray, y_true: Sequence[int] | np.ndarray, speakers: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Each speaker's mean probabilities and label (speakers sorted)."""
     speakers = [str(s) for s in speakers]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -234,7 +235,7 @@ def align_words(log_probs: np.ndarray, words: list[Word] | None = None) -> list[
     return align_posteriors(log_probs, frame_seconds, words, vocab, blank, gaps)
 
 
-def _align_chunk(items: list[tuple[str, str, str]]) -> list[list[dict[str, Any]]]:
+def _align_chunk(items: Sequence[tuple[str, str, str]]) -> list[list[dict[str, Any]]]:
     """Align ``(audio, posterior .npy, cache file)`` items; runs in a worker."""
     out = []
     for _, posteriors, target in items:

@@ -120,13 +120,13 @@ class Fusion(Extractor):
         if missing:
             computed = part.transform_many([waves[i] for i in missing])
             for i, array in zip(missing, computed, strict=True):
-                vectors[i] = pool_statistics(array)
-                stored = vectors[i] if part.kind == "pooled" else vectors[i][None, :]
+                vectors[i] = vector = pool_statistics(array)
+                stored = vector if part.kind == "pooled" else vector[None, :]
                 try:
                     cache.save(keys[i], np.ascontiguousarray(stored, dtype=np.float32))
                 except OSError as error:  # a read-only cache must not lose the result
                     log.warning("could not cache fusion part %s: %s", part.id, error)
-        return [self._scaled(v) for v in vectors]
+        return [self._scaled(v) for v in vectors if v is not None]  # none is left missing
 
     def _scaled(self, vector: np.ndarray) -> np.ndarray:
         if self.scaling == "l2":

@@ -95,7 +95,7 @@ def pack(
     index_path = data_path.with_suffix(".json")
     if data_path.exists() and index_path.exists():
         index = {p: tuple(r) for p, r in json.loads(index_path.read_text()).items()}
-        return PackedFeatures(data_path, index, pooled)  # type: ignore[arg-type]
+        return PackedFeatures(data_path, index, pooled)
     index, rows, dim = _layout(cache, entries, pooled)
     folder.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(dir=folder, prefix=TMP_PREFIX, suffix=".npy", delete=False)

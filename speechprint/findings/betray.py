@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -136,9 +137,7 @@ def onset_table(table: pd.DataFrame, speakers: pd.DataFrame, *, n_boot: int = 50
             continue
         x, y = both["onset"].to_numpy(), both["gop"].to_numpy()
         rho = float(spearmanr(x, y).statistic)
-        low, high = bootstrap(
-            lambda i, x=x, y=y: float(spearmanr(x[i], y[i]).statistic), len(x), n_boot=n_boot
-        )
+        low, high = bootstrap(_spearman_of(x, y), len(x), n_boot=n_boot)
         rows.append({"class": name, "speakers": len(both), "rho": rho, "low": low, "high": high})
     return pd.DataFrame(rows)
 
@@ -233,3 +232,8 @@ def passage_html(words: list, deviation: pd.Series) -> str:
             )
         out.append(f"<span class='w' title='{html.escape(word.text)}'>{''.join(sounds_)}</span>")
     return " ".join(out)
+
+
+def _spearman_of(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], float]:
+    """Spearman's rho of the resampled rows ``i`` (for ``bootstrap``)."""
+    return lambda i: float(spearmanr(x[i], y[i]).statistic)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +67,7 @@ def scores(frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray) -> pd.DataFrame
         for group in sorted(labels.dropna().unique(), key=_natural):
             members = np.flatnonzero(labels.to_numpy() == group)
             yt, yp = y[members], pred[members]
-            low, high = bootstrap(
-                lambda i, yt=yt, yp=yp: balanced_accuracy(yt[i], yp[i]), len(members)
-            )
+            low, high = bootstrap(_balanced_accuracy_of(yt, yp), len(members))
             rows.append(
                 {
                     "attribute": attribute,
@@ -143,3 +142,8 @@ def section(subject: Any, out: Path) -> Section:
         )
     )
     return Section("fairness", "For whom does it fail?", summary, [image], [data])
+
+
+def _balanced_accuracy_of(y_true: np.ndarray, y_pred: np.ndarray) -> Callable[[np.ndarray], float]:
+    """Balanced accuracy of the resampled rows ``i`` of one group (for ``bootstrap``)."""
+    return lambda i: balanced_accuracy(y_true[i], y_pred[i])

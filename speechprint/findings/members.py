@@ -36,7 +36,7 @@ def member_runs(run_id: str) -> list[str] | None:
             f"{study!r}, but the refit run of trial(s) {', '.join(missing)} is "
             "gone from the MLflow store"
         )
-    return [run.info.run_id for run in runs]
+    return [run.info.run_id for run in runs if run is not None]  # none is missing here
 
 
 def ensemble_subject(

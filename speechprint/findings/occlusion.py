@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,7 @@ def _load(paths: list[str]) -> None:
     _classifiers[:] = [load_classifier_file(p) for p in paths]
 
 
-def _chunk(items: list[tuple[int, np.ndarray, float, int, list[WordSpan]]]) -> list[np.ndarray]:
+def _chunk(items: Sequence[tuple[int, np.ndarray, float, int, list[WordSpan]]]) -> list[np.ndarray]:
     return [word_drops(_classifiers[fold], f, d, y, s) for fold, f, d, y, s in items]
 
 
@@ -82,8 +83,8 @@ def occlusion_matrix(
     """``(recordings, words)`` drops for the subject's recordings (cached beside its fold models)."""
     paths = list(subject.frame["path"])
     # Keyed by the alignments too: re-aligned words must be occluded again.
-    spans = json.dumps([[asdict(s) for s in alignments.get(p, [])] for p in paths], default=str)
-    digest = hashlib.sha256(spans.encode()).hexdigest()[:12]
+    recorded = json.dumps([[asdict(s) for s in alignments.get(p, [])] for p in paths], default=str)
+    digest = hashlib.sha256(recorded.encode()).hexdigest()[:12]
     cache = subject.folder / f"occlusion-v{VERSION}-{digest}.npz"
     if cache.exists():
         stored = np.load(cache)

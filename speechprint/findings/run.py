@@ -11,7 +11,13 @@ from pathlib import Path
 from speechprint.findings import betray, calibration, fairness, onset, similarity, words
 from speechprint.findings.members import ensemble_subject, member_runs
 from speechprint.findings.page import Section, write_page
-from speechprint.findings.subject import build_subject, load_config, model_seeds, resolve_run
+from speechprint.findings.subject import (
+    Subject,
+    build_subject,
+    load_config,
+    model_seeds,
+    resolve_run,
+)
 from speechprint.tracking import store as tracking
 
 logger = logging.getLogger(__name__)
@@ -106,7 +112,7 @@ def _log(run_id: str, out: Path, sections: list[Section]) -> None:
             tracker.log_artifact(path, "findings")
 
 
-def _store_temperature(subject: object, out: Path) -> None:
+def _store_temperature(subject: Subject, out: Path) -> None:
     """A fitted temperature goes beside the run's model, so predict can apply it when asked."""
     import json
 

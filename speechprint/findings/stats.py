@@ -13,10 +13,10 @@ def bootstrap(
     """95% percentile interval of ``statistic(indices)`` over resampled indices ``0..n-1``."""
     rng = np.random.default_rng(seed)
     values = [statistic(rng.integers(0, n, n)) for _ in range(n_boot)]
-    values = np.asarray([v for v in values if np.isfinite(v)])
-    if len(values) == 0:
+    finite = np.asarray([v for v in values if np.isfinite(v)])
+    if len(finite) == 0:
         return float("nan"), float("nan")
-    low, high = np.percentile(values, [2.5, 97.5])
+    low, high = np.percentile(finite, [2.5, 97.5])
     return float(low), float(high)
 
 

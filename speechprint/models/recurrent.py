@@ -35,7 +35,7 @@ class RecurrentClassifier(nn.Module):
         if pooling not in POOLINGS:
             raise ConfigError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
         self.pooling = pooling
-        self.conv: nn.Module | None = None
+        self.conv: nn.ModuleList | None = None
         width = input_dim
         if conv_channels:
             # Two strided convolutions: local spectral patterns, and 4x fewer steps for the LSTM.

@@ -50,6 +50,7 @@ class Budget(StrictModel):
 class _Choice(StrictModel):
     """Settings that belong to one ``name`` only: the others are an error, not ignored."""
 
+    name: str  # each subclass narrows it to its own choices
     SETTINGS: ClassVar[dict[str, set[str]]] = {}
 
     @model_validator(mode="after")

@@ -45,7 +45,7 @@ def _best_value(study: optuna.Study, trial: FrozenTrial) -> float:
     try:
         return float(study.best_value)
     except ValueError:  # another worker's view may not hold a completed trial yet
-        return float(trial.value)
+        return float(trial.value or 0.0)  # a trial summarised has finished with a value
 
 
 def state_counts(study: optuna.Study) -> str:

@@ -93,7 +93,7 @@ def _spawn(
 ) -> list[BaseProcess]:
     context = multiprocessing.get_context("spawn")
     levels = (optuna.logging.get_verbosity(), logging.getLogger().getEffectiveLevel())
-    processes = [
+    processes: list[BaseProcess] = [
         context.Process(
             target=_worker,
             args=(spec, settings, levels, on_trial),
@@ -151,7 +151,7 @@ def _worker_environment(count: int) -> Iterator[None]:
 
 
 def _wait_all(processes: list[BaseProcess]) -> None:
-    pending = {p.sentinel: p for p in processes}
+    pending: dict[Any, BaseProcess] = {p.sentinel: p for p in processes}
     while pending:
         for sentinel in wait(list(pending), timeout=1.0):
             pending.pop(sentinel).join()

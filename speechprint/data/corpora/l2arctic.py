@@ -35,7 +35,8 @@ def load_l2arctic(root: Path, table: RegionTable) -> Archive:
     check_folder(root, "l2arctic", "one folder per speaker with wav/")
     speakers, source = speaker_table(root)
     rows, unknown = [], []
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and _clip_dir(p) is not None)
+    clip_dirs = {p: _clip_dir(p) for p in root.iterdir() if p.is_dir()}
+    folders = sorted(p for p, clips in clip_dirs.items() if clips is not None)
     if not folders:
         raise ArchiveError(f"{root}: no speaker folders with wav/ audio (e.g. ABA/wav/*.wav)")
     for folder in folders:
@@ -52,7 +53,7 @@ def load_l2arctic(root: Path, table: RegionTable) -> Archive:
                 "text": read_transcript(folder / "transcript" / f"{p.stem}.txt"),
                 **meta,
             }
-            for p in audio_files(_clip_dir(folder))
+            for p in audio_files(clip_dirs[folder] or folder)
         ]
     frame = pd.DataFrame(rows)
     frame["accent"] = frame.get("native_language")

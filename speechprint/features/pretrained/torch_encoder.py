@@ -57,6 +57,8 @@ class Block(nn.Module):
 class WhisperTorchEncoder(nn.Module):
     """``forward(mel)`` returns every layer: index 0 before the blocks, the last after the norm."""
 
+    positions: torch.Tensor  # a buffer
+
     def __init__(self, weights: Weights) -> None:
         super().__init__()
         dim = weights["conv1/weight"].shape[0]
@@ -66,7 +68,7 @@ class WhisperTorchEncoder(nn.Module):
         self.conv2 = nn.Conv1d(dim, dim, 3, stride=2, padding=1)
         for conv, name in ((self.conv1, "conv1"), (self.conv2, "conv2")):
             conv.weight.data = _tensor(weights, f"{name}/weight")
-            conv.bias.data = _tensor(weights, f"{name}/bias")
+            conv.bias = nn.Parameter(_tensor(weights, f"{name}/bias"))
         self.register_buffer("positions", _tensor(weights, "position_encodings/encodings"))
         self.blocks = nn.ModuleList(Block(weights, f"layer_{i}", heads) for i in range(n_layers))
         self.norm = _layer_norm(weights, "layer_norm")

@@ -10,6 +10,7 @@ it its real name, so a reader only ever sees a complete, verified ``model.bin``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -112,7 +113,7 @@ def join_parts(parts: list[Path], target: Path, sha256: str) -> None:
         with handle:
             for part in parts:
                 with open(part, "rb") as source:
-                    for block in iter(lambda s=source: s.read(1 << 22), b""):
+                    for block in iter(functools.partial(source.read, 1 << 22), b""):
                         digest.update(block)
                         handle.write(block)
             handle.flush()
