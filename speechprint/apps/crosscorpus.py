@@ -30,7 +30,7 @@ import pandas as pd
 from speechprint.apps.predict import load_model
 from speechprint.core.errors import ConfigError, DataError
 from speechprint.data.archive import Archive
-from speechprint.evaluation.metrics import bootstrap_interval, evaluate
+from speechprint.evaluation.metrics import score_split
 from speechprint.evaluation.shares import GroupShare, age_group, group_shares
 from speechprint.evaluation.units import with_units
 from speechprint.features import extract_features
@@ -138,13 +138,7 @@ def cross_corpus_score(
         # A corpus of one label (speechocean762) is the normal case here, not a mistake: keep
         # scikit-learn's "a single label" / "classes not in y_true" notes off the user's screen.
         warnings.filterwarnings("ignore", message=".*(single label|not in y_true).*")
-        clip = evaluate(y, proba, model_labels)
-        clip.update(
-            balanced_accuracy_ci=list(bootstrap_interval(y, proba.argmax(1))),
-            y_true=y.tolist(),
-            y_pred=proba.argmax(1).tolist(),
-            files=list(scored["path"]),
-        )
+        clip = score_split(y, proba, model_labels, files=list(scored["path"]))
         metrics = with_units(clip, list(scored["speakerid"]), unit=unit, proba=proba)
     used = {k: v for k, v in mapping.items() if v in index and k in set(raw)}
     speaker_level = metrics if metrics["unit"] == "speaker" else metrics["speaker"]

@@ -24,7 +24,7 @@ from speechprint.evaluation.evidence import (
     linear_baseline,
     paired_on_test,
 )
-from speechprint.evaluation.metrics import PairedDifference, evaluate
+from speechprint.evaluation.metrics import PairedDifference, score_split, training_counts
 from speechprint.inference.pyfunc import load_classifier
 from speechprint.release.candidates import Candidate, Fitted, choose, fit, refit_trial
 from speechprint.study.storage import load_study
@@ -302,13 +302,9 @@ def _test_predictions(
     proba, errors = classifier.predict_proba_files(ours["files"])
     kept = [i for i, f in enumerate(ours["files"]) if f not in errors]
     truth = [ours["y_true"][i] for i in kept]
-    metrics = evaluate(truth, proba, list(ours["labels"]))
-    return {
-        **metrics,
-        "files": [ours["files"][i] for i in kept],
-        "y_true": truth,
-        "y_pred": proba.argmax(1).tolist(),
-    }
+    files = [ours["files"][i] for i in kept]
+    counts = training_counts(ours)  # same data as ours (gated above), so the same baseline
+    return score_split(truth, proba, list(ours["labels"]), train_counts=counts, files=files)
 
 
 def _not_found(error: Exception) -> bool:
