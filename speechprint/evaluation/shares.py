@@ -72,15 +72,15 @@ def group_shares(
     labels: Sequence[str],
 ) -> list[GroupShare]:
     """One ``GroupShare`` per (group, true label) present, groups in sorted order."""
-    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    true, pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
     group_array = np.asarray([str(g) for g in groups], dtype=object)
     out = []
     for group in sorted(set(group_array)):
-        for label in sorted(set(y_true[group_array == group])):
-            mask = (group_array == group) & (y_true == label)
-            hits = y_pred[mask] == label
+        for label in sorted(set(true[group_array == group])):
+            mask = (group_array == group) & (true == label)
+            hits = pred[mask] == label
             low, high = share_interval(hits)
-            called = Counter(labels[i] for i in y_pred[mask])
+            called = Counter(labels[i] for i in pred[mask])
             out.append(
                 GroupShare(
                     group=group,
