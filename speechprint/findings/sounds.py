@@ -120,8 +120,10 @@ def _write_json(target: Path, rows: Any) -> None:
     os.replace(tmp, target)
 
 
-def groups(speakers: pd.DataFrame, *, min_speakers: int = MIN_SPEAKERS) -> list[str]:
-    """Native languages with at least ``min_speakers`` speakers, natives left out, largest first."""
+def groups(speakers: pd.DataFrame, *, min_speakers: int | None = None) -> list[str]:
+    """Native languages with at least ``min_speakers`` (default ``MIN_SPEAKERS``) speakers,
+    natives left out, largest first."""
+    min_speakers = MIN_SPEAKERS if min_speakers is None else min_speakers
     counts = speakers.loc[speakers["native_language"] != NATIVE, "native_language"].value_counts()
     return [str(k) for k, n in counts.items() if n >= min_speakers]
 
