@@ -28,14 +28,18 @@ def tests(session: nox.Session) -> None:
     )
 
 
+# What ruff checks and formats: the package, its tests and benchmarks, and the two build scripts.
+LINTED = ("speechprint", "tests", "noxfile.py", "mkdocs_hooks.py", "benchmarks")
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check + format check, the import contracts (layers, no cycles) and mypy."""
     # The package and its dependencies: mypy reads their types, lint-imports the package.
     session.install(TORCH)
     session.install("-e", ".", "ruff", LINT_IMPORTS, MYPY)
-    session.run("ruff", "check", "speechprint", "tests", "noxfile.py", "benchmarks")
-    session.run("ruff", "format", "--check", "speechprint", "tests", "noxfile.py", "benchmarks")
+    session.run("ruff", "check", *LINTED)
+    session.run("ruff", "format", "--check", *LINTED)
     session.run("lint-imports")  # [tool.importlinter] in pyproject.toml
     session.run("mypy")  # [tool.mypy]: strict on core, evaluation and text
 
