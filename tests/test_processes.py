@@ -46,10 +46,11 @@ def gone_within(pids: list[int], seconds: float) -> bool:
 
 
 def start_long_study(
-    archive: Path, tmp_path: Path, name: str, *options: str
+    archive: Path, tmp_path: Path, name: str, *options: str, model: str = "logreg"
 ) -> subprocess.Popen[str]:
     """``speechprint study run`` of a 500-trial study in stores under ``tmp_path``, its output
-    piped (unbuffered: workers' trial lines arrive as they run)."""
+    piped (unbuffered: workers' trial lines arrive as they run). ``mlp`` trials train 30 epochs
+    (seconds each): a signal then lands inside a trial, not between two."""
     import yaml
 
     study_file = tmp_path / f"{name}.yaml"
@@ -59,8 +60,9 @@ def start_long_study(
                 "name": name,
                 "data": {"archive": str(archive), "min_count": 3},
                 "extractors": ["mfcc_mean"],
-                "models": ["logreg"],
+                "models": [model],
                 "budget": {"n_trials": 500},
+                "train": {"epochs": 30, "patience": 30, "max_frames": 100},
                 "search_training": False,
                 "pruner": {"name": "none"},
             }
@@ -102,12 +104,13 @@ def test_sigterm_interrupts_a_study_as_ctrl_c_does(
 ) -> None:
     import optuna
 
-    cli = start_long_study(tiny_archive, tmp_path, "long")
+    cli = start_long_study(tiny_archive, tmp_path, "long", model="mlp")
     try:
         lines = []
         for line in cli.stdout:  # type: ignore[union-attr]
             lines.append(line)
-            if line.lstrip().startswith("trial    1 "):  # the study is under way
+            if line.lstrip().startswith("trial    0 "):
+                time.sleep(2.0)  # trial 1 is training now (seconds of epochs)
                 cli.send_signal(how)
                 break
         output = "".join(lines) + cli.communicate(timeout=120)[0]
@@ -121,6 +124,7 @@ def test_sigterm_interrupts_a_study_as_ctrl_c_does(
         study_name="long", storage=f"sqlite:///{tmp_path / 'studies' / 'long.db'}"
     )
     assert 2 <= len(study.trials) < 500
+    assert study.trials[1].state.name == "FAIL"  # the signal stopped it mid-training
     assert all(t.state.is_finished() for t in study.trials)  # none left RUNNING
 
 

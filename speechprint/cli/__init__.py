@@ -76,9 +76,22 @@ def _flags_without_type() -> None:
     TyperOption._speechprint_flags = True  # type: ignore[attr-defined]
 
 
-def _not_an_interruption(record: logging.LogRecord) -> bool:
-    kind = record.exc_info[0] if record.exc_info else None
-    return not (kind is not None and issubclass(kind, KeyboardInterrupt))
+class _InterruptionNotes(logging.Filter):
+    """Drops Optuna's two warnings about a trial a Ctrl-C stopped: its traceback, then "Trial N
+    failed with value None."; any other trial's warnings pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = record.exc_info[0] if record.exc_info else None
+        message = record.getMessage()
+        trial = message.split(" failed with ", 1)[0]  # "Trial 7"
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            self.interrupted.add(trial)
+            return False
+        return not (trial in self.interrupted and message.endswith("failed with value None."))
 
 
 def main() -> None:
@@ -98,7 +111,7 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # A Ctrl-C inside a trial: Optuna logs the KeyboardInterrupt with its traceback (25 lines)
     # before the tidy "Interrupted." line; the trial's own line already says how it ended.
-    logging.getLogger("optuna.study._optimize").addFilter(_not_an_interruption)
+    logging.getLogger("optuna.study._optimize").addFilter(_InterruptionNotes())
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     _register_subcommands()
     app()
