@@ -19,6 +19,7 @@ def first_study(archive: Path, cache_dir: Path) -> None:
     assert run_study(spec, cache_dir=str(cache_dir)).ran == 1
 
 
+@pytest.mark.slow  # runs a study first
 @pytest.mark.parametrize(
     ("changes", "changed"),
     [
@@ -41,6 +42,7 @@ def test_an_edited_study_file_is_refused_before_any_trial(
     assert len(parents) == 1 and len(children) == 1  # no parent run, no trial for the refusal
 
 
+@pytest.mark.slow  # runs a study first
 def test_another_archive_on_resume_is_refused(
     tiny_archive: Path, tracking: str, cache_dir: Path, tmp_path: Path
 ) -> None:
@@ -51,6 +53,7 @@ def test_another_archive_on_resume_is_refused(
         run_study(spec, archive=str(other), cache_dir=str(cache_dir))
 
 
+@pytest.mark.slow  # runs a study first
 def test_new_version_runs_beside_the_old_study_and_resumes_itself(
     tiny_archive: Path, tracking: str, cache_dir: Path
 ) -> None:
@@ -67,6 +70,7 @@ def test_new_version_runs_beside_the_old_study_and_resumes_itself(
     assert mlflow.MlflowClient(tracking).get_experiment_by_name("tiny-v3") is None
 
 
+@pytest.mark.slow  # runs a study first
 def test_a_changed_budget_or_description_resumes_the_same_study(
     tiny_archive: Path, tracking: str, cache_dir: Path
 ) -> None:
