@@ -213,6 +213,7 @@ def experiment_run(
         f"val balanced accuracy {val['balanced_accuracy']:.3f} "
         f"(chance {val['chance']:.3f}), macro-F1 {val['macro_f1']:.3f}"
     )
+    _print_cost(result.epoch_seconds, result.seconds)
     if result.test is not None:
         test = result.test
         low, high = test.get("balanced_accuracy_ci", (float("nan"), float("nan")))
@@ -230,9 +231,21 @@ def experiment_run(
     console.print(f"MLflow run: {run_id}")
 
 
+def _print_cost(epochs: list[float], seconds: float) -> None:
+    """What training cost here, per epoch (validation scoring included), as measured."""
+    if epochs:
+        console.print(
+            f"cost: {len(epochs)} epochs, {sum(epochs) / len(epochs):.1f} s per epoch "
+            f"(min {min(epochs):.1f}, max {max(epochs):.1f}); the run {seconds:.0f} s"
+        )
+
+
 def _parse_cv(text: str) -> tuple[int, int]:
     try:
         folds, _, repeats = text.lower().partition("x")
-        return int(folds), int(repeats or 1)
+        parsed = int(folds), int(repeats or 1)
     except ValueError:
         raise ConfigError(f"--cv expects FOLDSxREPEATS such as 5x2, got {text!r}") from None
+    if parsed[0] < 2 or parsed[1] < 1:  # as a study file's cv: folds >= 2, repeats >= 1
+        raise ConfigError(f"--cv needs at least 2 folds and 1 repeat, got {text!r}")
+    return parsed

@@ -41,6 +41,9 @@ class AccentClassifier:
     std: np.ndarray
     segment_frames: int = 400
     max_segments: int = 8  # evenly spaced segments per recording: long files cost no more
+    # A pooled model trained on crop statistics (``train.crop_frames``) scores a recording as the
+    # mean probability of the statistics of its evenly spaced windows of this many frames.
+    crop_frames: int = 0
     # Calibration (speechprint findings --calibrate): probabilities become softmax(log p / T).
     # 1.0 leaves them as trained; fitted on development speakers only, never on test.
     temperature: float = 1.0
@@ -67,6 +70,11 @@ class AccentClassifier:
         """Pooled, normalised ``(N, D)`` inputs for vector models."""
         return self.normalise(np.stack([pool_statistics(f) for f in features]))
 
+    def crop_vectors(self, features: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised statistics of each recording's scoring windows and their recording."""
+        stats, owners = segment_statistics(features, self.crop_frames, self.max_segments)
+        return self.normalise(stats), owners
+
     def predict_proba_features(
         self, features: list[np.ndarray], batch_size: int = 64
     ) -> np.ndarray:
@@ -76,21 +84,23 @@ class AccentClassifier:
     def _proba_features(self, features: list[np.ndarray], batch_size: int) -> np.ndarray:
         if not features:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
+        if self.pooled and self.crop_frames:
+            x, owners = self.crop_vectors(features)
+            return average_by_owner(self._proba_vectors(x), owners, len(features))
         if self.pooled:
-            x = self.vectors(features)
-            if family(self.model_name) == "sklearn":
-                return self.model.predict_proba(x).astype(np.float32)
-            with torch.inference_mode():
-                logits = self.model(torch.from_numpy(x).to(self.device))
-                return torch.softmax(logits, -1).cpu().numpy()
+            return self._proba_vectors(self.vectors(features))
         segments, owners = segment_sequences(
             [self.normalise(f) for f in features], self.segment_frames, self.max_segments
         )
         probs = predict_segments(self.model, segments, batch_size)
-        totals = np.zeros((len(features), len(self.labels)), dtype=np.float64)
-        np.add.at(totals, owners, probs)
-        counts = np.bincount(owners, minlength=len(features))[:, None]
-        return (totals / counts).astype(np.float32)
+        return average_by_owner(probs, owners, len(features))
+
+    def _proba_vectors(self, x: np.ndarray) -> np.ndarray:
+        if family(self.model_name) == "sklearn":
+            return self.model.predict_proba(x).astype(np.float32)
+        with torch.inference_mode():
+            logits = self.model(torch.from_numpy(x).to(self.device))
+            return torch.softmax(logits, -1).cpu().numpy()
 
     # -- audio -> probabilities ------------------------------------------------------------------
     @property
@@ -136,6 +146,7 @@ class AccentClassifier:
                 "std": self.std,
                 "segment_frames": self.segment_frames,
                 "max_segments": self.max_segments,
+                "crop_frames": self.crop_frames,
                 "temperature": self.temperature,
                 "weights": weights,
             },
@@ -195,6 +206,30 @@ def segment_sequences(
             segments.append(sequence[start : start + segment_frames])
             owners.append(index)
     return segments, np.asarray(owners, dtype=int)
+
+
+def segment_statistics(
+    features: list[np.ndarray], crop_frames: int, max_segments: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean + std statistics of each sequence's evenly spaced windows of ``crop_frames``
+    (``segment_sequences``) and the index of their sequence; a pooled vector stays one row."""
+    stats: list[np.ndarray] = []
+    owners: list[int] = []
+    for index, feature in enumerate(features):
+        if np.ndim(feature) == 1:
+            windows = [feature]
+        else:
+            windows, _ = segment_sequences([feature], crop_frames, max_segments)
+        stats += [pool_statistics(w) for w in windows]
+        owners += [index] * len(windows)
+    return np.stack(stats), np.asarray(owners, dtype=int)
+
+
+def average_by_owner(probs: np.ndarray, owners: np.ndarray, n: int) -> np.ndarray:
+    """``(n, C)``: the mean of the rows of ``probs`` that belong to each owner."""
+    totals = np.zeros((n, probs.shape[1]), dtype=np.float64)
+    np.add.at(totals, owners, probs)
+    return (totals / np.bincount(owners, minlength=n)[:, None]).astype(np.float32)
 
 
 def pad_batch(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

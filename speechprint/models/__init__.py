@@ -1,6 +1,15 @@
 """Models by name: importing this package registers every model in ``MODELS``."""
 
-from speechprint.models import layered, linear, mlp, recurrent, tdnn  # noqa: F401  (they register)
+from speechprint.models import (  # noqa: F401  (they register)
+    backend,
+    finetune,
+    layered,
+    linear,
+    mlp,
+    recurrent,
+    tdnn,
+    words,
+)
 from speechprint.models.base import (
     MODELS,
     Family,

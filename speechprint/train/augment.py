@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from speechprint.features.base import pool_statistics
 from speechprint.inference.classifier import pad_batch
 from speechprint.train.config import TrainConfig
 
@@ -22,6 +23,19 @@ def random_crops(
         start = int(rng.integers(0, max(1, len(sequence) - max_frames + 1)))
         crops.append(sequence[start : start + max_frames])
     return pad_batch(crops)
+
+
+def crop_statistics(
+    sequences: list[np.ndarray], crop_frames: int, crops: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``(len(sequences) * crops, 2 * D)``: mean + std statistics of ``crops`` random windows of
+    ``crop_frames`` per sequence, recording-major (rows ``i * crops .. i * crops + crops - 1``
+    are sequence ``i``'s); a sequence shorter than a crop gives its whole length each time."""
+    rows = []
+    for sequence in sequences:
+        starts = rng.integers(0, max(1, len(sequence) - crop_frames + 1), size=crops)
+        rows += [pool_statistics(sequence[s : s + crop_frames]) for s in starts]
+    return np.stack(rows)
 
 
 def speed_perturb(sequence: np.ndarray, rng: np.random.Generator, speed: float) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from speechprint.inference.classifier import AccentClassifier, segment_sequences
-from speechprint.train.augment import add_noise, random_crops, spec_augment
+from speechprint.train.augment import add_noise, crop_statistics, random_crops, spec_augment
 from speechprint.train.config import TrainConfig
 
 Batch = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]  # inputs, lengths, targets
@@ -44,27 +44,45 @@ class BatchStream:
         device: torch.device,
     ) -> None:
         self.train, self.device, self.pooled = train, device, classifier.pooled
-        self.y = torch.tensor(y, dtype=torch.long)
+        self.classifier = classifier
+        # Crop statistics: ``crops`` examples of each recording per epoch, drawn anew each epoch.
+        self.crops = train.crops if self.pooled and classifier.crop_frames else 1
+        self.y = torch.tensor(np.repeat(y, self.crops), dtype=torch.long)
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator().manual_seed(seed)
         self.vectors: torch.Tensor | None = None
         self.sequences: list[np.ndarray] = []
-        if self.pooled:
+        if self.pooled and classifier.crop_frames:
+            self.sequences = list(arrays)  # raw frames: statistics first, then normalised
+        elif self.pooled:
             self.vectors = torch.from_numpy(classifier.vectors(arrays))
         else:
             self.sequences = [classifier.normalise(a) for a in arrays]
         balanced = train.imbalance == "sampler"
         self.sample_weights = class_weights(y, len(classifier.labels))[self.y] if balanced else None
 
+    @property
+    def n_examples(self) -> int:
+        """Training examples per epoch: recordings times crops."""
+        return len(self.y)
+
+    def _epoch_inputs(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This epoch's inputs: fixed vectors, fresh crop statistics, or fresh frame crops."""
+        if self.vectors is not None:
+            return self.vectors, None
+        if self.pooled:
+            stats = crop_statistics(
+                self.sequences, self.classifier.crop_frames, self.crops, self.rng
+            )
+            return torch.from_numpy(self.classifier.normalise(stats)), None
+        return random_crops(
+            self.sequences, self.train.max_frames, self.rng, self.train.speed_perturb
+        )
+
     def epoch(self) -> Iterator[Batch]:
         """Every training recording once (with replacement when class-balanced), in batches."""
         train, n = self.train, len(self.y)
-        if self.vectors is not None:
-            x_all, len_all = self.vectors, None
-        else:
-            x_all, len_all = random_crops(
-                self.sequences, train.max_frames, self.rng, train.speed_perturb
-            )
+        x_all, len_all = self._epoch_inputs()
         if self.sample_weights is not None:
             order = torch.multinomial(
                 self.sample_weights, n, replacement=True, generator=self.generator
@@ -111,6 +129,10 @@ class ValidationSet:
         device: torch.device,
         speakers: list[str] | None = None,
     ) -> ValidationSet:
+        if classifier.pooled and classifier.crop_frames:
+            stats, owners = classifier.crop_vectors(arrays)
+            vectors = torch.from_numpy(stats).to(device)
+            return cls(y, vectors=vectors, owners=owners, speakers=speakers)
         if classifier.pooled:
             vectors = torch.from_numpy(classifier.vectors(arrays)).to(device)
             return cls(y, vectors=vectors, speakers=speakers)

@@ -35,8 +35,21 @@ class TrainConfig(StrictModel):
     freq_mask_width: int = Field(4, ge=0)
     noise_std: float = Field(0.0, ge=0)
     speed_perturb: float = Field(0.0, ge=0, lt=1)  # max relative change of the frame rate
+    # Pooled models on sequence features: many examples per speaker at the cost of a mean. Each
+    # epoch trains on mean + std statistics of ``crops`` random windows of ``crop_frames`` per
+    # recording; a recording is scored as the mean probability of its evenly spaced windows.
+    # 0: one vector of the whole recording (as before).
+    crop_frames: int = Field(0, ge=0)
+    crops: int = Field(4, ge=1)
     # auto: CUDA when available, else MPS, else CPU. Saved models always load on CPU first.
     device: str = Field("auto", pattern=DEVICE_PATTERN)
+
+    @field_validator("crop_frames")
+    @classmethod
+    def _crop_long_enough(cls, crop_frames: int) -> int:
+        if 0 < crop_frames < 4:
+            raise ValueError("crop_frames must be 0 (whole recordings) or at least 4 frames")
+        return crop_frames
 
 
 class DataSpec(StrictModel):

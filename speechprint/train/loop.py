@@ -7,6 +7,8 @@ balanced sampling); the model of the best validation balanced accuracy is kept.
 from __future__ import annotations
 
 import copy
+import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,7 @@ from torch.optim import Optimizer
 
 from speechprint.evaluation.metrics import evaluate
 from speechprint.evaluation.units import by_speaker
-from speechprint.inference.classifier import AccentClassifier, predict_segments
+from speechprint.inference.classifier import AccentClassifier, average_by_owner, predict_segments
 from speechprint.models import build_model
 from speechprint.tracking.protocol import Tracker
 from speechprint.train.batches import (
@@ -33,6 +35,7 @@ from speechprint.train.errors import NonFiniteLossError
 from speechprint.train.optim import Schedule, make_optimizer, make_scheduler
 
 Reporter = Callable[[int, float], None]
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -93,16 +96,18 @@ def validation_scores(model: nn.Module, val: ValidationSet) -> tuple[np.ndarray,
     """``(N, C)`` validation probabilities (segments averaged per recording) and the loss."""
     model.eval()
     with torch.inference_mode():
-        if val.vectors is not None:
+        if val.vectors is not None and val.owners is None:
             logits = model(val.vectors)
             y = torch.tensor(val.y, dtype=torch.long, device=logits.device)
             loss = nn.functional.cross_entropy(logits, y).item()
             return torch.softmax(logits, -1).cpu().numpy(), loss
-        assert val.segments is not None and val.owners is not None
-        segment_probs = predict_segments(model, val.segments)
-    proba = np.zeros((len(val.y), segment_probs.shape[1]))
-    np.add.at(proba, val.owners, segment_probs)
-    proba /= np.bincount(val.owners, minlength=len(val.y))[:, None]
+        if val.vectors is not None:  # crop statistics: each window's vector
+            segment_probs = torch.softmax(model(val.vectors), -1).cpu().numpy()
+        else:
+            assert val.segments is not None
+            segment_probs = predict_segments(model, val.segments)
+    assert val.owners is not None
+    proba = average_by_owner(segment_probs, val.owners, len(val.y)).astype(np.float64)
     log_proba = torch.log(torch.from_numpy(proba).clamp_min(1e-8)).float()
     loss = float(nn.functional.nll_loss(log_proba, torch.tensor(val.y, dtype=torch.long)))
     return proba, loss
@@ -141,8 +146,9 @@ def train_torch(
     report: Reporter | None,
     device: torch.device,
     val_speakers: list[str] | None = None,
-) -> tuple[int, list[dict[str, float]]]:
-    """Train ``classifier.model`` on ``device``; returns the best epoch and the history.
+) -> tuple[int, list[dict[str, float]], list[float]]:
+    """Train ``classifier.model`` on ``device``; returns the best epoch, the history and the
+    seconds each epoch took.
 
     Early stopping compares validation balanced accuracy in the unit the study compares:
     clips, or (``unit: speaker``, with ``val_speakers``) speakers."""
@@ -154,12 +160,16 @@ def train_torch(
         weight=weights if train.imbalance == "weighted" else None,
         label_smoothing=train.label_smoothing,
     )
+    # A model over pretrained activations takes them back from the run's standardisation.
+    set_normalisation = getattr(model, "set_input_normalisation", None)
+    if set_normalisation is not None:
+        set_normalisation(classifier.mean, classifier.std)
     optimizer = make_optimizer(model.parameters(), train)
-    steps = steps_per_epoch(len(targets["train"]), train.batch_size)
-    schedule = make_scheduler(optimizer, train, steps)
     batches = BatchStream(
         classifier, arrays["train"], targets["train"], train, seed=config.seed, device=device
     )
+    steps = steps_per_epoch(batches.n_examples, train.batch_size)
+    schedule = make_scheduler(optimizer, train, steps)
     # No validation split (a refit on all development speakers): train the fixed number of
     # epochs, keep the last model, and let a plateau schedule follow the training loss.
     speakers = val_speakers if config.unit == "speaker" else None
@@ -171,7 +181,9 @@ def train_torch(
         else None
     )
     stopping, history = EarlyStopping(train.patience if val else train.epochs + 1), []
+    seconds: list[float] = []
     for epoch in range(1, train.epochs + 1):
+        started = time.perf_counter()
         train_loss = train_epoch(
             model,
             batches.epoch(),
@@ -182,9 +194,13 @@ def train_torch(
             epoch=epoch,
         )
         scores = validate(model, val, labels, train_counts, epoch) if val else {}
+        # The cost of an epoch, scoring included: logged and returned, kept out of the history
+        # (a seed gives the same history every time; a clock does not).
+        seconds.append(time.perf_counter() - started)
+        logger.info("epoch %d: train loss %.4f, %.1f s", epoch, train_loss, seconds[-1])
         row = {"train/loss": train_loss, **scores, "lr": optimizer.param_groups[0]["lr"]}
         history.append({"epoch": epoch, **row})
-        tracker.log_metrics(row, step=epoch)
+        tracker.log_metrics({**row, "time/epoch_seconds": seconds[-1]}, step=epoch)
         score = scores["val/balanced_accuracy"] if val else -train_loss
         schedule.after_epoch(score)
         stopping.update(epoch, score if val else float(epoch), model)
@@ -194,4 +210,4 @@ def train_torch(
             break
     stopping.restore(model)
     model.eval()
-    return stopping.best_epoch, history
+    return stopping.best_epoch, history, seconds

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from speechprint.core.runtime import resolve_device, seed_everything, torch_thre
 from speechprint.data.dataset import Dataset
 from speechprint.evaluation.units import with_units
 from speechprint.features import FeatureSet, make_extractor, pool_statistics
-from speechprint.inference.classifier import AccentClassifier
+from speechprint.inference.classifier import AccentClassifier, segment_statistics
 from speechprint.models import (
     build_model,
     family,
@@ -55,6 +55,7 @@ class Result:
     n_skipped: int
     seconds: float
     cv: Any = None  # a CVResult when the configuration was also scored by k-fold
+    epoch_seconds: list[float] = field(default_factory=list)  # what each epoch cost (torch)
 
 
 def run(
@@ -87,12 +88,13 @@ def run(
         config.model, classifier.model_params, feature_set.extractor.layer_groups()
     )
     history: list[dict[str, float]] = []
+    epoch_seconds: list[float] = []
     if family(config.model) == "sklearn":
         device, best_epoch = torch.device("cpu"), 0  # scikit-learn runs where numpy does
         _fit_sklearn(config, classifier, arrays["train"], targets["train"])
     else:
         logger.info("training %s on %s", config.model, device)
-        best_epoch, history = train_torch(
+        best_epoch, history, epoch_seconds = train_torch(
             config,
             classifier,
             arrays,
@@ -131,6 +133,7 @@ def run(
         dataset.fingerprint,
         len(skipped),
         time.perf_counter() - started,
+        epoch_seconds=epoch_seconds,
     )
 
 
@@ -144,6 +147,14 @@ def _check_pair(config: RunConfig, feature_set: FeatureSet) -> None:
     )
     if reason:
         raise IncompatibleError(reason)
+    pooled_model = extractor.kind == "sequence" and pools_sequences(config.model)
+    if config.train.crop_frames and not pooled_model:
+        raise IncompatibleError(
+            f"train.crop_frames ({config.train.crop_frames}) crops the frames of a sequence "
+            f"extractor for a pooled model; {config.extractor!r} is {extractor.kind} and "
+            f"{config.model!r} {'pools' if pools_sequences(config.model) else 'takes sequences'}"
+            ": set crop_frames to 0, or use max_frames for sequence models"
+        )
 
 
 def _score_test(
@@ -195,8 +206,12 @@ def _log_layer_weights(classifier: AccentClassifier, tracker: Tracker) -> None:
 def _fit_normaliser(
     config: RunConfig, labels: tuple[str, ...], train: list[np.ndarray], pooled: bool
 ) -> AccentClassifier:
-    """Standardisation statistics from the training split only."""
-    if pooled:
+    """Standardisation statistics from the training split only (of the windows a model trained
+    on crop statistics sees, when it is)."""
+    crop_frames = config.train.crop_frames if pooled else 0
+    if crop_frames:
+        matrix, _ = segment_statistics(list(train), crop_frames, max_segments=8)
+    elif pooled:
         matrix = np.stack([pool_statistics(a) for a in train])
     else:
         matrix = np.concatenate(train, axis=0)
@@ -213,6 +228,7 @@ def _fit_normaliser(
         mean=mean,
         std=std,
         segment_frames=config.train.max_frames,
+        crop_frames=crop_frames,
     )
 
 
