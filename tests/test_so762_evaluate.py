@@ -106,6 +106,25 @@ def test_shares_per_age_group_on_real_so762_speakers(
     assert result.metrics["balanced_accuracy"] == pytest.approx(everyone)
 
 
+def test_a_speakers_clips_joined_into_one_recording(
+    classifier, so762_four: Path, tmp_path: Path
+) -> None:  # noqa: ANN001
+    import soundfile as sf
+
+    archive = load_corpus(so762_four, "speechocean762")
+    result = cross_corpus_score(
+        classifier, archive, source="region", join_clips=2, jobs=1, cache_dir=str(tmp_path)
+    )
+    assert (result.speakers, result.clips) == (4, 4)  # one recording per speaker
+    joined = sorted((tmp_path / "joined-clips").glob("*.flac"))
+    assert len(joined) == 4 and {g.speakers for g in result.groups} == {2}
+    clips = archive.with_audio.sort_values(["speakerid", "filename"]).groupby("speakerid").head(2)
+    first = clips[clips["speakerid"] == "0001"]
+    expected = sum(sf.info(p).duration for p in first["path"]) + 0.3
+    durations = sorted(sf.info(p).duration for p in joined)
+    assert any(abs(d - expected) < 0.05 for d in durations)
+
+
 def test_evaluate_command_reports_adults_and_children(
     classifier, so762_four: Path, tmp_path: Path
 ) -> None:  # noqa: ANN001

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from speechprint.apps.joined import join_clips as joined_recordings
 from speechprint.apps.predict import load_model
 from speechprint.core.errors import ConfigError, DataError
 from speechprint.data.archive import Archive
@@ -34,6 +35,7 @@ from speechprint.evaluation.metrics import score_split
 from speechprint.evaluation.shares import GroupShare, age_group, group_shares
 from speechprint.evaluation.units import with_units
 from speechprint.features import extract_features
+from speechprint.features.cache import resolve_cache_dir
 
 NO_LABEL = "(no label)"
 
@@ -92,9 +94,11 @@ def cross_corpus_score(
     dask: str | None = None,
     progress: bool = False,
     max_clips_per_speaker: int | None = None,
+    join_clips: int | None = None,
 ) -> CrossCorpusResult:
     """Score ``classifier`` (an ``AccentClassifier``) on every mappable clip of ``archive``
-    (each speaker's first ``max_clips_per_speaker`` clips when given)."""
+    (each speaker's first ``max_clips_per_speaker`` clips when given; with ``join_clips``, each
+    speaker's first that many clips joined into one recording, ``apps.joined``)."""
     rows = archive.with_audio
     if source not in rows.columns:
         raise ConfigError(
@@ -117,6 +121,11 @@ def cross_corpus_score(
         sorted(((k, len(v)) for k, v in speakers_of.items()), key=lambda kv: (-kv[1], kv[0]))
     )
     kept = first_clips(rows[keep], max_clips_per_speaker)
+    texts = archive.texts()  # the corpus's transcripts, for extractors that read them
+    if join_clips is not None:
+        kept = joined_recordings(kept, join_clips, resolve_cache_dir(cache_dir))
+        said = kept["text"] if "text" in kept else [None] * len(kept)
+        texts = {str(p): t if isinstance(t, str) and t else None for p, t in zip(kept.path, said)}
     if kept.empty:
         raise DataError(
             f"no clip of {archive.root} has a label the model knows "
@@ -129,7 +138,7 @@ def cross_corpus_score(
         cache_dir=cache_dir,
         progress=progress,
         dask=dask,
-        texts=archive.texts(),  # the corpus's transcripts, for extractors that read them
+        texts=texts,
     )
     scored = kept[kept["path"].isin(list(features.features))].reset_index(drop=True)
     y = np.array([index[mapping[v.strip().lower()]] for v in scored[source]], dtype=int)

@@ -38,6 +38,11 @@ def evaluate_command(
     max_clips_per_speaker: int | None = typer.Option(
         None, help="Score each speaker's first N clips only (by file name); default: all."
     ),
+    join_clips: int | None = typer.Option(
+        None,
+        help="Join each speaker's first N clips into one recording before listening "
+        "(for models trained on long recordings; default: score clips, average per speaker).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score a trained model on another corpus through a label map; list what could not be mapped."""
@@ -63,6 +68,7 @@ def evaluate_command(
             dask=dask,
             progress=not as_json,
             max_clips_per_speaker=max_clips_per_speaker,
+            join_clips=join_clips,
         )
     for warning in caught:
         err_console.print(f"[yellow]warning:[/] {warning.message}")
@@ -86,6 +92,8 @@ def evaluate_command(
                     "not_in_model": result.not_in_model,
                     "skipped": result.skipped,
                     "groups": [g.as_dict() for g in result.groups],
+                    "join_clips": join_clips,
+                    "max_clips_per_speaker": max_clips_per_speaker,
                 }
             )
         )
