@@ -74,3 +74,13 @@ def test_help_lists_flags_without_a_type(tmp_path: Path) -> None:
     result = speechprint("study", "run", "--help", cwd=tmp_path)
     assert result.returncode == 0 and "--new-version" in result.stdout
     assert "<bool>" not in result.stdout
+
+
+@pytest.mark.parametrize("cv", ["1x2", "0", "5x0", "-3x1"])
+def test_a_cross_validation_below_range_is_refused_before_any_run(tmp_path: Path, cv: str) -> None:
+    (tmp_path / "e.yaml").write_text(
+        "data: {archive: nowhere}\nextractor: mfcc_mean\nmodel: logreg\n"
+    )
+    result = speechprint("run", "e.yaml", "--cv", cv, cwd=tmp_path)
+    user_error(result, f"--cv needs at least 2 folds and 1 repeat, got '{cv}'")
+    assert not (tmp_path / "mlflow.db").exists()
