@@ -108,10 +108,18 @@ def _summary(
         f"{len(speakers)} speakers ({natives} native English readers as the reference; groups "
         f"of at least {sounds.MIN_SPEAKERS} speakers: {', '.join(groups) or 'none'}). "
         f"Of {len(patterns)} documented transfer patterns, {counts.get(transfer.FOUND, 0)} are "
-        f"found (bootstrap interval of the difference from native readers above zero), "
+        f"found (bootstrap interval of the difference from native readers above zero; "
+        f"{_specific(patterns)} of them above the other learners' rate too), "
         f"{counts.get(transfer.NOT_FOUND, 0)} not found and {counts.get(transfer.TOO_THIN, 0)} "
         f"too thin to say. The strongest change per group: {'; '.join(lines) or 'none'}."
     )
+
+
+def _specific(patterns: pd.DataFrame) -> int:
+    if "specific" not in patterns.columns:
+        return 0
+    found = patterns[patterns["verdict"] == transfer.FOUND]
+    return int(found["specific"].fillna(False).astype(bool).sum())
 
 
 def onset_table(table: pd.DataFrame, speakers: pd.DataFrame, *, n_boot: int = 500) -> pd.DataFrame:
@@ -178,6 +186,10 @@ def _patterns_html(patterns: pd.DataFrame) -> str:
                 f"{p['native_rate']:.1%} native; difference [{p['diff_low']:+.1%}, "
                 f"{p['diff_high']:+.1%}] ({p['speakers']} speakers)"
             )
+            if pd.notna(p.get("others_rate")):
+                numbers += f"; other learners {p['others_rate']:.1%}" + (
+                    ", above them too" if p["specific"] else ", not above them"
+                )
         cells = [p["pattern"], p["languages"], p["changes"], p["position"], p["verdict"], numbers]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     head = "".join(

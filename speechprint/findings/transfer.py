@@ -7,7 +7,9 @@ is the share of that speaker's measured slots of the changed phonemes heard as t
 realisation. The group's mean rate is compared with the native-English speakers' by a bootstrap
 over speakers (each side resampled): the pattern is **found** when the 95% interval of the
 difference lies above zero, **not found** when it does not, and **too thin** when fewer than
-``MIN_SPEAKERS`` of its speakers were measured.
+``MIN_SPEAKERS`` of its speakers were measured. Its rate among the other learners (neither
+native nor of the pattern's languages) is given beside it, and the pattern is **specific** when
+the group's rate is above theirs too (the same bootstrap).
 """
 
 from __future__ import annotations
@@ -110,6 +112,8 @@ def check_pattern(
     language = speakers.set_index("speaker")["native_language"].reindex(rates.index)
     group = rates[language.isin(pattern.languages).to_numpy()].to_numpy()
     native = rates[(language == NATIVE).to_numpy()].to_numpy()
+    # Other learners: a change every learner makes is non-nativeness, not this L1's transfer.
+    others = rates[(~language.isin([*pattern.languages, NATIVE])).to_numpy()].to_numpy()
     row: dict[str, object] = {
         "pattern": pattern.id,
         "languages": "/".join(pattern.languages),
@@ -123,6 +127,9 @@ def check_pattern(
         return row | {"verdict": TOO_THIN}
     low, high = diff_interval(group, native, n_boot=n_boot)
     g_low, g_high = mean_interval(group, n_boot=n_boot)
+    if len(others) >= MIN_SPEAKERS:
+        o_low, _ = diff_interval(group, others, n_boot=n_boot)
+        row |= {"others_rate": float(others.mean()), "specific": bool(o_low > 0)}
     return row | {
         "rate": float(group.mean()),
         "rate_low": g_low,
