@@ -1,13 +1,14 @@
 """The archive-wide sounds measurement (issue 23, item 6): which documented transfer patterns
 saa8k's recordings show, per native language against the native-English readers.
 
-    python benchmarks/sounds_saa8k.py ../shared/data/saa8k OUT [--cached-only] [--jobs N]
+    python benchmarks/sounds_saa8k.py ../shared/data/saa8k OUT [--cached-only] [--ship-reference]
 
 Writes OUT/findings-sounds.html (the section alone), its CSVs and heatmap, and
-OUT/native-sounds.json (what native readers were heard saying at each passage slot and per
+OUT/sounds_native.json (what native readers were heard saying at each passage slot and per
 phoneme: the reference ``speechprint pronounce`` ships as ``data/native-sounds.json``).
 ``--cached-only`` measures the recordings whose posteriors are already cached (a partial run
-reports its own speaker counts).
+reports its own speaker counts); ``--ship-reference`` copies the native reference into the
+package (``speechprint/data/native-sounds.json``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("--cached-only", action="store_true")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument(
+        "--ship-reference", action="store_true", help="copy the native reference into the package"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out = Path(args.out)
@@ -49,7 +53,7 @@ def main() -> None:
         [section], out / "findings-sounds.html", title="SpeechPrint: sounds", subtitle=args.archive
     )
     print(section.summary)
-    if not args.cached_only:  # the whole archive: the reference pronounce ships
+    if args.ship_reference:  # what speechprint pronounce judges slots against
         shutil.copy(out / "sounds_native.json", PACKAGE_REFERENCE)
     print(f"{len(frame)} recordings, {section.seconds:.0f} s")
 
