@@ -53,6 +53,8 @@ class WithinClassNormalisation(BaseEstimator, TransformerMixin):
 class TruncatedPCA(PCA):
     """PCA that keeps at most as many components as the training data can give."""
 
+    n_components: Any  # scikit-learn's parameter (untyped there)
+
     def fit(self, X: np.ndarray, y: Any = None) -> TruncatedPCA:  # noqa: N803
         self.n_components = min(int(self.n_components), X.shape[0] - 1, X.shape[1])
         return super().fit(X)

@@ -99,6 +99,9 @@ class WhisperTopClassifier(nn.Module):
     """Frames of Whisper layer ``from_layer`` -> its remaining blocks and final norm (adapted) ->
     attentive statistics pooling -> a linear head."""
 
+    input_mean: torch.Tensor  # buffers: the run's input standardisation
+    input_std: torch.Tensor
+
     def __init__(
         self,
         input_dim: int,
