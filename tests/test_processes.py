@@ -98,6 +98,7 @@ def test_workers_exit_when_their_parent_is_killed(how: signal.Signals, tmp_path:
             parent.kill()
 
 
+@pytest.mark.slow  # a study of trials that train for seconds, twice
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_interrupts_a_study_as_ctrl_c_does(
     tiny_archive: Path, tmp_path: Path, how: signal.Signals
@@ -142,6 +143,7 @@ def children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow  # a study in worker processes
 def test_study_workers_stop_when_their_parent_is_killed(tiny_archive: Path, tmp_path: Path) -> None:
     import optuna
 
