@@ -1,4 +1,7 @@
-"""The run and training configuration: what one run trains and logs (strict pydantic models)."""
+"""The run and training configuration: what one run trains and logs (strict pydantic models).
+
+Here, below training, so a study or experiment file's ``data:`` and ``train:`` sections are checked
+without importing torch (``speechprint.train.config`` gives training the same classes)."""
 
 from __future__ import annotations
 

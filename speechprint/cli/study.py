@@ -37,12 +37,18 @@ def study_run(
     ),
 ) -> None:
     """Create or resume a study and run the trials its budget still misses."""
-    from speechprint.study.runner import run_study
-    from speechprint.study.spec import StudySpec
-    from speechprint.study.summary import best_line, state_counts
+    from speechprint.catalogue.dataset import check_data
+    from speechprint.study.spec import StudySpec, check_options
 
     with fail.on_user_errors():
+        # The file, the options and the data first (light): a typo is answered in a fraction
+        # of a second, before torch, MLflow and scikit-learn are imported.
         spec = StudySpec.from_yaml(study_file)
+        check_options(n_trials=n_trials, timeout=timeout, workers=workers, jobs=jobs)
+        check_data(spec.with_archive(archive).data, source=spec.source)
+        from speechprint.study.runner import run_study
+        from speechprint.study.summary import best_line, state_counts
+
         outcome = run_study(
             spec,
             archive=archive,
@@ -200,10 +206,16 @@ def experiment_run(
     ),
 ) -> None:
     """Run one fixed experiment, logged to MLflow like a trial."""
-    from speechprint.apps.experiment import run_experiment
+    from speechprint.catalogue.dataset import check_data
+    from speechprint.catalogue.experiment import load_experiment
 
     with fail.on_user_errors():
         folds_repeats = _parse_cv(cv) if cv else None
+        # The file and its data first (light), before torch, MLflow and scikit-learn.
+        _, config = load_experiment(experiment_file, archive=archive)
+        check_data(config, source=str(experiment_file))
+        from speechprint.apps.experiment import run_experiment
+
         result, run_id = run_experiment(
             experiment_file, archive=archive, jobs=jobs, cache_dir=cache_dir, cv=folds_repeats
         )

@@ -30,10 +30,18 @@ class StrictModel(pydantic.BaseModel):
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML mapping from ``path``; a missing file or invalid YAML is a ``ConfigError``."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"{path}: file not found")
+    if path.is_dir():
+        raise ConfigError(f"{path}: a folder, not a file: give the YAML file in it")
+    if not path.is_file():  # a device, a pipe, a socket: /dev/null exists but holds no config
+        raise ConfigError(f"{path}: not a file (a device or pipe): give a YAML file")
     try:
         raw = yaml.safe_load(path.read_text())
+    except OSError as error:  # unreadable: permissions, a broken disk
+        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not a text file (not UTF-8): give a YAML file") from error
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from error
     if raw is None:

@@ -1,4 +1,7 @@
-"""Models by name: importing this package registers every model in ``MODELS``."""
+"""Models by name: importing this package implements every model ``MODELS`` declares.
+
+The declarations (names, kinds, parameters, spaces) are in ``speechprint.catalogue.models``, light;
+the modules here import torch or scikit-learn and give each declared model its builder."""
 
 from speechprint.models import (  # noqa: F401  (they register)
     backend,

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
-from speechprint.models.base import MODELS
+from speechprint.models.base import implements
 
 
 class WithinClassNormalisation(BaseEstimator, TransformerMixin):
@@ -63,15 +63,7 @@ class TruncatedPCA(PCA):
         return self.fit(X).transform(X)
 
 
-def wccn_space(trial: Any) -> dict[str, Any]:
-    return {
-        "components": trial.suggest_categorical("wccn.components", [64, 128, 256]),
-        "shrinkage": trial.suggest_float("wccn.shrinkage", 0.01, 0.5, log=True),
-        "C": trial.suggest_float("wccn.C", 0.01, 10.0, log=True),
-    }
-
-
-@MODELS.register("wccn", space=wccn_space, accepts={"pooled"}, family="sklearn")
+@implements("wccn")
 def build_wccn(
     input_dim: int,
     n_classes: int,

@@ -28,7 +28,7 @@ from torch.nn import functional as F
 from speechprint.core.errors import ConfigError
 from speechprint.features.pretrained.encoder import read_encoder_weights
 from speechprint.features.pretrained.weights import resolve_model_dir
-from speechprint.models.base import MODELS, params_like
+from speechprint.models.base import implements, params_like
 from speechprint.models.pooling import AttentiveStatsPooling, frame_mask
 
 Adapter = Literal["lora", "full", "frozen"]
@@ -183,14 +183,7 @@ def _block_names(weights: dict[str, np.ndarray], from_layer: int) -> list[str]:
     return [f"layer_{i}" for i in range(from_layer, n_blocks)]
 
 
-def whisper_top_space(trial: Any) -> dict[str, Any]:
-    return {
-        "rank": trial.suggest_categorical("whisper_top.rank", [4, 8, 16]),
-        "dropout": trial.suggest_float("whisper_top.dropout", 0.1, 0.5),
-    }
-
-
-@MODELS.register("whisper_top", space=whisper_top_space, accepts={"sequence"}, family="torch")
+@implements("whisper_top")
 @params_like(WhisperTopClassifier)
 def build_whisper_top(input_dim: int, n_classes: int, **params: Any) -> WhisperTopClassifier:
     return WhisperTopClassifier(input_dim, n_classes, **params)

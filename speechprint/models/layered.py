@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from speechprint.core.errors import ConfigError
-from speechprint.models.base import MODELS, params_like
+from speechprint.models.base import implements, params_like
 from speechprint.models.mlp import MLP
 from speechprint.models.tdnn import AttentivePoolingClassifier
 
@@ -93,31 +93,13 @@ class LayerWeightedAttentivePooling(nn.Module):
         return self.mix.weights()
 
 
-def layer_weighted_space(trial: Any) -> dict[str, Any]:
-    return {
-        "hidden": trial.suggest_categorical("layer_weighted.hidden", [128, 256, 512]),
-        "layers": trial.suggest_int("layer_weighted.layers", 1, 2),
-        "dropout": trial.suggest_float("layer_weighted.dropout", 0.0, 0.5),
-    }
-
-
-def weighted_attn_pool_space(trial: Any) -> dict[str, Any]:
-    return {
-        "projection": trial.suggest_categorical("weighted_attn_pool.projection", [128, 256]),
-        "hidden": trial.suggest_categorical("weighted_attn_pool.hidden", [128, 256]),
-        "dropout": trial.suggest_float("weighted_attn_pool.dropout", 0.1, 0.5),
-    }
-
-
-@MODELS.register("layer_weighted", space=layer_weighted_space, accepts={"pooled"}, family="torch")
+@implements("layer_weighted")
 @params_like(LayerWeightedMLP)
 def build_layer_weighted(input_dim: int, n_classes: int, **params: Any) -> LayerWeightedMLP:
     return LayerWeightedMLP(input_dim, n_classes, **params)
 
 
-@MODELS.register(
-    "weighted_attn_pool", space=weighted_attn_pool_space, accepts={"sequence"}, family="torch"
-)
+@implements("weighted_attn_pool")
 @params_like(LayerWeightedAttentivePooling)
 def build_weighted_attn_pool(
     input_dim: int, n_classes: int, **params: Any

@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from speechprint.core.errors import ConfigError
-from speechprint.models.base import MODELS
+from speechprint.models.base import implements
 
 # Its covariance is input_dim^2 float64: 16384 dimensions take 2 GiB.
 LDA_MAX_DIM = 16384
@@ -53,29 +53,17 @@ class BalancedLDA(LinearDiscriminantAnalysis):
         return super().fit(X, y)
 
 
-def logreg_space(trial: Any) -> dict[str, Any]:
-    return {"C": trial.suggest_float("logreg.C", 1e-3, 10.0, log=True)}
-
-
-def svm_space(trial: Any) -> dict[str, Any]:
-    return {"C": trial.suggest_float("linear_svm.C", 1e-4, 1.0, log=True)}
-
-
-@MODELS.register("logreg", space=logreg_space, accepts={"pooled"}, family="sklearn")
+@implements("logreg")
 def build_logreg(input_dim: int, n_classes: int, C: float = 0.1) -> LogisticRegression:  # noqa: N803
     return LogisticRegression(C=C, class_weight="balanced", max_iter=3000)
 
 
-@MODELS.register("linear_svm", space=svm_space, accepts={"pooled"}, family="sklearn")
+@implements("linear_svm")
 def build_linear_svm(input_dim: int, n_classes: int, C: float = 0.01) -> SoftmaxLinearSVC:  # noqa: N803
     return SoftmaxLinearSVC(C=C, class_weight="balanced", max_iter=5000)
 
 
-def lda_space(trial: Any) -> dict[str, Any]:
-    return {"shrinkage": trial.suggest_float("lda.shrinkage", 0.05, 0.95)}
-
-
-@MODELS.register("lda", space=lda_space, accepts={"pooled"}, family="sklearn")
+@implements("lda")
 def build_lda(input_dim: int, n_classes: int, shrinkage: float = 0.5) -> BalancedLDA:
     if input_dim > LDA_MAX_DIM:
         gib = input_dim**2 * 8 / 2**30
@@ -109,14 +97,7 @@ class GroupPCA(BaseEstimator, TransformerMixin):
         return np.split(np.asarray(X), self.groups, axis=1)
 
 
-def word_probe_space(trial: Any) -> dict[str, Any]:
-    return {
-        "components": trial.suggest_categorical("word_probe.components", [16, 32, 64]),
-        "C": trial.suggest_float("word_probe.C", 1e-3, 0.1, log=True),
-    }
-
-
-@MODELS.register("word_probe", space=word_probe_space, accepts={"pooled"}, family="sklearn")
+@implements("word_probe")
 def build_word_probe(
     input_dim: int, n_classes: int, layer_groups: int = 1, components: int = 32, C: float = 0.01
 ) -> Pipeline:  # noqa: N803

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from speechprint.models.base import MODELS, params_like
+from speechprint.models.base import implements, params_like
 
 
 class MLP(nn.Module):
@@ -37,15 +37,7 @@ class MLP(nn.Module):
         return self.head(self.body(x))
 
 
-def mlp_space(trial: Any) -> dict[str, Any]:
-    return {
-        "hidden": trial.suggest_categorical("mlp.hidden", [128, 256, 512]),
-        "layers": trial.suggest_int("mlp.layers", 1, 3),
-        "dropout": trial.suggest_float("mlp.dropout", 0.0, 0.5),
-    }
-
-
-@MODELS.register("mlp", space=mlp_space, accepts={"pooled"}, family="torch")
+@implements("mlp")
 @params_like(MLP)
 def build_mlp(input_dim: int, n_classes: int, **params: Any) -> MLP:
     return MLP(input_dim, n_classes, **params)

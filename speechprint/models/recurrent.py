@@ -8,11 +8,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from speechprint.catalogue.models import POOLINGS
 from speechprint.core.errors import ConfigError
-from speechprint.models.base import MODELS, params_like
+from speechprint.models.base import implements, params_like
 from speechprint.models.pooling import AttentiveStatsPooling, frame_mask, masked_mean
-
-POOLINGS = ("last", "mean", "attentive")
 
 
 class RecurrentClassifier(nn.Module):
@@ -94,38 +93,19 @@ class RecurrentClassifier(nn.Module):
         return self.head(pooled)
 
 
-def _space(prefix: str, conv: bool = False) -> Any:
-    def space(trial: Any) -> dict[str, Any]:
-        params = {
-            "hidden": trial.suggest_categorical(f"{prefix}.hidden", [64, 128]),
-            "layers": trial.suggest_int(f"{prefix}.layers", 1, 2),
-            "dropout": trial.suggest_float(f"{prefix}.dropout", 0.0, 0.4),
-            "pooling": trial.suggest_categorical(f"{prefix}.pooling", list(POOLINGS)),
-        }
-        if conv:
-            params["conv_channels"] = trial.suggest_categorical(
-                f"{prefix}.conv_channels", [64, 128]
-            )
-        return params
-
-    return space
-
-
-@MODELS.register("lstm", space=_space("lstm"), accepts={"sequence"}, family="torch")
+@implements("lstm")
 @params_like(RecurrentClassifier, drop={"bidirectional"})
 def build_lstm(input_dim: int, n_classes: int, **params: Any) -> RecurrentClassifier:
     return RecurrentClassifier(input_dim, n_classes, bidirectional=False, **params)
 
 
-@MODELS.register("bilstm", space=_space("bilstm"), accepts={"sequence"}, family="torch")
+@implements("bilstm")
 @params_like(RecurrentClassifier, drop={"bidirectional"})
 def build_bilstm(input_dim: int, n_classes: int, **params: Any) -> RecurrentClassifier:
     return RecurrentClassifier(input_dim, n_classes, bidirectional=True, **params)
 
 
-@MODELS.register(
-    "cnn_lstm", space=_space("cnn_lstm", conv=True), accepts={"sequence"}, family="torch"
-)
+@implements("cnn_lstm")
 @params_like(RecurrentClassifier, drop={"bidirectional"})
 def build_cnn_lstm(input_dim: int, n_classes: int, **params: Any) -> RecurrentClassifier:
     params.setdefault("conv_channels", 64)

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from speechprint.models.base import MODELS, params_like
+from speechprint.models.base import implements, params_like
 from speechprint.models.pooling import AttentiveStatsPooling, frame_mask
 
 
@@ -94,29 +94,13 @@ class AttentivePoolingClassifier(nn.Module):
         return self.head(self.pool(self.project(x), lengths))
 
 
-def tdnn_space(trial: Any) -> dict[str, Any]:
-    return {
-        "channels": trial.suggest_categorical("tdnn.channels", [128, 256]),
-        "embedding": trial.suggest_categorical("tdnn.embedding", [64, 128]),
-        "dropout": trial.suggest_float("tdnn.dropout", 0.0, 0.4),
-    }
-
-
-def attn_pool_space(trial: Any) -> dict[str, Any]:
-    return {
-        "projection": trial.suggest_categorical("attn_pool.projection", [128, 256]),
-        "hidden": trial.suggest_categorical("attn_pool.hidden", [128, 256]),
-        "dropout": trial.suggest_float("attn_pool.dropout", 0.1, 0.5),
-    }
-
-
-@MODELS.register("tdnn", space=tdnn_space, accepts={"sequence"}, family="torch")
+@implements("tdnn")
 @params_like(TDNN)
 def build_tdnn(input_dim: int, n_classes: int, **params: Any) -> TDNN:
     return TDNN(input_dim, n_classes, **params)
 
 
-@MODELS.register("attn_pool", space=attn_pool_space, accepts={"sequence"}, family="torch")
+@implements("attn_pool")
 @params_like(AttentivePoolingClassifier)
 def build_attn_pool(input_dim: int, n_classes: int, **params: Any) -> AttentivePoolingClassifier:
     return AttentivePoolingClassifier(input_dim, n_classes, **params)

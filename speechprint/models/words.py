@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from speechprint.core.errors import ConfigError
-from speechprint.models.base import MODELS, params_like
+from speechprint.models.base import implements, params_like
 from speechprint.models.pooling import AttentiveStatsPooling
 
 
@@ -62,15 +62,7 @@ class WordAttention(nn.Module):
         return self.head(self.pool(hidden, every))
 
 
-def word_attn_space(trial: Any) -> dict[str, Any]:
-    return {
-        "projection": trial.suggest_categorical("word_attn.projection", [64, 128]),
-        "layers": trial.suggest_int("word_attn.layers", 0, 2),
-        "dropout": trial.suggest_float("word_attn.dropout", 0.1, 0.5),
-    }
-
-
-@MODELS.register("word_attn", space=word_attn_space, accepts={"pooled"}, family="torch")
+@implements("word_attn")
 @params_like(WordAttention)
 def build_word_attn(input_dim: int, n_classes: int, **params: Any) -> WordAttention:
     return WordAttention(input_dim, n_classes, **params)

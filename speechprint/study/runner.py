@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from speechprint.core.errors import ConfigError
+from speechprint.catalogue.dataset import check_data
 from speechprint.study import identity
 from speechprint.study.objective import optimize, prepare_features
 from speechprint.study.session import StudyOutcome, StudySession, TrialCallback
-from speechprint.study.spec import StudySpec
+from speechprint.study.spec import StudySpec, check_options
 from speechprint.study.workers import run_workers
-from speechprint.train.prepare import check_data
 
 __all__ = ["check_options", "prepare_features", "run_study"]
 
@@ -64,18 +63,3 @@ def run_study(
             else:
                 optimize(session, prepared, timeout=timeout, on_trial=on_trial)
     return session.outcome()
-
-
-def check_options(
-    *, n_trials: int | None, timeout: float | None, workers: int, jobs: int | None
-) -> None:
-    """The command line's numbers, each a one-line ``ConfigError`` naming its option."""
-    for option, value, least in (
-        ("--n-trials", n_trials, 1),
-        ("--workers", workers, 1),
-        ("--jobs", jobs, 1),
-    ):
-        if value is not None and value < least:
-            raise ConfigError(f"{option} must be at least {least}, got {value}")
-    if timeout is not None and not timeout > 0:
-        raise ConfigError(f"--timeout must be a positive number of seconds, got {timeout}")

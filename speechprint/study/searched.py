@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from speechprint.models import MODELS, family
+from speechprint.catalogue.models import MODELS, family
 
 
 def suggest_training(trial: Any) -> dict[str, Any]:

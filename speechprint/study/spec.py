@@ -9,17 +9,19 @@ so a typo never reaches Optuna or MLflow. How many epochs a trial trains is said
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import optuna
 from pydantic import Field, model_validator
 
+from speechprint.catalogue.config import Component, DataSpec, TrainConfig
+from speechprint.catalogue.models import MODELS, incompatibility
 from speechprint.core.config import StrictModel, load_yaml, parse
 from speechprint.core.errors import ConfigError, did_you_mean
 from speechprint.features import FEATURES, check_extractor_params, make_extractor
-from speechprint.models import MODELS, incompatibility
 from speechprint.study.searched import Searched, record_space
-from speechprint.train.config import Component, DataSpec, TrainConfig
+
+if TYPE_CHECKING:  # Optuna is imported where a sampler or pruner is built: a check needs none
+    import optuna
 
 PAIR_SEPARATOR = "+"
 
@@ -74,6 +76,8 @@ class SamplerSpec(_Choice):
     }
 
     def build(self, seed: int | None = None) -> optuna.samplers.BaseSampler:
+        import optuna
+
         seed = self.seed if seed is None else seed
         if self.name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
@@ -100,6 +104,8 @@ class PrunerSpec(_Choice):
     }
 
     def build(self) -> optuna.pruners.BasePruner:
+        import optuna
+
         if self.name == "median":
             return optuna.pruners.MedianPruner(
                 n_startup_trials=self.n_startup_trials, n_warmup_steps=self.n_warmup_steps
@@ -116,9 +122,12 @@ class PrunerSpec(_Choice):
 def prune_rule(pruner: optuna.pruners.BasePruner) -> str:
     """Why ``pruner`` stopped a trial, in the words of its rule (the trial's ``prune_reason``).
 
+    >>> import optuna
     >>> prune_rule(optuna.pruners.HyperbandPruner())
     'not in the best share of its Hyperband bracket at this step'
     """
+    import optuna
+
     if isinstance(pruner, optuna.pruners.MedianPruner):
         return "below the median of earlier trials at this step"
     if isinstance(pruner, optuna.pruners.HyperbandPruner):
@@ -225,6 +234,22 @@ class StudySpec(StrictModel):
         if archive is None:
             return self
         return self.model_copy(update={"data": self.data.model_copy(update={"archive": archive})})
+
+
+def check_options(
+    *, n_trials: int | None, timeout: float | None, workers: int, jobs: int | None
+) -> None:
+    """A study run's command-line numbers, each a one-line ``ConfigError`` naming its option
+    (here, light, so they are answered before the stack is imported)."""
+    for option, value, least in (
+        ("--n-trials", n_trials, 1),
+        ("--workers", workers, 1),
+        ("--jobs", jobs, 1),
+    ):
+        if value is not None and value < least:
+            raise ConfigError(f"{option} must be at least {least}, got {value}")
+    if timeout is not None and not timeout > 0:
+        raise ConfigError(f"--timeout must be a positive number of seconds, got {timeout}")
 
 
 # -- checks of a parsed study file against the registries: every name must resolve -------------

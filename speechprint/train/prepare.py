@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from speechprint.core.errors import DataError, SpeechPrintError
 from speechprint.data.corpora import load_corpus
 from speechprint.data.dataset import Dataset, make_dataset
 from speechprint.features import FeatureSet, extract_features, make_extractor
 
 if TYPE_CHECKING:  # a type only: speechprint.train imports nothing from here at run time
-    from speechprint.train.config import DataSpec, RunConfig
+    from speechprint.train.config import RunConfig
 
 
 class PreparedData(NamedTuple):
@@ -22,28 +21,6 @@ class PreparedData(NamedTuple):
 
     dataset: Dataset
     features: FeatureSet
-
-
-def check_data(data: DataSpec, *, source: str) -> Dataset:
-    """The labelled split ``data`` describes, built once before any run or study exists, so a
-    missing, empty or unparseable table, an unknown corpus or region table, or too few classes
-    is one error naming ``source`` and the key (every retry would otherwise add a FAILED run)."""
-    try:
-        archive = load_corpus(data.archive, data.corpus, regions=data.regions)
-    except SpeechPrintError as error:
-        raise DataError(f"{source}: data.archive: {error}") from error
-    try:
-        return make_dataset(
-            archive,
-            data.target,
-            min_count=data.min_count,
-            seed=data.seed,
-            val_fraction=data.val_fraction,
-            test_fraction=data.test_fraction,
-            max_clips_per_speaker=data.max_clips_per_speaker,
-        )
-    except SpeechPrintError as error:
-        raise DataError(f"{source}: data: {error}") from error
 
 
 def prepare_data(config: RunConfig, *, progress: bool = True) -> PreparedData:
