@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from speechprint.apps.predict import predict_files
 from speechprint.apps.pronounce_page import write_page
 from speechprint.data.archive import reading_passage
 from speechprint.data.audio import load_audio
@@ -108,6 +107,9 @@ def pronounce(
     result = Pronounced(recording, text, reports, alignment.aligned_share, model=model_uri)
     result.reference = _reference_note(native, passage)
     if model_uri is not None:
+        # Lazy: predicting loads MLflow and torch (about 9 s cold), which the sounds never need.
+        from speechprint.apps.predict import predict_files
+
         began = time.perf_counter()
         answer = predict_files([recording], model_uri=model_uri, top_k=top_k, text=text)[0]
         result.regions = answer.get("top", [])
