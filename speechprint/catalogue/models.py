@@ -150,11 +150,11 @@ def _listed(params: tuple[str, ...] | None) -> str:
 
 def accepts(name: str) -> frozenset[Kind]:
     """The feature kinds model ``name`` declared it takes."""
-    return MODELS.get(name).meta["accepts"]  # type: ignore[no-any-return]
+    return MODELS.get(name).meta["accepts"]
 
 
 def family(name: str) -> Family:
-    return MODELS.get(name).meta["family"]  # type: ignore[no-any-return]
+    return MODELS.get(name).meta["family"]
 
 
 def pools_sequences(name: str) -> bool:
