@@ -196,3 +196,19 @@ def test_a_builder_that_drifts_from_its_declaration_is_refused() -> None:
             implements("never_declared")(lambda input_dim, n_classes: None)
     finally:
         MODELS.unregister("drift_probe")
+
+
+def test_evaluate_answers_a_missing_corpus_without_the_stack(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-corpus")
+    code, error, heavy = run_cli(
+        tmp_path, "evaluate", "--model", "models:/x@y", "--archive", missing
+    )
+    assert (code, heavy) == (2, []), error
+    assert "archive not found" in error
+
+
+def test_predict_says_a_device_is_not_a_file_before_the_model(tmp_path: Path) -> None:
+    code, error, _ = run_cli(tmp_path, "predict", os.devnull, "--model", "models:/x@y")
+    assert code == 2, error
+    assert f"not a file (a device or pipe): {os.devnull}" in error
+    assert "cannot load model" not in error

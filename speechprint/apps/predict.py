@@ -36,6 +36,9 @@ def check_inputs(paths: Sequence[str | Path], *, top_k: int) -> list[Path]:
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
         raise DataError(f"file not found: {', '.join(missing)}")
+    odd = [str(p) for p in paths if not (Path(p).is_file() or Path(p).is_dir())]
+    if odd:  # /dev/null, a pipe, a socket: it exists but holds no recording
+        raise DataError(f"not a file (a device or pipe): {', '.join(odd)}")
     files: list[Path] = []
     for path in map(Path, paths):
         if not path.is_dir():

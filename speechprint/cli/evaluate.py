@@ -46,7 +46,6 @@ def evaluate_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score a trained model on another corpus through a label map; list what could not be mapped."""
-    from speechprint.apps.crosscorpus import cross_corpus_score, load_classifier, read_label_map
     from speechprint.core.errors import ConfigError
     from speechprint.data.corpora import load_corpus
 
@@ -54,8 +53,15 @@ def evaluate_command(
         warnings.simplefilter("always")
         if unit not in ("speaker", "clip"):
             raise ConfigError(f"--unit must be speaker or clip, got {unit!r}")
-        mapping = read_label_map(labels) if labels else None
+        # The option and the corpus first (light), then the stack, the label map and the model.
         loaded = load_corpus(archive, corpus, regions=regions)
+        from speechprint.apps.crosscorpus import (
+            cross_corpus_score,
+            load_classifier,
+            read_label_map,
+        )
+
+        mapping = read_label_map(labels) if labels else None
         classifier = load_classifier(model)
         result = cross_corpus_score(
             classifier,
