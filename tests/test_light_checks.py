@@ -212,3 +212,24 @@ def test_predict_says_a_device_is_not_a_file_before_the_model(tmp_path: Path) ->
     assert code == 2, error
     assert f"not a file (a device or pipe): {os.devnull}" in error
     assert "cannot load model" not in error
+
+
+def test_every_built_in_model_is_known_to_the_light_checks() -> None:
+    """Names a study file may use are the declarations alone (speechprint.models unimported)."""
+    code = (
+        "import speechprint.catalogue.models as c; light = set(c.MODELS.names()); "
+        "import speechprint.models; print(sorted(set(c.MODELS.names()) - light))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", f"implemented but not declared: {done.stdout}"
+
+
+def test_a_model_of_the_package_registered_without_a_declaration_is_refused() -> None:
+    def build(input_dim: int, n_classes: int) -> None:
+        return None
+
+    build.__module__ = "speechprint.models.undeclared"
+    with pytest.raises(RegistrationError, match="declare it in speechprint.catalogue.models"):
+        MODELS.register("undeclared_probe", accepts={"pooled"})(build)
+    assert "undeclared_probe" not in MODELS

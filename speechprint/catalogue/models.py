@@ -51,9 +51,22 @@ class Declared:
         return f"Declared({self.name!r}, params={self.params!r})"
 
 
+# Names being implemented (``implements``): the one way a builder of ours joins the registry.
+_IMPLEMENTING: set[str] = set()
+
+
 def _check_model(name: str, builder: Any, meta: dict[str, Any]) -> dict[str, Any]:
     """Registration check: a callable builder and well-formed ``accepts`` and ``family``."""
     where = f"model {name!r}"
+    module = getattr(builder, "__module__", None) or ""
+    if module.startswith("speechprint.") and not isinstance(builder, Declared):
+        if name not in _IMPLEMENTING:
+            # Registered in the package without a declaration: a study file naming it would be
+            # refused, since checks read only the declarations (speechprint.models unimported).
+            raise RegistrationError(
+                f"{where} ({module}): declare it in speechprint.catalogue.models and give it "
+                f"its builder with @implements({name!r})"
+            )
     unknown = sorted(set(meta) - MODEL_META)
     if unknown:
         raise RegistrationError(f"{where}: unknown metadata {unknown}; valid: {sorted(MODEL_META)}")
@@ -128,7 +141,14 @@ def implements(name: str) -> Callable[[F], F]:
                 f"(speechprint.catalogue.models) says {_listed(declared)}: make them agree"
             )
         MODELS.unregister(name)
-        MODELS.register(name, space=entry.space, **entry.meta)(builder)
+        _IMPLEMENTING.add(name)
+        try:
+            MODELS.register(name, space=entry.space, **entry.meta)(builder)
+        except BaseException:
+            MODELS.register(name, space=entry.space, **entry.meta)(entry.obj)  # declared again
+            raise
+        finally:
+            _IMPLEMENTING.discard(name)
         return builder
 
     return decorate
