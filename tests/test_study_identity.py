@@ -12,6 +12,7 @@ from test_study import study_runs, tiny_spec
 
 from speechprint.core.errors import ConfigError
 from speechprint.study.runner import run_study
+from speechprint.study.storage import default_storage
 
 
 def first_study(archive: Path, cache_dir: Path) -> None:
@@ -98,3 +99,20 @@ def test_numbers_below_one_are_refused_before_any_study_or_run(
         run_study(spec, cache_dir=str(cache_dir), **{option: value})
     assert not Path("studies").exists()
     assert mlflow.MlflowClient(tracking).get_experiment_by_name("tiny") is None
+
+
+@pytest.mark.slow  # runs a study first
+def test_a_trial_that_cannot_be_suggested_fails_with_its_reason(
+    tiny_archive: Path, tracking: str, cache_dir: Path
+) -> None:
+    """A study stored before definitions were (nothing to compare) and then edited: Optuna
+    refuses the changed choices inside the trial; the trial fails with that reason, not a '?'."""
+    import optuna
+
+    first_study(tiny_archive, cache_dir)
+    stored = optuna.load_study(study_name="tiny", storage=default_storage("tiny"))
+    stored.set_user_attr("definition", {})  # as a study created before definitions were stored
+    edited = tiny_spec(tiny_archive, models=["logreg", "mlp"], extractors=["mfcc_mean"], n_trials=2)
+    run_study(edited, cache_dir=str(cache_dir))
+    failed = [t for t in stored.trials if t.state.name == "FAIL"]
+    assert failed and "dynamic value space" in failed[-1].user_attrs["fail_reason"]

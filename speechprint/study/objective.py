@@ -61,7 +61,11 @@ def make_objective(
 
     def objective(trial: optuna.Trial) -> float:
         mark_worker(trial)  # first: a kill from here on is detected by the other workers
-        config = suggest_config(trial, spec)
+        try:
+            config = suggest_config(trial, spec)
+        except Exception as error:  # before any run exists: the trial keeps the reason itself
+            trial.set_user_attr("fail_reason", failed(error)[1][:2000])
+            raise
         key = extractor_key(spec, config)
         data = prepared[key]
         with _trial_run(session, trial, config, data.dataset.fingerprint, label=key) as tracker:
