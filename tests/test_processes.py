@@ -125,7 +125,10 @@ def test_sigterm_interrupts_a_study_as_ctrl_c_does(
         study_name="long", storage=f"sqlite:///{tmp_path / 'studies' / 'long.db'}"
     )
     assert 2 <= len(study.trials) < 500
-    assert study.trials[1].state.name == "FAIL"  # the signal stopped it mid-training
+    # The signal stops trial 1 mid-training, or, when its KeyboardInterrupt lands in a finaliser
+    # (dropped, remembered), the study at the end of a trial: either way within a trial or two,
+    # not at the end of the budget.
+    assert len(study.trials) <= 4, [t.state.name for t in study.trials]
     assert all(t.state.is_finished() for t in study.trials)  # none left RUNNING
 
 

@@ -10,6 +10,7 @@ the request is remembered, and a study honours it at the end of the trial it did
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +31,18 @@ def install(*, once: Sequence[signal.Signals], repeatable: Sequence[signal.Signa
         signal.signal(signum, first_only)
     for signum in repeatable:
         signal.signal(signum, raise_stop)
+    sys.unraisablehook = _quiet_lost_stop(sys.unraisablehook)
+
+
+def _quiet_lost_stop(previous: Any) -> Any:
+    """A stop dropped inside a finaliser is remembered and honoured later: Python's report of
+    it ("Exception ignored in ...", a traceback) would only alarm; anything else is reported."""
+
+    def hook(unraisable: Any) -> None:
+        if not (_requested and unraisable.exc_type is KeyboardInterrupt):
+            previous(unraisable)
+
+    return hook
 
 
 def raise_stop(signum: int, frame: Any) -> None:
