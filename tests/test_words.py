@@ -43,14 +43,13 @@ def test_a_word_probe_finds_the_one_word_that_carries_the_accent() -> None:
 
 
 def _espeak_passage(seconds: float | None = None) -> tuple[np.ndarray, dict[int, float]]:
-    from scipy.signal import resample_poly
-    from test_passage_align import speak_with_word_times
+    from espeak_timing import speak
 
     from speechprint.text.lexicon import passage_text
 
-    wave, rate, starts = speak_with_word_times(passage_text(), "en-us", 160)
-    audio = resample_poly(wave.astype(np.float32) / 32768, 16000, rate).astype(np.float32)
-    return (audio if seconds is None else audio[: int(seconds * 16000)]), starts
+    spoken = speak(passage_text(), "en-us", 160)
+    audio = spoken.audio if seconds is None else spoken.audio[: int(seconds * 16000)]
+    return audio, dict(spoken.words)
 
 
 @pytest.mark.slow
