@@ -139,19 +139,20 @@ def test_planted_substitutions_are_found_and_unplanted_slots_rarely_flagged(plan
 
 
 def test_an_absent_substitution_is_not_found(planted) -> None:  # noqa: ANN001
-    """In the unchanged reading the change is flagged in at most 10% of the sound's slots
-    (one slip of the recogniser may happen), where the planted reading has 90%."""
+    """In the unchanged readings the change is flagged in at most 10% of the sound's slots, pooled
+    over the plants (a slip of the recogniser may happen), where the planted readings have 90%."""
     from speechprint.findings.sounds import flag_slots
 
+    hits, slots = {}, {}
     for name, (_, _, (expected, realised)) in PLANTS.items():
         run = planted[name]
         flags = flag_slots(run["plain"], _reference(run["references"]))
-        slots = [s for s in run["plain"] if s.expected == expected]
-        hits = [
-            s for s, f in zip(run["plain"], flags, strict=True)
-            if f and s.expected == expected and s.heard == realised
-        ]  # fmt: skip
-        assert len(hits) <= 0.1 * len(slots), f"{name}: {len(hits)} of {len(slots)}"
+        slots[name] = sum(s.expected == expected for s in run["plain"])
+        hits[name] = sum(
+            bool(f) and s.expected == expected and s.heard == realised
+            for s, f in zip(run["plain"], flags, strict=True)
+        )
+    assert sum(hits.values()) <= 0.1 * sum(slots.values()), (hits, slots)
 
 
 def test_group_substitutions_carry_intervals_and_are_flagged_above_the_native_rate() -> None:
@@ -165,8 +166,10 @@ def test_group_substitutions_carry_intervals_and_are_flagged_above_the_native_ra
             speakers.append({"speaker": speaker, "native_language": language})
             for word in range(8):
                 heard = "b" if rng.random() < rate else "v"
-                rows.append({"speaker": speaker, "word": word, "index": 0, "expected": "v",
-                             "heard": heard, "final": False})  # fmt: skip
+                rows.append(
+                    {"speaker": speaker, "word": word, "index": 0, "expected": "v"}
+                    | {"heard": heard, "final": False}
+                )
     slots, people = pd.DataFrame(rows), pd.DataFrame(speakers)
     table = substitutions(slots, people, "spanish")
     top = table.iloc[0]
