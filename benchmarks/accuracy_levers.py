@@ -44,19 +44,34 @@ MLP_TRAIN = {"lr": 0.00054, "weight_decay": 0.0072, "imbalance": "weighted", "ba
 STUDY_TRAIN = {"epochs": 40, "patience": 8}
 TOP = {"model": "base", "from_layer": 5, "adapter": "lora", "rank": 8, "dropout": 0.3}
 TOP_TRAIN = {
-    "epochs": 12, "patience": 4, "lr": 0.001, "weight_decay": 0.01, "batch_size": 32,
-    "max_frames": 100, "time_masks": 2, "time_mask_width": 10, "freq_masks": 2,
+    "epochs": 12,
+    "patience": 4,
+    "lr": 0.001,
+    "weight_decay": 0.01,
+    "batch_size": 32,
+    "max_frames": 100,
+    "time_masks": 2,
+    "time_mask_width": 10,
+    "freq_masks": 2,
     "freq_mask_width": 16,
-}  # fmt: skip
+}
 
 RECIPES: dict[str, dict[str, Any]] = {
     "final_logreg": {"extractor": FINAL, "model": "logreg", "params": {"C": 0.03}},
     "final_mlp": {"extractor": FINAL, "model": "mlp", "params": MLP, "train": MLP_TRAIN},
     "final_mlp_5seeds": {
-        "extractor": FINAL, "model": "mlp", "params": MLP, "train": MLP_TRAIN, "seeds": 5,
+        "extractor": FINAL,
+        "model": "mlp",
+        "params": MLP,
+        "train": MLP_TRAIN,
+        "seeds": 5,
     },
     "final_mlp_1seed": {
-        "extractor": FINAL, "model": "mlp", "params": MLP, "train": MLP_TRAIN, "seeds": 1,
+        "extractor": FINAL,
+        "model": "mlp",
+        "params": MLP,
+        "train": MLP_TRAIN,
+        "seeds": 1,
     },
     "final_wccn": {"extractor": FINAL, "model": "wccn", "params": {}},
     "final_wccn_64": {"extractor": FINAL, "model": "wccn", "params": {"components": 64}},
@@ -65,21 +80,27 @@ RECIPES: dict[str, dict[str, Any]] = {
     # Block-5 frames: the same MLP on whole-recording statistics, and on crop statistics.
     "l5_mlp": {"extractor": LAYER5, "model": "mlp", "params": MLP, "train": MLP_TRAIN},
     "l5_crops4s": {
-        "extractor": LAYER5, "model": "mlp", "params": MLP,
+        "extractor": LAYER5,
+        "model": "mlp",
+        "params": MLP,
         "train": {**MLP_TRAIN, "crop_frames": 100, "crops": 4},
     },
     "l5_crops8s": {
-        "extractor": LAYER5, "model": "mlp", "params": MLP,
+        "extractor": LAYER5,
+        "model": "mlp",
+        "params": MLP,
         "train": {**MLP_TRAIN, "crop_frames": 200, "crops": 4},
     },
     "l5_logreg": {"extractor": LAYER5, "model": "logreg", "params": {"C": 0.03}},
     # Whisper base's last block over the block-5 frames (experiments/finetune-top.yaml).
     "l5_top_lora": {"extractor": LAYER5, "model": "whisper_top", "params": TOP, "train": TOP_TRAIN},
     "l5_top_frozen": {
-        "extractor": LAYER5, "model": "whisper_top", "params": {**TOP, "adapter": "frozen"},
+        "extractor": LAYER5,
+        "model": "whisper_top",
+        "params": {**TOP, "adapter": "frozen"},
         "train": TOP_TRAIN,
     },
-}  # fmt: skip
+}
 
 
 def development(

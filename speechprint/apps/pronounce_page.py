@@ -140,8 +140,15 @@ def _figure(words: list, wave: np.ndarray, rate: int) -> str:
             continue
         share = w.flagged / max(1, len(w.slots))
         ax.axvspan(w.start, w.end, color=(0.86, 0.16, 0.16, 0.15 + 0.6 * share), linewidth=0)
-        ax.text((w.start + w.end) / 2, envelope.max() * 1.05, w.word.text, fontsize=6,
-                rotation=60, ha="center", va="bottom")  # fmt: skip
+        ax.text(
+            (w.start + w.end) / 2,
+            envelope.max() * 1.05,
+            w.word.text,
+            fontsize=6,
+            rotation=60,
+            ha="center",
+            va="bottom",
+        )
     ax.set_xlabel("seconds")
     ax.set_yticks([])
     ax.set_title("Words in time (red: sounds that differ from native readers)", fontsize=9, pad=38)

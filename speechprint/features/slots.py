@@ -32,7 +32,7 @@ from speechprint.features.alignment import (
     recogniser_vocab,
     viterbi,
 )
-from speechprint.features.phone_alignment import Alignment, align_text
+from speechprint.features.phone_alignment import Alignment, PhoneSpan, align_text
 from speechprint.text.g2p import ENGLISH_PHONEMES, fold
 from speechprint.text.lexicon import Word
 
@@ -44,12 +44,41 @@ MAX_REACH = 8  # frames (160 ms) a territory may extend beyond its slot's own sp
 # Recogniser tokens g2p.fold drops but that are realisations of English phonemes heard in L2
 # speech (Spanish [β] for /b v/, a uvular r, a retroflex stop), folded to the nearest.
 _HEARD_FOLD: dict[str, str] = {
-    "β": "b", "ɓ": "b", "ɸ": "f", "ʋ": "v", "ɣ": "ɡ", "χ": "h", "ħ": "h", "ç": "h",
-    "ʁ": "ɹ", "ʀ": "ɹ", "ɻ": "ɹ", "ɽ": "ɹ", "ɲ": "n", "ñ": "n", "ɴ": "ŋ", "ɱ": "m",
-    "ɕ": "ʃ", "ʂ": "ʃ", "ʐ": "ʒ", "ʑ": "ʒ", "t͡ɕ": "t͡ʃ", "t͡ɕʰ": "t͡ʃ", "t͡ɕ͈": "t͡ʃ",
-    "ɖ": "d", "ɗ": "d", "ʈ": "t", "ɯ": "u", "ɘ": "ə", "ɰ": "w", "ɥ": "w", "ʎ": "l",
-    "ʏ": "ʊ", "ɮ": "l", "ʔ": GLOTTAL,
-}  # fmt: skip
+    "β": "b",
+    "ɓ": "b",
+    "ɸ": "f",
+    "ʋ": "v",
+    "ɣ": "ɡ",
+    "χ": "h",
+    "ħ": "h",
+    "ç": "h",
+    "ʁ": "ɹ",
+    "ʀ": "ɹ",
+    "ɻ": "ɹ",
+    "ɽ": "ɹ",
+    "ɲ": "n",
+    "ñ": "n",
+    "ɴ": "ŋ",
+    "ɱ": "m",
+    "ɕ": "ʃ",
+    "ʂ": "ʃ",
+    "ʐ": "ʒ",
+    "ʑ": "ʒ",
+    "t͡ɕ": "t͡ʃ",
+    "t͡ɕʰ": "t͡ʃ",
+    "t͡ɕ͈": "t͡ʃ",
+    "ɖ": "d",
+    "ɗ": "d",
+    "ʈ": "t",
+    "ɯ": "u",
+    "ɘ": "ə",
+    "ɰ": "w",
+    "ɥ": "w",
+    "ʎ": "l",
+    "ʏ": "ʊ",
+    "ɮ": "l",
+    "ʔ": GLOTTAL,
+}
 
 
 @dataclass(frozen=True)
@@ -115,8 +144,19 @@ def hear(log_probs: np.ndarray, words: list[Word]) -> tuple[Alignment, list[Slot
         column = REALISED.index(phone.phoneme) if phone.phoneme in REALISED else None
         p_expected = float(shares[column]) if column is not None and mass > 0 else 0.0
         heard = REALISED[int(np.argmax(heard_mass))] if mass >= MIN_MASS else DELETED
-        slot = Slot(phone.word, k, phone.phoneme, heard, p_expected, mass, phone.gop,
-                    phone.status, phone.start, phone.end, shares)  # fmt: skip
+        slot = Slot(
+            phone.word,
+            k,
+            phone.phoneme,
+            heard,
+            p_expected,
+            mass,
+            phone.gop,
+            phone.status,
+            phone.start,
+            phone.end,
+            shares,
+        )
         slots.append(slot)
     return alignment, _merged_into_neighbours(slots)
 
@@ -125,10 +165,21 @@ def _first_phone(alignment: Alignment, word: int) -> int:
     return sum(len(w.phonemes) for w in alignment.words[:word])
 
 
-def _unmeasured(phone: object, k: int) -> Slot:
+def _unmeasured(phone: PhoneSpan, k: int) -> Slot:
     nan = float("nan")
-    return Slot(phone.word, k, phone.phoneme, "", nan, nan, nan, phone.status, nan, nan,  # type: ignore[attr-defined]
-                np.full(len(REALISED), np.nan))  # fmt: skip
+    return Slot(
+        phone.word,
+        k,
+        phone.phoneme,
+        "",
+        nan,
+        nan,
+        nan,
+        phone.status,
+        nan,
+        nan,
+        np.full(len(REALISED), np.nan),
+    )
 
 
 def _spike_frames(

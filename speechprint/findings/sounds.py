@@ -165,11 +165,21 @@ def substitutions(
             low, high = mean_interval(g, n_boot=n_boot)
             d_low, d_high = diff_interval(g, n, n_boot=n_boot)
             out.append(
-                {"group": language, "expected": expected, "heard": heard, "rate": g.mean(),
-                 "low": low, "high": high, "native_rate": n.mean(), "diff": g.mean() - n.mean(),
-                 "diff_low": d_low, "diff_high": d_high, "speakers": len(g),
-                 "flagged": d_low > 0}
-            )  # fmt: skip
+                {
+                    "group": language,
+                    "expected": expected,
+                    "heard": heard,
+                    "rate": g.mean(),
+                    "low": low,
+                    "high": high,
+                    "native_rate": n.mean(),
+                    "diff": g.mean() - n.mean(),
+                    "diff_low": d_low,
+                    "diff_high": d_high,
+                    "speakers": len(g),
+                    "flagged": d_low > 0,
+                }
+            )
     table = pd.DataFrame(out)
     if table.empty:
         return table
@@ -236,7 +246,8 @@ def flag_slots(
     """Per slot of one recording: heard otherwise than expected, and so rarely heard there by
     the reference readers (``native_reference``) that it is this speaker's own."""
     return [
-        s.measured and s.heard != s.expected
+        s.measured
+        and s.heard != s.expected
         and reference.get((s.word, s.index), {}).get(s.heard, 0.0) < max_share
         for s in slots
-    ]  # fmt: skip
+    ]
