@@ -94,10 +94,17 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture()
 def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A real MLflow store (SQLite + artifact folder) in a temporary folder."""
+    import mlflow
+
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("SPEECHPRINT_ARTIFACT_ROOT", str(tmp_path / "mlruns"))
     monkeypatch.chdir(tmp_path)
+    # tracking.client() sets MLflow's process-wide URIs (pyfunc loading reads them), and they
+    # outrank the variable: a bare MlflowClient() would otherwise write to an earlier test's store,
+    # whose folder is gone once that test passed.
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     return uri
 
 
