@@ -192,6 +192,16 @@ def test_lazy_features_are_the_same_arrays_memory_mapped(
     _same(dict(pickle.loads(pickle.dumps(again.features))), whole.features)
 
 
+def test_an_extractor_that_does_not_pack_stores_its_arrays_as_they_are(tmp_path: Path) -> None:
+    extractor = make_extractor("mfcc_mean")
+    cache = FeatureCache(tmp_path, extractor)
+    vector = np.random.default_rng(0).normal(size=26).astype(np.float32)
+    cache.save("key", vector)
+    assert np.array_equal(np.load(cache.path_for("key")), vector)
+    assert np.array_equal(cache.load("key"), vector)
+    assert isinstance(cache.load("key", mmap=True), np.memmap)  # mapped, not read
+
+
 def test_fsspec_url_cache(audio: list[Path], tmp_path: Path) -> None:
     """An object-store cache (fsspec's in-memory filesystem here): written whole, read back."""
     fsspec = pytest.importorskip("fsspec")

@@ -46,6 +46,17 @@ class Extractor:
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def pack(self, vector: np.ndarray) -> np.ndarray:
+        """What the cache stores for ``vector``: itself, or a smaller form ``unpack`` restores
+        (a sparse profile keeps only what occurred). Not part of the key: ``unpack`` must also
+        take the unpacked form, so entries written before an extractor packed stay valid."""
+        return vector
+
+    def unpack(self, stored: np.ndarray) -> np.ndarray:
+        """``transform``'s output from what ``pack`` stored (``ValueError``: not a form it wrote,
+        a cache miss). Returns ``stored`` itself when it is already whole."""
+        return stored
+
     @property
     def id(self) -> str:
         """Name and version, e.g. ``mfcc_mean.v1``: what the cache and MLflow record."""

@@ -75,6 +75,11 @@ class FeatureCache:
         # An extractor may store its entries as float16 (``storage_dtype``: half the disk, the
         # precision of a mean frame kept); they load as float32 like every other entry.
         self._stored = np.dtype(getattr(extractor, "storage_dtype", "float32"))
+        # Its pack/unpack hooks, held only where overridden: the extractor (picklable) then
+        # travels with the cache to workers; an identity extractor's cache stays as it was.
+        overrides = type(extractor).pack is not Extractor.pack
+        overrides = overrides or type(extractor).unpack is not Extractor.unpack
+        self._codec: Extractor | None = extractor if overrides else None
         self._meta = {"id": extractor.id, "kind": extractor.kind, "params": extractor.params()}
         self._fs: Any = None  # the fsspec filesystem, opened on first use (not pickled)
 
@@ -100,7 +105,8 @@ class FeatureCache:
         """The cached array, or ``None`` when absent or unreadable (then it is recomputed).
 
         ``mmap=True`` maps a local entry instead of reading it (its header is checked, its data
-        read only when touched): how lazy features look entries up.
+        read only when touched): how lazy features look entries up. A packed entry (``pack``)
+        comes back unpacked, so read whole; only an entry stored whole stays mapped.
         """
         try:
             if self.url:
@@ -117,11 +123,20 @@ class FeatureCache:
         # outside its key (whisper_words' cache_sources) may hold both.
         if array.dtype not in (np.float32, np.float16) or array.ndim != self._ndim:
             return None
+        if self._codec is not None:
+            stored = array
+            try:
+                array = self._codec.unpack(stored)
+            except ValueError:
+                return None  # not a form this extractor wrote: recomputed
+            mmap = mmap and array is stored
         return array if array.dtype == np.float32 or mmap else array.astype(np.float32)
 
     def save(self, key: str, array: np.ndarray) -> None:
         """Atomic write: temporary file in the same folder, then ``os.replace`` (an object store
         gets the whole object in one put)."""
+        if self._codec is not None:
+            array = self._codec.pack(np.asarray(array))
         array = np.asarray(array).astype(self._stored, copy=False)
         if self.url:
             buffer = io.BytesIO()

@@ -53,8 +53,8 @@ class WhisperWords(Extractor):
     frame_stride: int = 2
     # Over files, take the frames and posteriors from their own caches (written if missing: about
     # 440 MB per hour of audio), or (False) compute them in one pass from the audio and cache
-    # only the vector, as float16 (~9 MB per hour). The same vector either way (to float16's
-    # precision), so not in the cache key.
+    # only the vector, as float16, its fallback words left out (``pack``). The same vector
+    # either way (to float16's precision), so not in the cache key.
     cache_sources: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +74,32 @@ class WhisperWords(Extractor):
         params = super().params()
         params.pop("cache_sources")
         return params
+
+    def pack(self, vector: np.ndarray) -> np.ndarray:
+        """One pass (``cache_sources`` False): a 0/1 mask of the aligned words, then the mean,
+        the std and the aligned words' groups; the others equal the mean exactly, so they are
+        not stored. Cached sources keep the whole vector (mapped by lazy features)."""
+        if self.cache_sources or len(vector) != self.output_dim():
+            return vector
+        groups = np.asarray(vector).reshape(group_count(), -1)
+        aligned = (groups[UTTERANCE_GROUPS:] != groups[0]).any(axis=1)
+        kept = groups[np.concatenate([[True] * UTTERANCE_GROUPS, aligned])]
+        return np.concatenate([aligned.astype(vector.dtype), kept.ravel()])
+
+    def unpack(self, stored: np.ndarray) -> np.ndarray:
+        """The whole vector from ``pack``'s form (either setting may read it); a whole one as is."""
+        if len(stored) == self.output_dim():
+            return stored
+        words, dim = group_count() - UTTERANCE_GROUPS, DIMS[self.model][0]
+        aligned = np.asarray(stored[:words]) > 0.5
+        kept = np.asarray(stored[words:])
+        if len(kept) != (UTTERANCE_GROUPS + int(aligned.sum())) * dim:
+            raise ValueError(f"not a packed whisper_words entry: {len(stored)} values")
+        kept = kept.reshape(-1, dim)
+        groups = np.repeat(kept[:1], group_count(), axis=0)  # fallback words: the mean
+        groups[:UTTERANCE_GROUPS] = kept[:UTTERANCE_GROUPS]
+        groups[UTTERANCE_GROUPS:][aligned] = kept[UTTERANCE_GROUPS:]
+        return groups.ravel()
 
     def sources(self) -> list[Extractor]:
         """The encoder's frames and the phoneme posteriors the words are aligned on."""
