@@ -72,7 +72,7 @@ def _flags_without_type() -> None:
     def display_type_rich(self: TyperOption, ctx: typer.Context) -> str | None:
         return None if self.is_flag else shown(self, ctx)
 
-    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign,assignment]
     TyperOption._speechprint_flags = True  # type: ignore[attr-defined]
 
 

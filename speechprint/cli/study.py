@@ -89,7 +89,9 @@ def study_show(
         study = load_study(name, storage)
     console.print(f"[bold]{name}[/]: {state_counts(study)}")
     complete = sorted(
-        (t for t in study.trials if t.value is not None), key=lambda t: t.value, reverse=True
+        (t for t in study.trials if t.value is not None),
+        key=lambda t: float(t.value or 0),
+        reverse=True,
     )[:top]
     cross_validated = any("cv_folds" in t.user_attrs for t in complete)
     table = Table(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,22 +67,22 @@ class AccentClassifier:
     def normalise(self, array: np.ndarray) -> np.ndarray:
         return ((array - self.mean) / self.std).astype(np.float32)
 
-    def vectors(self, features: list[np.ndarray]) -> np.ndarray:
+    def vectors(self, features: Sequence[np.ndarray]) -> np.ndarray:
         """Pooled, normalised ``(N, D)`` inputs for vector models."""
         return self.normalise(np.stack([pool_statistics(f) for f in features]))
 
-    def crop_vectors(self, features: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def crop_vectors(self, features: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Normalised statistics of each recording's scoring windows and their recording."""
         stats, owners = segment_statistics(features, self.crop_frames, self.max_segments)
         return self.normalise(stats), owners
 
     def predict_proba_features(
-        self, features: list[np.ndarray], batch_size: int = 64
+        self, features: Sequence[np.ndarray], batch_size: int = 64
     ) -> np.ndarray:
         """``(N, C)`` probabilities for extracted features of any length (after ``temperature``)."""
         return apply_temperature(self._proba_features(features, batch_size), self.temperature)
 
-    def _proba_features(self, features: list[np.ndarray], batch_size: int) -> np.ndarray:
+    def _proba_features(self, features: Sequence[np.ndarray], batch_size: int) -> np.ndarray:
         if not features:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         if self.pooled and self.crop_frames:
@@ -180,7 +181,7 @@ class AccentClassifier:
 
 
 def segment_sequences(
-    sequences: list[np.ndarray], segment_frames: int, max_segments: int | None = None
+    sequences: Sequence[np.ndarray], segment_frames: int, max_segments: int | None = None
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Cut each sequence into consecutive segments of at most ``segment_frames``.
 
@@ -209,7 +210,7 @@ def segment_sequences(
 
 
 def segment_statistics(
-    features: list[np.ndarray], crop_frames: int, max_segments: int | None = None
+    features: Sequence[np.ndarray], crop_frames: int, max_segments: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean + std statistics of each sequence's evenly spaced windows of ``crop_frames``
     (``segment_sequences``) and the index of their sequence; a pooled vector stays one row."""

@@ -6,7 +6,7 @@ every device) and only then moved to the training device, with their lengths and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +36,7 @@ class BatchStream:
     def __init__(
         self,
         classifier: AccentClassifier,
-        arrays: list[np.ndarray],
+        arrays: Sequence[np.ndarray],
         y: np.ndarray,
         train: TrainConfig,
         *,
@@ -123,7 +123,7 @@ class ValidationSet:
     def build(
         cls,
         classifier: AccentClassifier,
-        arrays: list[np.ndarray],
+        arrays: Sequence[np.ndarray],
         y: np.ndarray,
         max_frames: int,
         device: torch.device,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from speechprint.tracking.protocol import Tracker
 
 def evaluate_arrays(
     classifier: AccentClassifier,
-    features: list[np.ndarray],
+    features: Sequence[np.ndarray],
     y_true: np.ndarray,
     labels: tuple[str, ...],
     train_counts: dict[str, int],

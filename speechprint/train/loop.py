@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,7 +139,7 @@ def validate(
 def train_torch(
     config: RunConfig,
     classifier: AccentClassifier,
-    arrays: dict[str, list[np.ndarray]],
+    arrays: Mapping[str, Sequence[np.ndarray]],
     targets: dict[str, np.ndarray],
     train_counts: dict[str, int],
     tracker: Tracker,

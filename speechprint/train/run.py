@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -162,7 +163,7 @@ def _score_test(
     classifier: AccentClassifier,
     dataset: Dataset,
     frame: pd.DataFrame,
-    arrays: list[np.ndarray],
+    arrays: Sequence[np.ndarray],
     tracker: Tracker,
 ) -> dict[str, Any] | None:
     """Test metrics only when the configuration asks for them (never inside a study)."""
@@ -185,7 +186,7 @@ def _score_test(
 
 
 def _fit_sklearn(
-    config: RunConfig, classifier: AccentClassifier, arrays: list[np.ndarray], y: np.ndarray
+    config: RunConfig, classifier: AccentClassifier, arrays: Sequence[np.ndarray], y: np.ndarray
 ) -> None:
     classifier.model = build_model(
         config.model, classifier.input_dim, len(classifier.labels), classifier.model_params
@@ -204,7 +205,7 @@ def _log_layer_weights(classifier: AccentClassifier, tracker: Tracker) -> None:
 
 
 def _fit_normaliser(
-    config: RunConfig, labels: tuple[str, ...], train: list[np.ndarray], pooled: bool
+    config: RunConfig, labels: tuple[str, ...], train: Sequence[np.ndarray], pooled: bool
 ) -> AccentClassifier:
     """Standardisation statistics from the training split only (of the windows a model trained
     on crop statistics sees, when it is)."""
