@@ -9,7 +9,7 @@ from __future__ import annotations
 from speechprint.catalogue.config import DataSpec
 from speechprint.core.errors import DataError, SpeechPrintError
 from speechprint.data.corpora import load_corpus
-from speechprint.data.dataset import Dataset, make_dataset
+from speechprint.data.dataset import Dataset, dataset_for
 
 
 def check_data(data: DataSpec, *, source: str) -> Dataset:
@@ -21,14 +21,6 @@ def check_data(data: DataSpec, *, source: str) -> Dataset:
     except SpeechPrintError as error:
         raise DataError(f"{source}: data.archive: {error}") from error
     try:
-        return make_dataset(
-            archive,
-            data.target,
-            min_count=data.min_count,
-            seed=data.seed,
-            val_fraction=data.val_fraction,
-            test_fraction=data.test_fraction,
-            max_clips_per_speaker=data.max_clips_per_speaker,
-        )
+        return dataset_for(archive, data)
     except SpeechPrintError as error:
         raise DataError(f"{source}: data: {error}") from error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -144,6 +145,31 @@ def _manifest(
     manifest["y"] = manifest["label"].map(index).astype(int)
     manifest["split"] = manifest["speakerid"].map(split_of)
     return manifest.sort_values(["split", "label", "speakerid"]).reset_index(drop=True)
+
+
+class SplitFields(Protocol):
+    """What a split is made of, as a study's ``data:`` section and a run's configuration say it."""
+
+    target: str
+    min_count: int
+    seed: int
+    val_fraction: float
+    test_fraction: float
+    max_clips_per_speaker: int | None
+
+
+def dataset_for(archive: Archive, fields: SplitFields) -> Dataset:
+    """``make_dataset`` with the fields of a ``data:`` section or a run configuration: the one
+    place both build their split, so the two cannot drift apart."""
+    return make_dataset(
+        archive,
+        fields.target,
+        min_count=fields.min_count,
+        seed=fields.seed,
+        val_fraction=fields.val_fraction,
+        test_fraction=fields.test_fraction,
+        max_clips_per_speaker=fields.max_clips_per_speaker,
+    )
 
 
 def make_dataset(

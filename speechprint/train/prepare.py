@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from speechprint.data.corpora import load_corpus
-from speechprint.data.dataset import Dataset, make_dataset
+from speechprint.data.dataset import Dataset, dataset_for
 from speechprint.features import FeatureSet, extract_features, make_extractor
 
 if TYPE_CHECKING:  # a type only: speechprint.train imports nothing from here at run time
@@ -26,15 +26,7 @@ class PreparedData(NamedTuple):
 def prepare_data(config: RunConfig, *, progress: bool = True) -> PreparedData:
     """Corpus -> labelled speaker-disjoint split -> cached features for every recording."""
     archive = load_corpus(config.archive, config.corpus, regions=config.regions)
-    dataset = make_dataset(
-        archive,
-        config.target,
-        min_count=config.min_count,
-        seed=config.seed,
-        val_fraction=config.val_fraction,
-        test_fraction=config.test_fraction,
-        max_clips_per_speaker=config.max_clips_per_speaker,
-    )
+    dataset = dataset_for(archive, config)
     extractor = make_extractor(config.extractor, config.extractor_params)
     features = extract_features(
         list(dataset.manifest["path"]),
