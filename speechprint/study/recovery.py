@@ -158,9 +158,10 @@ def _close_orphan_run(client: Any, trial: optuna.trial.FrozenTrial) -> bool:
     if status != "RUNNING":
         return False
     reason = trial.user_attrs.get("fail_reason") or "worker stopped during the trial"
-    tracker = _tracking().MLflowTracker(client, run_id)
-    tracker.set_tags({"fail_reason": reason})
-    tracker.end(trial.state.name if trial.state != TrialState.WAITING else "FAIL")
+    runs = _runs()
+    state = trial.state.name if trial.state != TrialState.WAITING else "FAIL"
+    # Its own process stopped, whatever Optuna's state: the tag is a failure's reason.
+    runs.end_run(runs.MLflowTracker(client, run_id), state, tags={"fail_reason": reason})
     return True
 
 
@@ -174,9 +175,12 @@ def close_orphan_parents(client: Any, experiment: str) -> int:
         [found.experiment_id], "tags.kind = 'study'", max_results=1000
     ):
         if parent.info.status == "RUNNING" and _is_dead(parent.data.tags):
-            tracker = _tracking().MLflowTracker(client, parent.info.run_id)
-            tracker.set_tags({"note": "the study run process stopped without closing this run"})
-            tracker.end("FAIL")
+            runs = _runs()
+            runs.end_run(
+                runs.MLflowTracker(client, parent.info.run_id),
+                "FAIL",
+                tags={"note": "the study run process stopped without closing this run"},
+            )
             closed += 1
     return closed
 
@@ -190,8 +194,16 @@ def close_orphan_runs(study: optuna.Study, client: Any) -> int:
     return sum(_close_orphan_run(client, trial) for trial in study.get_trials(deepcopy=False))
 
 
+def _runs() -> Any:
+    """``speechprint.tracking.runs`` (the one run lifecycle), imported when first needed (it
+    imports MLflow)."""
+    from speechprint.tracking import runs
+
+    return runs
+
+
 def _tracking() -> Any:
     """``speechprint.tracking.store``, imported when first needed (it imports MLflow)."""
-    from speechprint.tracking import store as tracking
+    from speechprint.tracking import store
 
-    return tracking
+    return store
