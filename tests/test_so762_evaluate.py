@@ -164,3 +164,44 @@ def test_share_interval_and_groups() -> None:
         ("child", "b", 1, 1.0),
     ]
     assert shares[0].predicted == {"a": 1, "b": 1} and shares[1].predicted == {"b": 1}
+
+
+def test_an_ensemble_on_other_texts_is_scored_by_its_members_that_do_not_need_the_passage(
+    classifier, so762_four: Path, tmp_path: Path
+) -> None:  # noqa: ANN001
+    """so762's clips read other sentences: a member laid out by the passage's words would see
+    utterance means, so the ensemble is scored by the others (and the words member's features
+    are never extracted); members are averaged, each on its own features, then tempered."""
+    import dataclasses
+
+    import numpy as np
+
+    from speechprint.apps.crosscorpus import file_probabilities
+    from speechprint.evaluation.metrics import apply_temperature
+    from speechprint.features import extract_features
+    from speechprint.inference.ensemble import EnsembleClassifier
+
+    words = dataclasses.replace(
+        classifier, extractor_name="whisper_words", extractor_params={"model": "base"}
+    )
+    archive = load_corpus(so762_four, "speechocean762")
+    cache = tmp_path / "cache"
+    options = {"source": "region", "max_clips_per_speaker": 2, "jobs": 1, "cache_dir": str(cache)}
+    alone = cross_corpus_score(classifier, archive, **options)
+    ensemble = cross_corpus_score(EnsembleClassifier([classifier, words]), archive, **options)
+    assert "members that do not need it (mfcc_mean+logreg)" in ensemble.note
+    assert alone.note == ""
+    assert ensemble.metrics["y_pred"] == alone.metrics["y_pred"]  # speakers
+    assert ensemble.metrics["clip"]["y_pred"] == alone.metrics["clip"]["y_pred"]
+    assert not list(cache.glob("whisper_words*"))  # never extracted
+
+    paths = [str(p) for p in archive.with_audio["path"][:3]]
+
+    def extract(extractor):  # noqa: ANN001, ANN202
+        return extract_features(paths, extractor, jobs=1, cache_dir=str(cache), progress=False)
+
+    single, _ = file_probabilities(classifier, paths, extract)
+    pair, _ = file_probabilities(EnsembleClassifier([classifier] * 2, 0.5), paths, extract)
+    for path in paths:
+        expected = apply_temperature(single[path][None], 0.5)[0]
+        np.testing.assert_allclose(pair[path], expected, rtol=1e-5)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,13 @@ from speechprint.apps.joined import join_clips as joined_recordings
 from speechprint.apps.predict import load_model
 from speechprint.core.errors import ConfigError, DataError
 from speechprint.data.archive import Archive
-from speechprint.evaluation.metrics import score_split
+from speechprint.evaluation.metrics import apply_temperature, score_split
 from speechprint.evaluation.shares import GroupShare, age_group, group_shares
 from speechprint.evaluation.units import with_units
 from speechprint.features import extract_features
 from speechprint.features.cache import resolve_cache_dir
+from speechprint.inference.ensemble import EnsembleClassifier, uses_passage
+from speechprint.inference.heard import PASSAGE_MATCH, passage_match
 
 NO_LABEL = "(no label)"
 
@@ -53,6 +56,7 @@ class CrossCorpusResult:
     skipped: list[str] = field(default_factory=list)  # undecodable files
     not_in_model: list[str] = field(default_factory=list)  # map targets the model does not know
     groups: list[GroupShare] = field(default_factory=list)  # per age group: share given own label
+    note: str = ""  # how a model that needs the passage was scored on other texts
 
 
 def read_label_map(path: str | Path) -> dict[str, str]:
@@ -96,7 +100,7 @@ def cross_corpus_score(
     max_clips_per_speaker: int | None = None,
     join_clips: int | None = None,
 ) -> CrossCorpusResult:
-    """Score ``classifier`` (an ``AccentClassifier``) on every mappable clip of ``archive``
+    """Score ``classifier`` (an ``AccentClassifier`` or an ensemble) on every mappable clip of ``archive``
     (each speaker's first ``max_clips_per_speaker`` clips when given; with ``join_clips``, each
     speaker's first that many clips joined into one recording, ``apps.joined``)."""
     rows = archive.with_audio
@@ -131,18 +135,24 @@ def cross_corpus_score(
             f"no clip of {archive.root} has a label the model knows "
             f"({', '.join(model_labels)}); unmapped: {', '.join(unmapped)}"
         )
-    features = extract_features(
-        list(kept["path"]),
-        classifier.extractor,
-        jobs=jobs,
-        cache_dir=cache_dir,
-        progress=progress,
-        dask=dask,
-        texts=texts,
-    )
-    scored = kept[kept["path"].isin(list(features.features))].reset_index(drop=True)
+    paths = [str(p) for p in kept["path"]]
+    scorer, note = heard_as(classifier, [texts.get(p) for p in paths])
+
+    def extract(extractor: Any) -> Any:
+        return extract_features(
+            paths,
+            extractor,
+            jobs=jobs,
+            cache_dir=cache_dir,
+            progress=progress,
+            dask=dask,
+            texts=texts,
+        )
+
+    by_path, skipped = file_probabilities(scorer, paths, extract)
+    scored = kept[kept["path"].astype(str).isin(list(by_path))].reset_index(drop=True)
     y = np.array([index[mapping[v.strip().lower()]] for v in scored[source]], dtype=int)
-    proba = classifier.predict_proba_features([features.features[p] for p in scored["path"]])
+    proba = np.stack([by_path[str(p)] for p in scored["path"]])
     with warnings.catch_warnings():
         # A corpus of one label (speechocean762) is the normal case here, not a mistake: keep
         # scikit-learn's "a single label" / "classes not in y_true" notes off the user's screen.
@@ -167,10 +177,62 @@ def cross_corpus_score(
         speakers=int(scored["speakerid"].nunique()),
         mapped=used,
         unmapped=unmapped,
-        skipped=[s.file for s in features.skipped],
+        skipped=skipped,
         not_in_model=sorted({v for v in mapping.values() if v and v not in index}),
         groups=groups,
+        note=note,
     )
+
+
+def heard_as(classifier: Any, texts: list[str | None]) -> tuple[Any, str]:
+    """The model to score clips of these transcripts with, and a note when it is not the model
+    as given. Word groups laid out by the archive's passage are utterance means on any other
+    text: an ensemble is then scored by its members that do not need the passage, as
+    ``predict`` answers for one recording of another text."""
+    if not uses_passage(classifier):
+        return classifier, ""
+    if any(not text for text in texts):
+        return classifier, "some clips have no transcript: every member was scored as it is"
+    if all(passage_match(str(text)) >= PASSAGE_MATCH for text in texts):
+        return classifier, ""
+    leaned = classifier.without_passage() if isinstance(classifier, EnsembleClassifier) else None
+    if leaned is None:
+        return classifier, (
+            "the clips do not read the archive's passage: this model's word groups are "
+            "utterance means here"
+        )
+    names = ", ".join(member_names(leaned))
+    return leaned, (
+        "the clips do not read the archive's passage: the ensemble is scored by its members "
+        f"that do not need it ({names})"
+    )
+
+
+def member_names(classifier: Any) -> list[str]:
+    """``extractor+model`` of each member (the classifier itself when it is not an ensemble)."""
+    if isinstance(classifier, EnsembleClassifier):
+        return [name for member in classifier.members for name in member_names(member)]
+    return [f"{classifier.extractor_name}+{classifier.model_name}"]
+
+
+def file_probabilities(
+    classifier: Any, paths: list[str], extract: Callable[[Any], Any]
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """``({file: probabilities}, undecodable files)``; an ensemble averages its members, each on
+    its own extractor's features (``extract``: cached), over the files every member could read,
+    then applies its temperature."""
+    if not isinstance(classifier, EnsembleClassifier):
+        features = extract(classifier.extractor)
+        kept = [p for p in paths if p in features.features]
+        proba = classifier.predict_proba_features([features.features[p] for p in kept])
+        return dict(zip(kept, proba, strict=True)), [s.file for s in features.skipped]
+    members = [file_probabilities(m, paths, extract) for m in classifier.members]
+    skipped = sorted({file for _, lost in members for file in lost})
+    kept = [p for p in paths if all(p in rows for rows, _ in members)]
+    if not kept:
+        return {}, skipped
+    mean = np.mean([[rows[p] for p in kept] for rows, _ in members], axis=0)
+    return dict(zip(kept, apply_temperature(mean, classifier.temperature), strict=True)), skipped
 
 
 def first_clips(rows: pd.DataFrame, per_speaker: int | None) -> pd.DataFrame:
@@ -184,7 +246,8 @@ def first_clips(rows: pd.DataFrame, per_speaker: int | None) -> pd.DataFrame:
 
 
 def load_classifier(uri: str) -> Any:
-    """The ``AccentClassifier`` inside a logged or registered model (any MLflow model URI)."""
+    """The ``AccentClassifier`` (or ``EnsembleClassifier``) inside a logged or registered model
+    (any MLflow model URI)."""
     model = load_model(uri)
     try:
         return model.unwrap_python_model().classifier

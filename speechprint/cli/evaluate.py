@@ -100,6 +100,7 @@ def evaluate_command(
                     "groups": [g.as_dict() for g in result.groups],
                     "join_clips": join_clips,
                     "max_clips_per_speaker": max_clips_per_speaker,
+                    "note": result.note,
                 }
             )
         )
@@ -117,6 +118,8 @@ def _print(result: CrossCorpusResult, model: str) -> None:
         f"[95% CI {low:.3f}-{high:.3f}], chance {metrics['chance']:.3f}; per {other_unit} "
         f"{metrics[other_unit]['balanced_accuracy']:.3f}"
     )
+    if result.note:
+        console.print(f"[yellow]note:[/] {result.note}", soft_wrap=True)
     _print_groups(result)
     table = Table("corpus label", "model label", title="label map used")
     for source, target in sorted(result.mapped.items()):
