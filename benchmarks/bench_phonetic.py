@@ -192,6 +192,9 @@ def report(figures: dict[str, dict[str, float]], jobs: int) -> None:
         print(f"{corpus}: one process, decoded audio, CPU seconds per minute of audio")
         for key, value in figures[f"{corpus} stages"].items():
             print(f"  {key:<40} {value:8.2f}")
+        # hama's engine is single-threaded: spread over the workers, it alone costs this much.
+        floor = figures[f"{corpus} stages"]["hama, 8 s windows"] / jobs
+        print(f"  hama alone over {jobs} workers (the floor) {floor:8.2f} s/min")
 
 
 if __name__ == "__main__":

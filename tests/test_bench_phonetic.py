@@ -31,3 +31,4 @@ def test_the_phonetic_benchmark_prints_new_figures_beside_todays(
             figures[corpus]["whisper_words today MB/h"] > figures[corpus]["phones, given text MB/h"]
         )
     assert "stored new (phones + whisper_words)" in printed and "posteriors today" in printed
+    assert "hama alone over 1 workers (the floor)" in printed
