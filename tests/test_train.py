@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -199,3 +200,23 @@ def test_shipped_experiments_smoke_run(
     assert run_id
     # The test split is scored exactly when the file asks for it (probes leave it alone).
     assert (result.test is not None) == config.evaluate_test
+
+
+def test_a_feature_constant_in_training_is_centred_not_scaled(tmp_path: Path) -> None:
+    """A phoneme the archive's passage never has is 0 in every training ``phones`` vector; on
+    another text it occurs. Scaled by the std floor it would reach the model 1e5 times larger
+    (a champion called 3% of so762's speakers east asian before this); centred, it stays its
+    own size, and features that varied are standardised as before."""
+    from speechprint.inference.classifier import STD_FLOOR
+    from speechprint.train.run import _fit_normaliser
+
+    rng = np.random.default_rng(0)
+    train = [np.array([v, 0.0], dtype=np.float32) for v in rng.normal(2.0, 3.0, 50)]
+    config = RunConfig(archive=str(tmp_path), extractor="mfcc_mean", model="logreg")
+    classifier = _fit_normaliser(config, ("a", "b"), train, pooled=True)
+    assert classifier.std[1] == pytest.approx(STD_FLOOR)
+    other_text = np.array([[2.0, 0.7]], dtype=np.float32)
+    z = classifier.normalise(other_text)[0]
+    assert z[1] == pytest.approx(0.7)
+    values = np.stack(train)[:, 0]
+    assert z[0] == pytest.approx((2.0 - values.mean()) / (values.std() + STD_FLOOR), rel=1e-4)

@@ -27,6 +27,12 @@ from speechprint.features.base import make_extractor, pool_statistics
 from speechprint.models import build_model, family
 
 FORMAT_VERSION = 1
+# The floor training adds to every feature's standard deviation. A feature constant over the
+# training split (a phoneme the archive's passage never has: zeros in every ``phones`` vector)
+# is stored with exactly this std; dividing by it would make any value another text gives 1e5
+# times larger. Such a feature is centred, not scaled, as scikit-learn's StandardScaler treats
+# constant features: training saw it as 0 either way, so old models keep their behaviour.
+STD_FLOOR = 1e-5
 
 
 @dataclass
@@ -65,7 +71,12 @@ class AccentClassifier:
 
     # -- features -> probabilities ---------------------------------------------------------------
     def normalise(self, array: np.ndarray) -> np.ndarray:
-        return ((array - self.mean) / self.std).astype(np.float32)
+        return ((array - self.mean) / self.scale).astype(np.float32)
+
+    @property
+    def scale(self) -> np.ndarray:
+        """``std``, with 1 for the features that were constant in training (``STD_FLOOR``)."""
+        return np.where(self.std <= STD_FLOOR * 1.001, np.float32(1.0), self.std)
 
     def vectors(self, features: Sequence[np.ndarray]) -> np.ndarray:
         """Pooled, normalised ``(N, D)`` inputs for vector models."""

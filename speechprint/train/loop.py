@@ -163,7 +163,7 @@ def train_torch(
     # A model over pretrained activations takes them back from the run's standardisation.
     set_normalisation = getattr(model, "set_input_normalisation", None)
     if set_normalisation is not None:
-        set_normalisation(classifier.mean, classifier.std)
+        set_normalisation(classifier.mean, classifier.scale)
     optimizer = make_optimizer(model.parameters(), train)
     batches = BatchStream(
         classifier, arrays["train"], targets["train"], train, seed=config.seed, device=device

@@ -23,7 +23,7 @@ from speechprint.core.runtime import resolve_device, seed_everything, torch_thre
 from speechprint.data.dataset import Dataset
 from speechprint.evaluation.units import with_units
 from speechprint.features import FeatureSet, make_extractor, pool_statistics
-from speechprint.inference.classifier import AccentClassifier, segment_statistics
+from speechprint.inference.classifier import STD_FLOOR, AccentClassifier, segment_statistics
 from speechprint.models import (
     build_model,
     family,
@@ -217,7 +217,7 @@ def _fit_normaliser(
     else:
         matrix = np.concatenate(train, axis=0)
     mean = matrix.mean(axis=0).astype(np.float32)
-    std = (matrix.std(axis=0) + 1e-5).astype(np.float32)
+    std = (matrix.std(axis=0) + STD_FLOOR).astype(np.float32)  # constant: centred only
     return AccentClassifier(
         extractor_name=config.extractor,
         extractor_params=dict(config.extractor_params),
