@@ -33,6 +33,16 @@ def test_balanced_accuracy_and_baselines_by_hand() -> None:
     }
 
 
+def test_chance_is_a_uniform_guess_over_the_models_classes_on_a_one_label_corpus() -> None:
+    """speechocean762's speakers all carry one of a 17-region model's labels: a uniform guess
+    recalls that class 1/17 of the time, so chance is 1/17 (it was printed as 1.000)."""
+    rng = np.random.default_rng(0)
+    guesses = rng.integers(0, 17, size=20000)
+    m = evaluate(np.zeros(20000, dtype=int), one_hot(guesses, 17), [f"r{i}" for i in range(17)])
+    assert m["chance"] == pytest.approx(1 / 17)
+    assert m["balanced_accuracy"] == pytest.approx(m["chance"], abs=0.01)
+
+
 def test_top3_accuracy() -> None:
     proba = np.array([[0.5, 0.3, 0.15, 0.05], [0.5, 0.3, 0.15, 0.05]])
     m = evaluate([2, 3], proba, list("abcd"))

@@ -75,7 +75,9 @@ def evaluate(
         "support": {labels[i]: int(row_sums[i, 0]) for i in index},
         "confusion": confusion.tolist(),
         "confusion_normalized": normalized.round(4).tolist(),
-        "chance": 1.0 / max(len(present), 1),
+        # A uniform guess over the model's classes recalls each present class 1/n of the time,
+        # whichever classes the split holds (a corpus of one label: 1/17, not 1).
+        "chance": 1.0 / max(n_classes, 1),
         "majority_baseline": {
             "label": labels[majority],
             "accuracy": float(accuracy_score(y_true, constant)),
