@@ -65,3 +65,16 @@ def test_data_describe_says_when_a_table_is_cut(
     assert "(the 1 largest of " in cut.stdout and "--top N shows more" in cut.stdout
     whole = speechprint("data", "describe", "--archive", str(tiny_archive), cwd=tmp_path)
     assert "largest of" not in whole.stdout
+
+
+def test_a_findings_summary_prints_its_brackets(capsys: pytest.CaptureFixture[str]) -> None:
+    """``/z/ as [s]``: rich read ``[s]`` as a style tag and printed ``/z/ as :``."""
+    from types import SimpleNamespace
+
+    from speechprint.cli.findings import show_section
+
+    section = SimpleNamespace(
+        title="Which sounds betray each accent", seconds=1.0, summary="spanish: /z/ as [s]: 36%"
+    )
+    show_section(section)
+    assert "/z/ as [s]: 36%" in capsys.readouterr().out

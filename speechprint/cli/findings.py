@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich.markup import escape
 
 from speechprint.cli.common import console, fail
 
@@ -29,10 +31,6 @@ def findings_command(
     """Word evidence, age of onset, accent similarity, failures by group, calibration."""
     from speechprint.findings.run import run_findings
 
-    def show(section) -> None:  # noqa: ANN001
-        console.print(f"[bold]{section.title}[/] ({section.seconds:.1f} s)")
-        console.print(section.summary, highlight=False)
-
     with fail.on_user_errors():
         result = run_findings(
             out,
@@ -47,7 +45,7 @@ def findings_command(
             calibrate=calibrate,
             jobs=jobs,
             log_to_mlflow=not no_mlflow,
-            on_section=show,
+            on_section=show_section,
         )
     console.print(f"data and predictions: {result.prepare_seconds:.1f} s")
     where = "" if no_mlflow else f" (logged to run {result.run_id} under findings/)"
@@ -56,3 +54,10 @@ def findings_command(
 
 def register(app: typer.Typer) -> None:
     app.command("findings")(findings_command)
+
+
+def show_section(section: Any) -> None:
+    """A findings section as it finishes: its title and time, then its summary as plain text (a
+    realisation such as ``[s]`` would otherwise be read as a style tag and vanish)."""
+    console.print(f"[bold]{escape(section.title)}[/] ({section.seconds:.1f} s)")
+    console.print(section.summary, highlight=False, markup=False)
