@@ -181,3 +181,49 @@ def test_the_word_summary_tells_repeated_words_apart_and_counts_real_evidence() 
     line = _evidence_line(table)
     assert line.startswith("1 of 2 word x class cells have a bootstrap interval above zero")
     assert "0.030 (and #26, a)" in line  # the unmeasured cell (n = 0) is not the peak
+
+
+def test_a_phonemes_evidence_is_found_where_only_it_tells_the_classes_apart() -> None:
+    """A real logistic regression over ``phones`` profiles where only /s/'s mean frame tells the
+    classes apart: setting /s/ to the training mean takes the evidence away, the other phonemes
+    barely move it, and a phoneme the recording lacks (count 0) is NaN, not a guess."""
+    from speechprint.features import make_extractor
+    from speechprint.findings.phonemes import phoneme_drops, phoneme_indices
+    from speechprint.models import build_model
+    from speechprint.text.g2p import ENGLISH_PHONEMES
+
+    fused = make_extractor(
+        "fusion",
+        {"parts": [{"name": "mfcc_mean"}, {"name": "phones", "params": {"model": "base"}}]},
+    )
+    parts = phoneme_indices(fused)
+    assert parts is not None and len(parts) == len(ENGLISH_PHONEMES)
+    assert parts[0][0] == 13 and len(parts[0]) == 512 + 3  # after mfcc_mean's 13: frame + stats
+    assert phoneme_indices(make_extractor("mfcc_mean", {})) is None
+
+    rng = np.random.default_rng(0)
+    n, dim = 200, int(fused.output_dim())
+    y = np.arange(n) % 2
+    X = rng.normal(size=(n, dim)).astype(np.float32)  # noqa: N806 - sklearn's name
+    s, absent = ENGLISH_PHONEMES.index("s"), ENGLISH_PHONEMES.index("ʒ")
+    X[:, parts[s][:512]] += 2.0 * (2 * y[:, None] - 1)
+    counts = [p[-1] for p in parts]
+    X[:, counts] = 3.0
+    X[:, parts[absent]] = 0.0  # never said: zeros and count 0
+    model = build_model("logreg", dim, 2, {"C": 1.0})
+    classifier = AccentClassifier(
+        extractor_name="fusion",
+        extractor_params={},
+        labels=("a", "b"),
+        model_name="logreg",
+        model_params={},
+        input_dim=dim,
+        pooled=True,
+        mean=X.mean(axis=0),
+        std=np.ones(dim, np.float32),
+        model=model.fit(X - X.mean(axis=0), y),
+    )
+    drops = phoneme_drops(classifier, X[1], 1, parts)
+    assert np.isnan(drops[absent]) and np.isfinite(np.delete(drops, absent)).all()
+    assert np.nanargmax(drops) == s and drops[s] > 0.3
+    assert np.nanmax(np.abs(np.delete(drops, [s, absent]))) < 0.1

@@ -160,7 +160,12 @@ def summarise(
     return pd.DataFrame(rows)
 
 
-def plot_heatmap(table: pd.DataFrame, words: list[str], out: Path) -> Path:
+def plot_heatmap(
+    table: pd.DataFrame,
+    words: list[str],
+    out: Path,
+    title: str = "Drop in P(true class) when the word is removed",
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -172,8 +177,8 @@ def plot_heatmap(table: pd.DataFrame, words: list[str], out: Path) -> Path:
     image = ax.imshow(grid.to_numpy(), aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit)
     ax.set_yticks(range(len(words)), words, fontsize=7)
     ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=60, ha="right", fontsize=8)
-    ax.set_title("Drop in P(true class) when the word is removed")
-    fig.colorbar(image, ax=ax, shrink=0.5, label="mean drop (red: the word is evidence)")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, shrink=0.5, label="mean drop (red: evidence for the true class)")
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)

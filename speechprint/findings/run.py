@@ -8,7 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from speechprint.findings import betray, calibration, fairness, onset, similarity, words
+from speechprint.findings import (
+    betray,
+    calibration,
+    fairness,
+    onset,
+    phonemes,
+    similarity,
+    words,
+)
 from speechprint.findings.members import ensemble_subject, member_runs
 from speechprint.findings.page import Section, write_page
 from speechprint.findings.subject import (
@@ -70,8 +78,10 @@ def run_findings(
             seeds=model_seeds(run_id),
         )
     prepared = time.perf_counter() - started
-    steps: list[Callable[[], Section]] = [
+    # A section that does not apply to this model (no phones profile) is left off the page.
+    steps: list[Callable[[], Section | None]] = [
         lambda: words.section(subject, out, jobs=jobs, progress=progress),
+        lambda: phonemes.section(subject, out),
         lambda: betray.section(subject, out, jobs=jobs, progress=progress),
         lambda: onset.section(subject, out),
         lambda: similarity.section(subject, out),
@@ -82,6 +92,8 @@ def run_findings(
     for step in steps:
         begun = time.perf_counter()
         section = step()
+        if section is None:
+            continue
         section.seconds = time.perf_counter() - begun
         sections.append(section)
         if on_section is not None:
