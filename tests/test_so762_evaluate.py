@@ -205,3 +205,39 @@ def test_an_ensemble_on_other_texts_is_scored_by_its_members_that_do_not_need_th
     for path in paths:
         expected = apply_temperature(single[path][None], 0.5)[0]
         np.testing.assert_allclose(pair[path], expected, rtol=1e-5)
+
+
+def test_evaluate_prints_notes_about_the_data_not_mlflows_own(
+    classifier, so762_four: Path, tmp_path: Path
+) -> None:  # noqa: ANN001
+    """A fresh process, as a user runs it: loading the model makes MLflow warn about type hints,
+    which is not the user's to act on; only ``DataWarning``s reach the terminal."""
+    import os
+    import subprocess
+    import sys
+    import warnings
+
+    from speechprint.cli.common import ours
+    from speechprint.core.errors import DataWarning
+    from speechprint.inference.pyfunc import save_pyfunc
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.warn("Add type hints to the `predict` method", UserWarning, stacklevel=1)
+        warnings.warn("2 countries have no region", DataWarning, stacklevel=1)
+    assert [str(w.message) for w in ours(caught)] == ["2 countries have no region"]
+
+    model = save_pyfunc(classifier, tmp_path / "model")
+    args = ["evaluate", "--model", str(model), "--corpus", "speechocean762"]
+    args += ["--archive", str(so762_four), "--source", "region", "--max-clips-per-speaker", "1"]
+    args += ["--jobs", "1", "--cache-dir", str(tmp_path / "cache")]
+    done = subprocess.run(
+        [sys.executable, "-m", "speechprint", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "speakers given their own label" in done.stdout
+    assert "type hints" not in done.stderr and "warning:" not in done.stderr

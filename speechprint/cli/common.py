@@ -16,12 +16,13 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterable, Iterator
 
 import typer
 from rich.console import Console
 
-from speechprint.core.errors import SpeechPrintError
+from speechprint.core.errors import DataWarning, SpeechPrintError
 
 err_console = Console(stderr=True, soft_wrap=True)  # error lines stay greppable
 # Tables follow the terminal's width (or COLUMNS, which rich reads, when set); piped output with
@@ -72,6 +73,12 @@ def print_trial(study, trial) -> None:  # noqa: ANN001 - Optuna callback signatu
     colour = {"COMPLETE": "green", "PRUNED": "yellow"}.get(trial.state.name, "red")
     line = _escape(trial_line(study, trial))
     console.print(line.replace(trial.state.name, f"[{colour}]{trial.state.name}[/]", 1))
+
+
+def ours(caught: Iterable[warnings.WarningMessage]) -> list[warnings.WarningMessage]:
+    """The notices about the user's data among the warnings a command recorded; MLflow's and
+    other libraries' own notes ("add type hints", deprecations) are not the user's to act on."""
+    return [w for w in caught if issubclass(w.category, DataWarning)]
 
 
 def _escape(text: str) -> str:

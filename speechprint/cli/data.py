@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from speechprint.cli.common import console, err_console, fail
+from speechprint.cli.common import console, err_console, fail, ours
 
 app = typer.Typer(help="Corpus data: describe a corpus, synthesise the demo corpus.")
 
@@ -68,7 +68,7 @@ def describe(
         loaded = load_corpus(archive, corpus, regions=regions)
         summary = describe_archive(loaded)
         plots = plot_overview(loaded, out) if out else []
-    for warning in caught:  # stderr, so that --json keeps stdout to one JSON object
+    for warning in ours(caught):  # stderr, so that --json keeps stdout to one JSON object
         err_console.print(f"[yellow]warning:[/] {warning.message}")
     if as_json:
         typer.echo(json.dumps(summary))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from speechprint.cli.common import console, err_console, fail
+from speechprint.cli.common import console, err_console, fail, ours
 
 if TYPE_CHECKING:
     from speechprint.apps.crosscorpus import CrossCorpusResult
@@ -76,7 +76,7 @@ def evaluate_command(
             max_clips_per_speaker=max_clips_per_speaker,
             join_clips=join_clips,
         )
-    for warning in caught:
+    for warning in ours(caught):
         err_console.print(f"[yellow]warning:[/] {warning.message}")
     metrics = result.metrics
     if as_json:

@@ -31,6 +31,11 @@ class ServiceError(SpeechPrintError, RuntimeError):
 EXTRA_HINT = "install speechprint[pretrained] (pip install 'speechprint[pretrained]')"
 
 
+class DataWarning(UserWarning):
+    """A notice about the user's data that does not stop the work (countries without a region):
+    the CLI prints these, and only these, so other libraries' notes stay off the user's screen."""
+
+
 class MissingExtraError(SpeechPrintError, ImportError):
     """An optional dependency of the ``pretrained`` extra is not installed.
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from speechprint.core.errors import DataError
+from speechprint.core.errors import DataError, DataWarning
 from speechprint.data.audio import decode_failure
 from speechprint.data.decoder_notes import decoder_notes_dropped
 from speechprint.data.regions import UNCLASSIFIED, RegionTable, region_table
@@ -146,6 +146,7 @@ def assign_regions(frame: pd.DataFrame, table: RegionTable, *, stacklevel: int =
         warnings.warn(
             f"{len(unmapped)} countries have no region in the {table.name!r} region table and "
             f"become '{UNCLASSIFIED}': " + ", ".join(unmapped),
+            DataWarning,
             stacklevel=stacklevel,
         )
     return unmapped
