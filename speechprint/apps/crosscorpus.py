@@ -32,7 +32,7 @@ from speechprint.apps.joined import join_clips as joined_recordings
 from speechprint.apps.predict import load_model
 from speechprint.core.errors import ConfigError, DataError
 from speechprint.data.archive import Archive
-from speechprint.evaluation.metrics import apply_temperature, score_split
+from speechprint.evaluation.metrics import score_split
 from speechprint.evaluation.shares import GroupShare, age_group, group_shares
 from speechprint.evaluation.units import with_units
 from speechprint.features import extract_features
@@ -228,11 +228,8 @@ def file_probabilities(
         return dict(zip(kept, proba, strict=True)), [s.file for s in features.skipped]
     members = [file_probabilities(m, paths, extract) for m in classifier.members]
     skipped = sorted({file for _, lost in members for file in lost})
-    kept = [p for p in paths if all(p in rows for rows, _ in members)]
-    if not kept:
-        return {}, skipped
-    mean = np.mean([[rows[p] for p in kept] for rows, _ in members], axis=0)
-    return dict(zip(kept, apply_temperature(mean, classifier.temperature), strict=True)), skipped
+    kept, proba = classifier.average([rows for rows, _ in members], paths)
+    return dict(zip(kept, proba, strict=True)), skipped
 
 
 def first_clips(rows: pd.DataFrame, per_speaker: int | None) -> pd.DataFrame:

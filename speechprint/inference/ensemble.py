@@ -100,11 +100,19 @@ class EnsembleClassifier:
             readable = [str(p) for p in paths if str(p) not in member_errors]
             per_member.append(dict(zip(readable, proba)))
             errors.update(member_errors)
-        kept = [str(p) for p in paths if str(p) not in errors]
+        _, proba = self.average(per_member, [str(p) for p in paths])
+        return proba, errors
+
+    def average(
+        self, per_member: list[dict[str, np.ndarray]], paths: list[str]
+    ) -> tuple[list[str], np.ndarray]:
+        """The files every member scored (in ``paths``' order) and the members' mean
+        probabilities for them, tempered: however each member got its probabilities."""
+        kept = [p for p in paths if all(p in rows for rows in per_member)]
         if not kept:
-            return np.zeros((0, len(self.labels)), dtype=np.float32), errors
+            return kept, np.zeros((0, len(self.labels)), dtype=np.float32)
         stacked = np.stack([[rows[p] for p in kept] for rows in per_member])
-        return self._tempered(stacked.mean(axis=0).astype(np.float32)), errors
+        return kept, self._tempered(stacked.mean(axis=0).astype(np.float32))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         blobs = []
