@@ -11,6 +11,14 @@ speakers only, so a run never touches the 161 test speakers' recordings.
         --against final_wccn:final_logreg
     python benchmarks/accuracy_levers.py --cache-dir /work/sp-cache --cached-only l5_mlp l5_crops
 
+``--transfer SO762`` also refits each recipe on all development speakers (for the folds' median
+best epoch, its model seeds averaged, as ``promote`` refits) and scores speechocean762's speakers
+(each one's first 3 clips, other texts than the passage): the share called east asian, per age
+group. A recipe can win on the archive's folds and lose on other corpora; this prints both.
+
+    python benchmarks/accuracy_levers.py --cache-dir /work/sp-cache phones_mlp phones_mlp_ls10 \
+        --against phones_mlp_ls10:phones_mlp --transfer ../shared/data/so762
+
 ``--cached-only`` keeps the development speakers whose frames are already cached (a stratified
 subset when extraction runs in an interleaved order): every recipe of one invocation sees the same
 speakers and folds, so their pairing is fair, but the figures are not the full set's.
@@ -27,17 +35,28 @@ from typing import Any
 
 import numpy as np
 
+from speechprint.apps.crosscorpus import cross_corpus_score
 from speechprint.data.corpora import load_corpus
 from speechprint.data.dataset import Dataset, make_dataset
 from speechprint.evaluation.evidence import paired_oof
 from speechprint.features import extract_features, make_extractor
 from speechprint.features.cache import FeatureCache, content_hash
+from speechprint.inference.ensemble import EnsembleClassifier
+from speechprint.release.refit import development_split
 from speechprint.train import RunConfig, run
 from speechprint.train.cv import cross_validate, fold_datasets
+from speechprint.train.run import model_seed_variants
 
 ARCHIVE = "../shared/data/saa8k"
 FINAL = {"name": "whisper_layers", "params": {"model": "base", "layer": "final"}}
 LAYER5 = {"name": "whisper_encoder", "params": {"model": "base", "layer": 5}}
+# The shipped study's champion: the final layer fused with ``phones``, its trial 24's MLP recipe.
+FINAL_PHONES = {
+    "name": "fusion",
+    "params": {"parts": [FINAL, {"name": "phones", "params": {"model": "base"}}]},
+}
+PHONES_MLP = {"hidden": 256, "layers": 1, "dropout": 0.2217}
+PHONES_TRAIN = {"lr": 0.000995, "weight_decay": 0.000223, "imbalance": "weighted", "batch_size": 64}
 # The study's warm start (its previous champion's MLP recipe), trained the study's way.
 MLP = {"hidden": 128, "layers": 1, "dropout": 0.5}
 MLP_TRAIN = {"lr": 0.00054, "weight_decay": 0.0072, "imbalance": "weighted", "batch_size": 16}
@@ -92,6 +111,19 @@ RECIPES: dict[str, dict[str, Any]] = {
         "train": {**MLP_TRAIN, "crop_frames": 200, "crops": 4},
     },
     "l5_logreg": {"extractor": LAYER5, "model": "logreg", "params": {"C": 0.03}},
+    "phones_mlp": {
+        "extractor": FINAL_PHONES,
+        "model": "mlp",
+        "params": PHONES_MLP,
+        "train": PHONES_TRAIN,
+    },
+    # Softer targets: a higher cv on the archive, and other corpora no longer heard.
+    "phones_mlp_ls10": {
+        "extractor": FINAL_PHONES,
+        "model": "mlp",
+        "params": PHONES_MLP,
+        "train": {**PHONES_TRAIN, "label_smoothing": 0.1},
+    },
     # Whisper base's last block over the block-5 frames (experiments/finetune-top.yaml).
     "l5_top_lora": {"extractor": LAYER5, "model": "whisper_top", "params": TOP, "train": TOP_TRAIN},
     "l5_top_frozen": {
@@ -168,7 +200,36 @@ def score(name: str, data: tuple[Dataset, Any], cache_dir: str, out: Path) -> di
     }
     rows = [{**r, "proba": np.asarray(r["proba"]).tolist()} for r in cv.oof]
     (out / f"{name}.json").write_text(json.dumps({**summary, "oof": rows}))
-    return summary
+    return {**summary, "refit_epochs": cv.refit_epochs}
+
+
+def transfer(
+    name: str, data: tuple[Dataset, Any], cache_dir: str, corpus: str, epochs: int
+) -> list[str]:
+    """``name`` refit on every development speaker for ``epochs`` (its seeds averaged), then
+    speechocean762's share called east asian per age group (3 clips a speaker)."""
+    recipe = RECIPES[name]
+    config = recipe_config(name, cache_dir, epochs)
+    config = config.model_copy(
+        update={"train": config.train.model_copy(update={"patience": epochs})}
+    )
+    development = (development_split(data[0]), data[1])
+    members = [
+        run(seeded, development).classifier
+        for seeded in model_seed_variants(config, recipe.get("seeds", 3))
+    ]
+    result = cross_corpus_score(
+        EnsembleClassifier(members),
+        load_corpus(corpus, "speechocean762"),
+        source="region",
+        cache_dir=cache_dir,
+        max_clips_per_speaker=3,
+    )
+    return [
+        f"{name}: refit {epochs} epochs; speechocean762, {g.group} speakers called {g.label}: "
+        f"{g.share:.0%} [{g.low:.0%}-{g.high:.0%}] of {g.speakers}"
+        for g in result.groups
+    ]
 
 
 def main() -> None:
@@ -179,6 +240,7 @@ def main() -> None:
     parser.add_argument("--cached-only", action="store_true")
     parser.add_argument("--against", nargs="*", default=[], help="A:B pairs to compare")
     parser.add_argument("--one-fold-epochs", type=int, default=0, help="cost: fold 1 only")
+    parser.add_argument("--transfer", help="speechocean762's folder: also score it after a refit")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     out = Path(args.out)
@@ -200,6 +262,11 @@ def main() -> None:
             f"{summary['seconds']:.0f} s",
             flush=True,
         )
+        if args.transfer:
+            lines = transfer(
+                name, prepared[key], args.cache_dir, args.transfer, summary["refit_epochs"]
+            )
+            print("\n".join(lines), flush=True)
     for pair in args.against:
         a, b = pair.split(":")
         rows = [json.loads((out / f"{n}.json").read_text())["oof"] for n in (a, b)]

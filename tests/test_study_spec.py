@@ -230,24 +230,3 @@ def test_a_prune_reason_names_the_rule_of_the_pruner_that_applied(pruner: dict, 
     assert words in reason
     assert pruner["name"] == "median" or "median" not in reason
 
-
-def test_a_torch_trial_trains_with_the_label_smoothing_it_samples() -> None:
-    spec = StudySpec.from_dict(raw_study())
-    params = {
-        "pair": "mfcc_mean+mlp",
-        "mlp.hidden": 128,
-        "mlp.layers": 1,
-        "mlp.dropout": 0.1,
-        "train.lr": 1e-3,
-        "train.weight_decay": 1e-4,
-        "train.imbalance": "weighted",
-        "train.batch_size": 32,
-        "train.label_smoothing": 0.1,
-    }
-    assert suggest_config(FixedTrial(params), spec).train.label_smoothing == 0.1
-    # A study may pin it like any searched parameter; a linear model never samples it.
-    pinned = StudySpec.from_dict(raw_study(space={"train.label_smoothing": 0.0}))
-    config = suggest_config(FixedTrial({**params, "train.label_smoothing": 0.2}), pinned)
-    assert config.train.label_smoothing == 0.0
-    linear = suggest_config(FixedTrial({"pair": "mfcc_mean+logreg", "logreg.C": 1.0}), spec)
-    assert linear.train.label_smoothing == spec.train.label_smoothing

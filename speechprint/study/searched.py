@@ -16,11 +16,6 @@ def suggest_training(trial: Any) -> dict[str, Any]:
         "weight_decay": trial.suggest_float("train.weight_decay", 1e-5, 1e-2, log=True),
         "imbalance": trial.suggest_categorical("train.imbalance", ["weighted", "sampler"]),
         "batch_size": trial.suggest_categorical("train.batch_size", [16, 32, 64]),
-        # Softer targets. On the archive's 918 development speakers, the previous champion's
-        # recipe (final layer + phones, MLP) scored cv 0.604 / 0.570 on two fold draws without
-        # it and 0.630 / 0.635 with 0.1 (0.05 and 0.15 alike): its best epoch was 2-3, after
-        # which it fit the small classes over-confidently. 0.2 scored 0.549.
-        "label_smoothing": trial.suggest_float("train.label_smoothing", 0.0, 0.2),
     }
 
 
