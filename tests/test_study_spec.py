@@ -229,4 +229,3 @@ def test_a_prune_reason_names_the_rule_of_the_pruner_that_applied(pruner: dict, 
     reason = prune_rule(PrunerSpec(**pruner).build())
     assert words in reason
     assert pruner["name"] == "median" or "median" not in reason
-
