@@ -42,7 +42,7 @@ from speechprint.evaluation.evidence import paired_oof
 from speechprint.features import extract_features, make_extractor
 from speechprint.features.cache import FeatureCache, content_hash
 from speechprint.inference.ensemble import EnsembleClassifier
-from speechprint.release.refit import development_split
+from speechprint.release.refit import refit
 from speechprint.train import RunConfig, run
 from speechprint.train.cv import cross_validate, fold_datasets
 from speechprint.train.run import model_seed_variants
@@ -208,15 +208,10 @@ def transfer(
 ) -> list[str]:
     """``name`` refit on every development speaker for ``epochs`` (its seeds averaged), then
     speechocean762's share called east asian per age group (3 clips a speaker)."""
-    recipe = RECIPES[name]
-    config = recipe_config(name, cache_dir, epochs)
-    config = config.model_copy(
-        update={"train": config.train.model_copy(update={"patience": epochs})}
-    )
-    development = (development_split(data[0]), data[1])
+    config = recipe_config(name, cache_dir)
     members = [
-        run(seeded, development).classifier
-        for seeded in model_seed_variants(config, recipe.get("seeds", 3))
+        refit(seeded, data, epochs=epochs, score_test=False).classifier
+        for seeded in model_seed_variants(config, RECIPES[name].get("seeds", 3))
     ]
     result = cross_corpus_score(
         EnsembleClassifier(members),

@@ -28,14 +28,22 @@ def development_split(dataset: Dataset) -> Dataset:
     return dataset.with_manifest(manifest)
 
 
-def refit(config: RunConfig, data: Any, *, epochs: int, tracker: Tracker | None = None) -> Result:
-    """Train ``config`` on train + val for ``epochs`` (torch models) and score it on test."""
+def refit(
+    config: RunConfig,
+    data: Any,
+    *,
+    epochs: int,
+    tracker: Tracker | None = None,
+    score_test: bool = True,
+) -> Result:
+    """Train ``config`` on train + val for ``epochs`` (torch models) and score it on test
+    (``score_test`` False: a benchmark's refit on development speakers that never reads test)."""
     tracker = tracker or NullTracker()
     dataset, features = data
     development = development_split(dataset)
     epochs = max(1, int(epochs))
     train = config.train.model_copy(update={"epochs": epochs, "patience": epochs})
-    refit_config = config.model_copy(update={"train": train, "evaluate_test": True})
+    refit_config = config.model_copy(update={"train": train, "evaluate_test": score_test})
     train_frame = development.split("train")
 
     # Epochs mean something to torch models only; scikit-learn fits to convergence.
