@@ -230,21 +230,21 @@ def test_a_registry_that_does_not_answer_is_an_error_not_a_missing_alias(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from speechprint.core.errors import ServiceError
-    from speechprint.release import promote as promotion
+    from speechprint.release import registry
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     down = mlflow.MlflowClient(tracking_uri="http://127.0.0.1:9", registry_uri="http://127.0.0.1:9")
     for look_up in (
-        lambda: promotion._alias_holder(down, "speechprint-accent", "champion"),
-        lambda: promotion._version_of_run(down, "speechprint-accent", "0" * 32),
-        lambda: promotion._ensure_registered_model(down, "speechprint-accent"),
+        lambda: registry.alias_holder(down, "speechprint-accent", "champion"),
+        lambda: registry.version_of_run(down, "speechprint-accent", "0" * 32),
+        lambda: registry.ensure_registered_model(down, "speechprint-accent"),
     ):
         with pytest.raises(ServiceError, match="cannot .*nothing was moved"):
             look_up()
     # A registry that answers "not found" is still an answer.
     local = client_of(f"sqlite:///{tmp_path / 'registry.db'}")
-    assert promotion._alias_holder(local, "speechprint-accent", "champion") is None
-    promotion._ensure_registered_model(local, "speechprint-accent")
-    assert promotion._alias_holder(local, "speechprint-accent", "champion") is None
-    assert promotion._version_of_run(local, "speechprint-accent", "0" * 32) is None
+    assert registry.alias_holder(local, "speechprint-accent", "champion") is None
+    registry.ensure_registered_model(local, "speechprint-accent")
+    assert registry.alias_holder(local, "speechprint-accent", "champion") is None
+    assert registry.version_of_run(local, "speechprint-accent", "0" * 32) is None

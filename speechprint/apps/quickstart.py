@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from speechprint.apps.predict import predict_files
+from speechprint.apps.promotion import promote_study
 from speechprint.apps.report import write_report
 from speechprint.core.errors import ConfigError
 from speechprint.data.synth import synthesize_corpus
-from speechprint.release.promote import promote
 from speechprint.study.runner import run_study
 from speechprint.study.spec import StudySpec
 from speechprint.tracking import store as tracking
@@ -64,7 +64,7 @@ def run_quickstart(
     )
 
     step("3/5 promote the best trial (scored once on the held-out test split)")
-    decision = promote(spec.name, archive=str(corpus))
+    decision = promote_study(spec.name, archive=str(corpus))
     say(decision.summary())
 
     step("4/5 predict from raw audio with the registered model")

@@ -5,6 +5,7 @@ without importing torch (``speechprint.train.config`` gives training the same cl
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -82,6 +83,46 @@ class DataSpec(StrictModel):
             hint = did_you_mean(target, list(TARGETS)) or ""
             raise ValueError(f"unknown target {target!r}{hint} (valid: {', '.join(TARGETS)})")
         return target
+
+
+class TransferSpec(StrictModel):
+    """Another corpus a promoted model must keep hearing: the ``transfer:`` section of a study file.
+
+    The archive's folds share one passage and one channel, so a model can rise on them and lose
+    every other corpus (label smoothing did: speechocean762's Mandarin speakers called east asian
+    fell from 96% to 51%). Before the alias moves, the refit candidate is scored on this corpus's
+    speakers: it must reach ``min_score`` (balanced accuracy per speaker, when set), and its paired
+    interval against the alias's holder must not reach below ``-max_drop``."""
+
+    corpus: str  # a corpus reader (speechprint.data.corpora.CORPORA)
+    archive: str  # its folder
+    source: str = "region"  # the corpus column whose labels the model's labels are
+    labels: str | None = None  # a label map CSV (from,to); None: the same names
+    regions: str = "seed"
+    clips_per_speaker: int | None = Field(3, ge=1)  # each speaker's first clips (cached features)
+    min_score: float | None = Field(None, ge=0, le=1)
+    max_drop: float = Field(0.1, ge=0, le=1)
+
+    @field_validator("corpus")
+    @classmethod
+    def _known_corpus(cls, corpus: str) -> str:
+        from speechprint.data.corpora import CORPORA
+
+        if corpus not in CORPORA:
+            hint = did_you_mean(corpus, CORPORA.names()) or ""
+            raise ValueError(
+                f"unknown corpus {corpus!r}{hint} (valid: {', '.join(CORPORA.names())})"
+            )
+        return corpus
+
+    def resolved(self) -> TransferSpec:
+        """The same section with its paths absolute (a study stores it; promote may run elsewhere)."""
+
+        def absolute(path: str) -> str:
+            return str(Path(path).expanduser().resolve())
+
+        labels = None if self.labels is None else absolute(self.labels)
+        return self.model_copy(update={"archive": absolute(self.archive), "labels": labels})
 
 
 class Component(StrictModel):

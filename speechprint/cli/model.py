@@ -31,14 +31,24 @@ def promote_command(
         help="trial: the top K trials; pair: the best trial of each of the top K "
         "extractor x model pairs (members that differ).",
     ),
+    transfer: bool = typer.Option(
+        True,
+        help="Check the study file's transfer corpus before the alias moves (--no-transfer: "
+        "the selection evidence alone).",
+    ),
+    jobs: int | None = typer.Option(None, help="Extraction processes (default: all cores)."),
 ) -> None:
     """Refit the study's best configuration on train+val, register it, score it once on test;
-    move the alias only on the selection evidence (never on test)."""
-    from speechprint.release.promote import promote
+    move the alias only on the selection evidence (never on test), and only if the model keeps
+    hearing the study's transfer corpus (its `transfer:` section) as well as the holder does."""
+    from speechprint.apps.promotion import promote_study
 
     with fail.on_user_errors():
-        decision = promote(
+        decision = promote_study(
             study,
+            check_transfer=transfer,
+            jobs=jobs,
+            progress=True,
             storage=storage,
             model_name=model_name,
             alias=alias,

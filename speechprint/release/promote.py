@@ -17,7 +17,6 @@ from typing import Any
 
 from mlflow import MlflowClient
 
-from speechprint.core.errors import ServiceError
 from speechprint.evaluation.evidence import (
     Selection,
     download_json,
@@ -26,7 +25,9 @@ from speechprint.evaluation.evidence import (
 )
 from speechprint.evaluation.metrics import PairedDifference, score_split, training_counts
 from speechprint.inference.pyfunc import load_classifier
+from speechprint.release import registry
 from speechprint.release.candidates import Candidate, Fitted, choose, fit, refit_trial
+from speechprint.release.gate import Gate, GateVerdict
 from speechprint.study.storage import load_study
 from speechprint.study.summary import pair_of
 from speechprint.tracking import store as tracking
@@ -67,6 +68,7 @@ class Promotion:
     comparisons: list[Comparison] = field(default_factory=list)
     incumbent_version: str | None = None
     note: str = ""
+    gate: GateVerdict | None = None  # the check beside the selection evidence, when one ran
 
     @property
     def test_balanced_accuracy(self) -> float:
@@ -87,7 +89,8 @@ class Promotion:
         low, high = self.test_interval
         lines = [
             f"{verdict} ({self.candidate}), chosen by {self.selection.describe()}. {self.reason}"
-            + (f"\n{self.note}" if self.note else ""),
+            + (f"\n{self.note}" if self.note else "")
+            + "".join(f"\n  {line}" for line in (self.gate.details if self.gate else [])),
             f"v{self.version} trained on {self.trained_on.get('trained_on', 'train')}"
             + (
                 f" for {self.trained_on['refit_epochs']} epochs"
@@ -122,16 +125,19 @@ def promote(
     trial: int | None = None,
     ensemble: int = 0,
     ensemble_by: str = "trial",
+    gate: Gate | None = None,
 ) -> Promotion:
-    """Refit and register the study's candidate; move ``alias`` only on selection evidence."""
+    """Refit and register the study's candidate; move ``alias`` only on selection evidence,
+    and only when ``gate`` (a check beside it, e.g. another corpus) passes."""
     study = load_study(study_name, storage)
     client = tracking.client()
     tracking.check_reachable(client)
     candidate = choose(study, client, trial=trial, ensemble=ensemble, ensemble_by=ensemble_by)
     fitted = fit(client, study_name, candidate, archive=archive, jobs=jobs)
     version, new_version = _register(client, model_name, study_name, candidate, fitted)
-    incumbent = _alias_holder(client, model_name, alias)
-    promoted, held, reason = _decide(client, model_name, alias, version, candidate, incumbent)
+    incumbent = registry.alias_holder(client, model_name, alias)
+    decision = _decide(client, model_name, alias, version, candidate, incumbent, gate)
+    promoted, held, reason, verdict = decision
     comparisons = _comparisons(
         client,
         study,
@@ -166,6 +172,7 @@ def promote(
         comparisons=comparisons,
         incumbent_version=None if incumbent is None else str(incumbent.version),
         note=candidate.note,
+        gate=verdict,
     )
 
 
@@ -173,10 +180,10 @@ def _register(
     client: MlflowClient, model_name: str, study_name: str, candidate: Candidate, fitted: Fitted
 ) -> tuple[Any, bool]:
     """A new model version of the refit run, or the one registered before for it."""
-    existing = _version_of_run(client, model_name, fitted.run_id)
+    existing = registry.version_of_run(client, model_name, fitted.run_id)
     if existing is not None:
         return existing, False
-    _ensure_registered_model(client, model_name)
+    registry.ensure_registered_model(client, model_name)
     test = fitted.test
     low, high = test["balanced_accuracy_ci"]
     first = candidate.members[0]
@@ -217,26 +224,41 @@ def _decide(
     version: Any,
     candidate: Candidate,
     incumbent: Any,
-) -> tuple[bool, str, str]:
-    """Move ``alias`` when the selection evidence beats the incumbent's (test never decides)."""
+    gate: Gate | None,
+) -> tuple[bool, str, str, GateVerdict | None]:
+    """Move ``alias`` when the selection evidence beats the incumbent's (test never decides)
+    and ``gate`` passes; else the version becomes the challenger. Returns (moved, alias held,
+    reason, the gate's verdict when it was asked)."""
     ours = candidate.selection
-    if incumbent is None:
+    if incumbent is not None and incumbent.version == version.version:
+        return True, alias, f"v{version.version} already holds '{alias}'.", None
+    theirs = None if incumbent is None else Selection.from_tags(incumbent.tags)
+    wins = incumbent is None or (
+        theirs is not None and theirs.comparable(ours) and ours.score > theirs.score
+    )
+    verdict = None
+    if wins and gate is not None:
+        verdict = gate(version.run_id, None if incumbent is None else incumbent.run_id)
+        for key, value in verdict.tags.items():
+            client.set_model_version_tag(model_name, version.version, key, value)
+    if wins and (verdict is None or verdict.passed):
         client.set_registered_model_alias(model_name, alias, version.version)
-        return True, alias, "First model under this alias."
-    if incumbent.version == version.version:
-        return True, alias, f"v{version.version} already holds '{alias}'."
-    theirs = Selection.from_tags(incumbent.tags)
-    if theirs is not None and theirs.comparable(ours) and ours.score > theirs.score:
-        client.set_registered_model_alias(model_name, alias, version.version)
-        return (
-            True,
-            alias,
-            (
-                f"It beats v{incumbent.version}'s {theirs.score:.3f} by the same "
-                "measure on the same data."
-            ),
-        )
+        challenger = registry.alias_holder(client, model_name, CHALLENGER_ALIAS)
+        if challenger is not None and challenger.version == version.version:
+            client.delete_registered_model_alias(model_name, CHALLENGER_ALIAS)  # it is no more
+        if incumbent is None:
+            why = "First model under this alias."
+        else:
+            assert theirs is not None  # wins over an incumbent needs its evidence
+            why = (
+                f"It beats v{incumbent.version}'s {theirs.score:.3f} by the same measure on "
+                "the same data."
+            )
+        return True, alias, why + (f" {verdict.reason}" if verdict else ""), verdict
     client.set_registered_model_alias(model_name, CHALLENGER_ALIAS, version.version)
+    if verdict is not None:
+        stays = "is not set" if incumbent is None else f"stays on v{incumbent.version}"
+        return False, CHALLENGER_ALIAS, f"'{alias}' {stays}: {verdict.reason}", verdict
     if theirs is None or not theirs.comparable(ours):
         why = (
             f"v{incumbent.version} was chosen by another measure or on other data "
@@ -245,7 +267,7 @@ def _decide(
         )
     else:
         why = f"it does not beat v{incumbent.version}'s {theirs.score:.3f}"
-    return False, CHALLENGER_ALIAS, f"'{alias}' stays on v{incumbent.version}: {why}."
+    return False, CHALLENGER_ALIAS, f"'{alias}' stays on v{incumbent.version}: {why}.", None
 
 
 def _comparisons(
@@ -305,54 +327,3 @@ def _test_predictions(
     files = [ours["files"][i] for i in kept]
     counts = training_counts(ours)  # same data as ours (gated above), so the same baseline
     return score_split(truth, proba, list(ours["labels"]), train_counts=counts, files=files)
-
-
-def _not_found(error: Exception) -> bool:
-    """Whether a registry look-up failed because the model, version or alias does not exist;
-    anything else (a server that is down, a database that is locked) is not an answer."""
-    from mlflow.exceptions import MlflowException
-
-    if not isinstance(error, MlflowException):
-        return False
-    if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-        return True
-    # A missing alias: MLflow says INVALID_PARAMETER_VALUE, "... alias champion not found."
-    return error.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(error)
-
-
-def _registry_error(what: str, error: Exception) -> ServiceError:
-    first = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return ServiceError(
-        f"model registry at {tracking.tracking_uri()}: cannot {what}: {first}; nothing was "
-        "moved, run the same command again once the registry answers"
-    )
-
-
-def _ensure_registered_model(client: MlflowClient, name: str) -> None:
-    try:
-        client.get_registered_model(name)
-    except Exception as error:  # noqa: BLE001 - sorted by _not_found
-        if not _not_found(error):
-            raise _registry_error(f"look up registered model {name!r}", error) from error
-        client.create_registered_model(
-            name, description="SpeechPrint accent classifier: audio in, region probabilities out."
-        )
-
-
-def _version_of_run(client: MlflowClient, name: str, run_id: str) -> Any | None:
-    try:
-        versions = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
-    except Exception as error:  # noqa: BLE001 - sorted by _not_found
-        if not _not_found(error):
-            raise _registry_error(f"search the versions of {name!r}", error) from error
-        return None
-    return versions[0] if versions else None
-
-
-def _alias_holder(client: MlflowClient, name: str, alias: str) -> Any | None:
-    try:
-        return client.get_model_version_by_alias(name, alias)
-    except Exception as error:  # noqa: BLE001 - sorted by _not_found
-        if not _not_found(error):
-            raise _registry_error(f"look up who holds {alias!r} of {name!r}", error) from error
-        return None

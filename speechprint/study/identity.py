@@ -4,7 +4,8 @@ Resuming a study from an edited file (another model, extractor, ``space:``, trai
 section or ``--archive``) would either break Optuna at the first new trial (its categorical
 choices are fixed once sampled) or mix trials that measure different things. So the definition
 is stored on the study when it is created and compared before any trial, feature or run exists.
-The budget, description, storage, sampler, pruner and baselines may change between invocations.
+The budget, description, storage, sampler, pruner, baselines and transfer check may change between
+invocations.
 
 Importable without torch, MLflow or scikit-learn (Optuna only).
 """
@@ -16,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from speechprint.catalogue.config import TransferSpec
 from speechprint.core.errors import ConfigError
 from speechprint.study.spec import StudySpec
 from speechprint.study.storage import (
@@ -28,9 +30,10 @@ from speechprint.study.storage import (
 
 DEFINITION_ATTR = "definition"
 FINGERPRINT_ATTR = "definition_fingerprint"
-# Keys that may change on a resume: they decide how long and how the search runs, not what a
-# trial measures.
-MUTABLE_KEYS = {"description", "budget", "storage", "sampler", "pruner", "baselines"}
+TRANSFER_ATTR = "transfer"  # the study file's transfer section, as its last run read it
+# Keys that may change on a resume: they decide how long and how the search runs, or what
+# promotion checks (``transfer``), not what a trial measures.
+MUTABLE_KEYS = {"description", "budget", "storage", "sampler", "pruner", "baselines", "transfer"}
 NEW_VERSION_FLAG = "--new-version"
 
 
@@ -128,3 +131,17 @@ def record(study: Any, spec: StudySpec) -> None:
     defined = definition(spec)
     study.set_user_attr(DEFINITION_ATTR, defined)
     study.set_user_attr(FINGERPRINT_ATTR, fingerprint(defined))
+
+
+def record_transfer(study: Any, spec: StudySpec) -> None:
+    """Store the study file's ``transfer:`` section (paths absolute) for ``promote``; a file
+    without one removes it. Mutable: it says what promotion checks, not what a trial measures."""
+    section = spec.transfer
+    stored = None if section is None else section.resolved().model_dump(mode="json")
+    study.set_user_attr(TRANSFER_ATTR, stored)
+
+
+def stored_transfer(study: Any) -> TransferSpec | None:
+    """The transfer check stored with ``study`` (None: the study has none)."""
+    stored = study.user_attrs.get(TRANSFER_ATTR)
+    return None if not stored else TransferSpec.model_validate(stored)

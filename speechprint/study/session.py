@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from speechprint.core import stopping
 from speechprint.core.errors import DataError
-from speechprint.study import recovery
+from speechprint.study import identity, recovery
 from speechprint.study.spec import StudySpec
 from speechprint.study.storage import absolute, default_storage, open_storage, redact
 from speechprint.tracking import store as tracking
@@ -87,6 +87,7 @@ class StudySession:
             load_if_exists=True,
         )
         self.study.set_user_attr("source", self.spec.source)
+        identity.record_transfer(self.study, self.spec)
         for baseline in self.spec.baselines:
             self.study.enqueue_trial(baseline, skip_if_exists=True)
         self._recover()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from speechprint.catalogue.config import Component, DataSpec, TrainConfig
+from speechprint.catalogue.config import Component, DataSpec, TrainConfig, TransferSpec
 from speechprint.catalogue.models import MODELS, incompatibility
 from speechprint.core.config import StrictModel, load_yaml, parse
 from speechprint.core.errors import ConfigError, did_you_mean
@@ -179,6 +179,8 @@ class StudySpec(StrictModel):
     # baseline every other trial is compared against (parameters not given are sampled).
     baselines: list[dict[str, Any]] = Field(default_factory=list)
     space: dict[str, Override] = Field(default_factory=dict)
+    # Another corpus the promoted model must keep hearing (checked by `promote`, not by trials).
+    transfer: TransferSpec | None = None
     storage: str | None = None
     source: str = Field("<dict>", exclude=True)
 
