@@ -160,8 +160,8 @@ def transfer_verdict(
         )
         if difference.low < -section.max_drop:
             failures.append(
-                f"on {ours.corpus} it may be more than {section.max_drop} below the holder "
-                f"({difference.verdict('it', 'holder')})"
+                f"its paired interval against the holder on {ours.corpus} reaches "
+                f"{difference.low:+.3f}, below -{section.max_drop}"
             )
     tags["transfer_passed"] = str(not failures).lower()
     if failures:
