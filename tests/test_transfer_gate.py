@@ -183,6 +183,11 @@ def test_promote_asks_the_other_corpus_before_the_alias_moves(
         optuna.load_study(study_name="gated", storage="sqlite:///studies/gated.db")
     )
     assert section is not None and section.labels is None and section.min_score == 0.3
+    shown = CliRunner().invoke(app, ["study", "show", "gated"])
+    assert shown.exit_code == 0, shown.output
+    assert (
+        "promote checks saa" in shown.output and "at least 0.3, at most 0.1 below" in shown.output
+    )
 
 
 @pytest.mark.slow  # runs a study

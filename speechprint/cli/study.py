@@ -82,6 +82,7 @@ def study_show(
     top: int = typer.Option(10, help="How many of the best trials to list."),
 ) -> None:
     """List a study's best trials."""
+    from speechprint.study.identity import stored_transfer
     from speechprint.study.storage import load_study
     from speechprint.study.summary import extractor_label, short, state_counts
 
@@ -118,6 +119,13 @@ def study_show(
     for trial in failed[-5:]:
         reason = trial.user_attrs.get("fail_reason", "no reason recorded")
         console.print(f"[red]trial {trial.number} failed[/]: {reason}")
+    if (section := stored_transfer(study)) is not None:
+        floor = "" if section.min_score is None else f"at least {section.min_score}, "
+        console.print(
+            f"promote checks {section.corpus} ({section.archive}, {section.clips_per_speaker} "
+            f"clips a speaker): {floor}at most {section.max_drop} below the alias's holder",
+            soft_wrap=True,
+        )
 
 
 @runs_app.command("compare")
