@@ -75,6 +75,8 @@ TOP_TRAIN = {
     "freq_mask_width": 16,
 }
 
+TOP_10S = {"max_frames": 250, "epochs": 20, "patience": 6, "time_mask_width": 25}
+
 RECIPES: dict[str, dict[str, Any]] = {
     "final_logreg": {"extractor": FINAL, "model": "logreg", "params": {"C": 0.03}},
     "final_mlp": {"extractor": FINAL, "model": "mlp", "params": MLP, "train": MLP_TRAIN},
@@ -149,6 +151,36 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     # Whisper base's last block over the block-5 frames (experiments/finetune-top.yaml).
     "l5_top_lora": {"extractor": LAYER5, "model": "whisper_top", "params": TOP, "train": TOP_TRAIN},
+    # One model seed: what a full 4-fold cv of the trained block costs on 2 cores.
+    "l5_top_lora_1seed": {
+        "extractor": LAYER5,
+        "model": "whisper_top",
+        "params": TOP,
+        "train": TOP_TRAIN,
+        "seeds": 1,
+    },
+    # 10 s crops (the recording's windows are scored the same length), longer patience.
+    "l5_top_lora_10s": {
+        "extractor": LAYER5,
+        "model": "whisper_top",
+        "params": TOP,
+        "train": {**TOP_TRAIN, **TOP_10S},
+        "seeds": 1,
+    },
+    "l5_top_full_10s": {
+        "extractor": LAYER5,
+        "model": "whisper_top",
+        "params": {**TOP, "adapter": "full"},
+        "train": {**TOP_TRAIN, **TOP_10S},
+        "seeds": 1,
+    },
+    "l5_top_frozen_10s": {
+        "extractor": LAYER5,
+        "model": "whisper_top",
+        "params": {**TOP, "adapter": "frozen"},
+        "train": {**TOP_TRAIN, **TOP_10S},
+        "seeds": 1,
+    },
     "l5_top_frozen": {
         "extractor": LAYER5,
         "model": "whisper_top",

@@ -128,7 +128,11 @@ class WhisperTopClassifier(nn.Module):
         self.register_buffer("input_mean", torch.zeros(input_dim))
         self.register_buffer("input_std", torch.ones(input_dim))
         self.pool = AttentiveStatsPooling(input_dim, attention)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * input_dim, n_classes))
+        # Normalised pooled statistics: Whisper's final norm leaves a few dimensions hundreds of
+        # times larger than the rest, and a head on them barely moves in the steps it gets.
+        self.head = nn.Sequential(
+            nn.LayerNorm(2 * input_dim), nn.Dropout(dropout), nn.Linear(2 * input_dim, n_classes)
+        )
 
     def _freeze(self, adapter: Adapter, *, pretrained: bool) -> None:
         """LoRA and frozen keep the pretrained weights; only adapters (and the head) learn."""
