@@ -77,6 +77,18 @@ TOP_TRAIN = {
 
 TOP_10S = {"max_frames": 250, "epochs": 20, "patience": 6, "time_mask_width": 25}
 
+
+def top_recipe(adapter: str, train: dict[str, Any] | None = None, seeds: int = 3) -> dict[str, Any]:
+    """``whisper_top`` over block-5 frames with ``adapter``, ``TOP_TRAIN`` updated by ``train``."""
+    return {
+        "extractor": LAYER5,
+        "model": "whisper_top",
+        "params": {**TOP, "adapter": adapter},
+        "train": {**TOP_TRAIN, **(train or {})},
+        "seeds": seeds,
+    }
+
+
 RECIPES: dict[str, dict[str, Any]] = {
     "final_logreg": {"extractor": FINAL, "model": "logreg", "params": {"C": 0.03}},
     "final_mlp": {"extractor": FINAL, "model": "mlp", "params": MLP, "train": MLP_TRAIN},
@@ -150,43 +162,14 @@ RECIPES: dict[str, dict[str, Any]] = {
         "train": PHONES_TRAIN,
     },
     # Whisper base's last block over the block-5 frames (experiments/finetune-top.yaml).
-    "l5_top_lora": {"extractor": LAYER5, "model": "whisper_top", "params": TOP, "train": TOP_TRAIN},
+    "l5_top_lora": top_recipe("lora"),
+    "l5_top_frozen": top_recipe("frozen"),
     # One model seed: what a full 4-fold cv of the trained block costs on 2 cores.
-    "l5_top_lora_1seed": {
-        "extractor": LAYER5,
-        "model": "whisper_top",
-        "params": TOP,
-        "train": TOP_TRAIN,
-        "seeds": 1,
-    },
+    "l5_top_lora_1seed": top_recipe("lora", seeds=1),
     # 10 s crops (the recording's windows are scored the same length), longer patience.
-    "l5_top_lora_10s": {
-        "extractor": LAYER5,
-        "model": "whisper_top",
-        "params": TOP,
-        "train": {**TOP_TRAIN, **TOP_10S},
-        "seeds": 1,
-    },
-    "l5_top_full_10s": {
-        "extractor": LAYER5,
-        "model": "whisper_top",
-        "params": {**TOP, "adapter": "full"},
-        "train": {**TOP_TRAIN, **TOP_10S},
-        "seeds": 1,
-    },
-    "l5_top_frozen_10s": {
-        "extractor": LAYER5,
-        "model": "whisper_top",
-        "params": {**TOP, "adapter": "frozen"},
-        "train": {**TOP_TRAIN, **TOP_10S},
-        "seeds": 1,
-    },
-    "l5_top_frozen": {
-        "extractor": LAYER5,
-        "model": "whisper_top",
-        "params": {**TOP, "adapter": "frozen"},
-        "train": TOP_TRAIN,
-    },
+    "l5_top_lora_10s": top_recipe("lora", TOP_10S, seeds=1),
+    "l5_top_full_10s": top_recipe("full", TOP_10S, seeds=1),
+    "l5_top_frozen_10s": top_recipe("frozen", TOP_10S, seeds=1),
 }
 
 

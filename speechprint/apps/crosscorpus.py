@@ -34,7 +34,7 @@ from speechprint.core.errors import ConfigError, DataError
 from speechprint.data.archive import Archive
 from speechprint.evaluation.metrics import score_split
 from speechprint.evaluation.shares import GroupShare, age_group, group_shares
-from speechprint.evaluation.units import with_units
+from speechprint.evaluation.units import unit_metrics, with_units
 from speechprint.features import extract_features
 from speechprint.features.cache import resolve_cache_dir
 from speechprint.inference.ensemble import EnsembleClassifier, uses_passage
@@ -160,7 +160,7 @@ def cross_corpus_score(
         clip = score_split(y, proba, model_labels, files=list(scored["path"]))
         metrics = with_units(clip, list(scored["speakerid"]), unit=unit, proba=proba)
     used = {k: v for k, v in mapping.items() if v in index and k in set(raw)}
-    speaker_level = metrics if metrics["unit"] == "speaker" else metrics["speaker"]
+    speaker_level = unit_metrics(metrics, "speaker")
     age_of = scored.groupby("speakerid")["age"].first() if "age" in scored else None
     groups = group_shares(
         speaker_level["y_true"],

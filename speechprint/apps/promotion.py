@@ -27,6 +27,7 @@ from speechprint.catalogue.config import TransferSpec
 from speechprint.core.errors import SpeechPrintError
 from speechprint.data.corpora import load_corpus
 from speechprint.evaluation.metrics import PairedDifference, paired_bootstrap
+from speechprint.evaluation.units import unit_metrics
 from speechprint.release.gate import Gate, GateVerdict
 from speechprint.release.promote import Promotion, promote
 from speechprint.study.identity import stored_transfer
@@ -97,7 +98,7 @@ class SpeakerAnswers:
 
     @classmethod
     def of(cls, result: CrossCorpusResult) -> SpeakerAnswers:
-        level = result.metrics if result.metrics["unit"] == "speaker" else result.metrics["speaker"]
+        level = unit_metrics(result.metrics, "speaker")
         labels = list(level["labels"])
         speakers = [str(s) for s in level["speakers"]]
         low, high = level["balanced_accuracy_ci"]

@@ -67,3 +67,8 @@ def with_units(
     if unit == "speaker":
         return {**speaker, "unit": "speaker", "clip": clip}
     return {**clip, "unit": "clip", "speaker": speaker}
+
+
+def unit_metrics(metrics: dict[str, Any], unit: str) -> dict[str, Any]:
+    """``unit``'s metrics from a ``with_units`` record, whichever unit is on top."""
+    return metrics if metrics["unit"] == unit else dict(metrics[unit])
